@@ -1,0 +1,204 @@
+#include "analyzer/class_graph.h"
+
+#include <deque>
+#include <functional>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace waitgraph::analyzer {
+namespace {
+
+using Kind = BlockingClass::Kind;
+
+// The user's line where something was made, or nothing if unknown.
+std::string Site(const Model& model, StackId stack) {
+  const Frame* f = model.UserFrame(stack);
+  return f == nullptr ? "" : ShortLocation(*f);
+}
+
+}  // namespace
+
+std::string ShortLocation(const Frame& frame) {
+  std::string_view path = frame.file;
+  size_t slash = path.rfind('/');
+  if (slash != std::string_view::npos && slash > 0) {
+    size_t before = path.rfind('/', slash - 1);
+    if (before != std::string_view::npos) path.remove_prefix(before + 1);
+  }
+  return absl::StrCat(absl::string_view(path.data(), path.size()), ":", frame.line);
+}
+
+BlockingClass ClassGraph::LoopClass(const Model& model, EntityId loop) {
+  const Loop* l = model.FindLoop(loop);
+  std::string site = l == nullptr ? "" : Site(model, l->created_stack);
+  if (site.empty()) {
+    return {Kind::kLoop, absl::StrCat("loop#", loop), absl::StrCat("event loop #", loop)};
+  }
+  return {Kind::kLoop, absl::StrCat("loop@", site), absl::StrCat("event loop created at ", site)};
+}
+
+BlockingClass ClassGraph::ExecutorClass(const Model& model, EntityId executor) {
+  const Executor* ex = model.FindExecutor(executor);
+  std::string site = ex == nullptr ? "" : Site(model, ex->created_stack);
+  if (site.empty()) {
+    return {Kind::kExecutor, absl::StrCat("executor#", executor),
+            absl::StrCat("executor #", executor)};
+  }
+  return {Kind::kExecutor, absl::StrCat("executor@", site),
+          absl::StrCat("executor created at ", site)};
+}
+
+BlockingClass ClassGraph::ThreadClass(const Model& model, ThreadId tid) {
+  const Thread* t = model.FindThread(tid);
+  if (t != nullptr && t->worker_of) return ExecutorClass(model, *t->worker_of);
+  std::string name = model.ThreadLabel(tid);
+  if (name == "MainThread") return {Kind::kThread, "thread:MainThread", "MainThread"};
+  std::string site = t == nullptr ? "" : Site(model, t->start_stack);
+  if (site.empty()) return {Kind::kThread, absl::StrCat("thread:", name), name};
+  return {Kind::kThread, absl::StrCat("thread@", site),
+          absl::StrCat("threads started at ", site)};
+}
+
+void ClassGraph::OnWaitBegin(const Model& model, const Wait& wait) {
+  // A wait with a timeout ends by itself: it can slow a cycle, never close it.
+  if (wait.has_timeout) return;
+  // Who is blocked by this wait.
+  BlockingClass thread_class = ThreadClass(model, wait.thread);
+  BlockingClass from = thread_class;
+  if (wait.loop_of_thread) {
+    from = LoopClass(model, *wait.loop_of_thread);
+    AddEdge(thread_class, from, wait, "the event loop it runs");
+  }
+  // Who must act for it to end.
+  for (const Target& t : wait.targets) {
+    switch (t.kind) {
+      case trace::ENTITY_FUTURE: {
+        const Future* f = model.FindFuture(t.id);
+        if (f == nullptr) break;
+        if (f->producer_kind == ProducerKind::kLoop) {
+          BlockingClass to = LoopClass(model, f->producer);
+          AddEdge(from, to, wait, absl::StrCat("a future only ", to.label, " can complete"));
+        } else if (f->producer_kind == ProducerKind::kExecutor) {
+          BlockingClass to = ExecutorClass(model, f->producer);
+          AddEdge(from, to, wait, absl::StrCat("work submitted to ", to.label));
+        } else if (f->producer_kind == ProducerKind::kThread) {
+          BlockingClass to = ThreadClass(model, f->producer);
+          AddEdge(from, to, wait, absl::StrCat("a future only ", to.label, " can complete"));
+        }
+        break;
+      }
+      case trace::ENTITY_THREAD: {
+        // Joining a thread that has nothing left to wait for (asyncio's own
+        // shutdown_default_executor joins its helper after it finished) is
+        // ordered by construction, not a latent dependency.
+        const Thread* joined = model.FindThread(t.id);
+        if (joined == nullptr || joined->exited ||
+            (joined->active_waits.empty() && joined->loops_running.empty())) {
+          break;
+        }
+        BlockingClass to = ThreadClass(model, t.id);
+        AddEdge(from, to, wait, absl::StrCat("the end of ", to.label));
+        break;
+      }
+      case trace::ENTITY_EXECUTOR: {
+        BlockingClass to = ExecutorClass(model, t.id);
+        AddEdge(from, to, wait, absl::StrCat("every worker of ", to.label, " to finish"));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+void ClassGraph::AddEdge(const BlockingClass& from, const BlockingClass& to, const Wait& wait,
+                         std::string target_text) {
+  // Self-edges are left out: classes merge instances, so A -> A is often two
+  // different loops or pools and would be a guess, not a finding.
+  if (from == to) return;
+  ClassEdgeSighting& s = edges_[{from, to}];
+  if (s.times_seen++ == 0) {
+    s.thread = wait.thread;
+    s.time = wait.begin;
+    s.stack = wait.stack;
+    s.api = wait.api;
+    s.target_text = std::move(target_text);
+  }
+}
+
+std::vector<ClassCycle> ClassGraph::FindCycles() const {
+  std::map<BlockingClass, std::vector<BlockingClass>> out;
+  for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
+
+  // Tarjan's strongly connected components.
+  std::map<BlockingClass, int> index, low;
+  std::set<BlockingClass> on_stack;
+  std::vector<BlockingClass> stack;
+  std::vector<std::vector<BlockingClass>> components;
+  int counter = 0;
+  std::function<void(const BlockingClass&)> connect = [&](const BlockingClass& v) {
+    index[v] = low[v] = counter++;
+    stack.push_back(v);
+    on_stack.insert(v);
+    for (const BlockingClass& w : out[v]) {
+      if (!index.count(w)) {
+        connect(w);
+        low[v] = std::min(low[v], low[w]);
+      } else if (on_stack.count(w)) {
+        low[v] = std::min(low[v], index[w]);
+      }
+    }
+    if (low[v] == index[v]) {
+      std::vector<BlockingClass> component;
+      BlockingClass w;
+      do {
+        w = stack.back();
+        stack.pop_back();
+        on_stack.erase(w);
+        component.push_back(w);
+      } while (!(w == v));
+      if (component.size() > 1) components.push_back(std::move(component));
+    }
+  };
+  for (const auto& [v, unused] : out) {
+    if (!index.count(v)) connect(v);
+  }
+
+  std::vector<ClassCycle> cycles;
+  for (const auto& component : components) {
+    std::set<BlockingClass> members(component.begin(), component.end());
+    // Shortest cycle through the component's first node (BFS back to it).
+    const BlockingClass& start = *members.begin();
+    std::map<BlockingClass, BlockingClass> parent;
+    std::deque<BlockingClass> todo{start};
+    std::optional<BlockingClass> last;
+    while (!todo.empty() && !last) {
+      BlockingClass v = todo.front();
+      todo.pop_front();
+      for (const BlockingClass& w : out[v]) {
+        if (!members.count(w)) continue;
+        if (w == start) {
+          last = v;
+          break;
+        }
+        if (!parent.count(w)) {
+          parent.emplace(w, v);
+          todo.push_back(w);
+        }
+      }
+    }
+    if (!last) continue;
+    std::vector<BlockingClass> nodes{*last};
+    while (!(nodes.back() == start)) nodes.push_back(parent.at(nodes.back()));
+    ClassCycle cycle;
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+      auto next = std::next(it) == nodes.rend() ? start : *std::next(it);
+      cycle.edges.push_back({*it, next, edges_.at({*it, next})});
+    }
+    cycles.push_back(std::move(cycle));
+  }
+  return cycles;
+}
+
+}  // namespace waitgraph::analyzer

@@ -1,0 +1,77 @@
+// The lockdep-style graph over *classes* of blocking things: event loops,
+// executors and thread roles, each class named by where it was made. An edge
+// A -> B means "something of class A was once seen blocked until something
+// of class B acted". Edges accumulate over the whole trace; a cycle whose
+// edges were each seen, but never all at once, is a deadlock that needs only
+// unlucky timing.
+//
+// Who blocks: a wait on a thread that runs a loop blocks the loop (the loop's
+// class is the source); otherwise the thread's class (an executor's workers
+// share the executor's class). Who must act: a future's producer (its loop,
+// its executor), a joined thread's class, a drained executor.
+#ifndef WAITGRAPH_ANALYZER_CLASS_GRAPH_H_
+#define WAITGRAPH_ANALYZER_CLASS_GRAPH_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "analyzer/model.h"
+
+namespace waitgraph::analyzer {
+
+struct BlockingClass {
+  enum class Kind { kLoop, kExecutor, kThread };
+  Kind kind;
+  std::string key;    // stable: "loop@app.py:40", "executor@app.py:12", "thread:MainThread"
+  std::string label;  // for people: "event loop created at app.py:40"
+  auto operator<=>(const BlockingClass& o) const { return key <=> o.key; }
+  bool operator==(const BlockingClass& o) const { return key == o.key; }
+};
+
+// Where and when an edge was first seen.
+struct ClassEdgeSighting {
+  ThreadId thread = 0;
+  TimeNs time = 0;
+  StackId stack = 0;
+  std::string api;          // the blocking call
+  std::string target_text;  // "a future only event loop ... can complete"
+  uint64_t times_seen = 0;
+};
+
+struct ClassEdge {
+  BlockingClass from;
+  BlockingClass to;
+  ClassEdgeSighting first;
+};
+
+struct ClassCycle {
+  std::vector<ClassEdge> edges;  // edges[i].to == edges[i+1].from, last -> first
+};
+
+class ClassGraph : public ModelObserver {
+ public:
+  void OnWaitBegin(const Model& model, const Wait& wait) override;
+
+  // Elementary cycles, one (the shortest) per strongly connected component.
+  std::vector<ClassCycle> FindCycles() const;
+  size_t edge_count() const { return edges_.size(); }
+
+  // Classes of the things that block (used to match actual deadlocks).
+  static BlockingClass LoopClass(const Model& model, EntityId loop);
+  static BlockingClass ExecutorClass(const Model& model, EntityId executor);
+  static BlockingClass ThreadClass(const Model& model, ThreadId tid);
+
+ private:
+  void AddEdge(const BlockingClass& from, const BlockingClass& to, const Wait& wait,
+               std::string target_text);
+
+  std::map<std::pair<BlockingClass, BlockingClass>, ClassEdgeSighting> edges_;
+};
+
+// "app.py:40" for a frame; shortened to the last two path components.
+std::string ShortLocation(const Frame& frame);
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_CLASS_GRAPH_H_

@@ -1,0 +1,278 @@
+#include "analyzer/model.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace waitgraph::analyzer {
+namespace {
+
+using trace::Event;
+
+const std::string& EmptyString() {
+  static const std::string* empty = new std::string();
+  return *empty;
+}
+
+template <typename Map>
+const typename Map::mapped_type* FindIn(const Map& map, typename Map::key_type key) {
+  auto it = map.find(key);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+void Model::AddChunk(const trace::TraceChunk& chunk) {
+  ++stats_.chunks;
+  if (chunk.sequence() != next_sequence_) ++stats_.out_of_order_chunks;
+  next_sequence_ = chunk.sequence() + 1;
+  if (chunk.has_process()) {
+    process_ = chunk.process();
+    has_process_info_ = true;
+  }
+  for (const auto& s : chunk.strings()) strings_[s.id()] = s.value();
+  for (const auto& f : chunk.frames()) {
+    frames_[f.id()] = Frame{String(f.file()), String(f.function()), f.line(), f.library()};
+  }
+  for (const auto& s : chunk.stacks()) {
+    stacks_[s.id()].assign(s.frames().begin(), s.frames().end());
+  }
+  TimeNs time = static_cast<TimeNs>(chunk.base_time_ns());
+  for (const Event& e : chunk.events()) {
+    time += static_cast<TimeNs>(e.time_delta_ns());
+    if (stats_.events == 0) first_time_ = time;
+    last_time_ = std::max(last_time_, time);
+    ++stats_.events;
+    if (pending_wait_ && !(e.kind() == trace::WAIT_TARGET && e.subject() == *pending_wait_)) {
+      NotifyPendingWait();
+    }
+    Apply(e, time);
+  }
+  NotifyPendingWait();
+}
+
+void Model::NotifyPendingWait() {
+  if (!pending_wait_) return;
+  const Wait* w = FindWait(*pending_wait_);
+  pending_wait_.reset();
+  if (w != nullptr && observer_ != nullptr) observer_->OnWaitBegin(*this, *w);
+}
+
+const std::string& Model::String(uint32_t id) const {
+  auto it = strings_.find(id);
+  return it == strings_.end() ? EmptyString() : it->second;
+}
+
+const Frame* Model::FrameById(uint32_t id) const {
+  auto it = frames_.find(id);
+  return it == frames_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Frame*> Model::StackFrames(StackId id) const {
+  std::vector<const Frame*> out;
+  auto it = stacks_.find(id);
+  if (id == 0 || it == stacks_.end()) return out;
+  for (uint32_t frame_id : it->second) {
+    if (const Frame* f = FrameById(frame_id)) out.push_back(f);
+  }
+  return out;
+}
+
+const Frame* Model::UserFrame(StackId stack) const {
+  std::vector<const Frame*> frames = StackFrames(stack);
+  for (const Frame* f : frames) {
+    if (!f->library) return f;
+  }
+  return frames.empty() ? nullptr : frames.front();
+}
+
+const Thread* Model::FindThread(ThreadId tid) const { return FindIn(threads_, tid); }
+const Loop* Model::FindLoop(EntityId id) const { return FindIn(loops_, id); }
+const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors_, id); }
+const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
+const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
+
+std::string Model::ThreadLabel(ThreadId tid) const {
+  const Thread* t = FindThread(tid);
+  if (t != nullptr && !t->name.empty()) return t->name;
+  return absl::StrCat("thread ", tid);
+}
+
+Thread& Model::ThreadRef(ThreadId tid) {
+  Thread& t = threads_[tid];
+  t.tid = tid;
+  return t;
+}
+
+Future& Model::FutureRef(EntityId id) {
+  Future& f = futures_[id];
+  f.id = id;
+  return f;
+}
+
+void Model::Apply(const Event& e, TimeNs time) {
+  switch (e.kind()) {
+    case trace::THREAD_STARTED:
+    case trace::THREAD_EXITED:
+      return ApplyThreadEvent(e, time);
+    case trace::LOOP_CREATED:
+    case trace::LOOP_RUN_BEGIN:
+    case trace::LOOP_RUN_END:
+    case trace::LOOP_STOPPED:
+    case trace::LOOP_CLOSED:
+    case trace::LOOP_HANDOFF:
+      return ApplyLoopEvent(e, time);
+    case trace::EXECUTOR_CREATED:
+    case trace::EXECUTOR_SUBMIT:
+    case trace::WORK_BEGIN:
+    case trace::WORK_END:
+    case trace::EXECUTOR_SHUTDOWN:
+      return ApplyExecutorEvent(e, time);
+    case trace::FUTURE_PRODUCER: {
+      Future& f = FutureRef(e.subject());
+      switch (static_cast<trace::EntityKind>(e.arg())) {
+        case trace::ENTITY_LOOP: f.producer_kind = ProducerKind::kLoop; break;
+        case trace::ENTITY_EXECUTOR: f.producer_kind = ProducerKind::kExecutor; break;
+        case trace::ENTITY_THREAD: f.producer_kind = ProducerKind::kThread; break;
+        default: f.producer_kind = ProducerKind::kUnknown; break;
+      }
+      f.producer = e.object();
+      f.producer_reason = String(e.name());
+      f.producer_stack = e.stack();
+      f.producer_set_by = e.thread();
+      return;
+    }
+    case trace::FUTURE_DONE:
+      // A done future no longer blocks anyone; forget it (bounded memory for
+      // long-running services). A later wait on it finds no producer: free.
+      futures_.erase(e.subject());
+      return;
+    case trace::WAIT_BEGIN:
+    case trace::WAIT_TARGET:
+    case trace::WAIT_END:
+      return ApplyWaitEvent(e, time);
+    case trace::SHIM_STOPPED:
+      shim_stopped_ = true;
+      return;
+    case trace::SHIM_DISABLED:
+      shim_disabled_reason_ = String(e.name());
+      return;
+    default:
+      if (!trace::EventKind_IsValid(e.kind())) ++stats_.unknown_event_kinds;
+      return;  // kinds for later analyses (contexts, stalls) pass through
+  }
+}
+
+void Model::ApplyThreadEvent(const Event& e, TimeNs time) {
+  Thread& t = ThreadRef(e.subject());
+  if (e.kind() == trace::THREAD_STARTED) {
+    t.name = String(e.name());
+    t.started_by = e.object();
+    t.start_stack = e.stack();
+    t.exited = false;
+  } else {
+    t.exited = true;
+  }
+}
+
+void Model::ApplyLoopEvent(const Event& e, TimeNs time) {
+  Loop& loop = loops_[e.subject()];
+  loop.id = e.subject();
+  switch (e.kind()) {
+    case trace::LOOP_CREATED:
+      loop.class_name = String(e.name());
+      loop.created_stack = e.stack();
+      loop.created_by = e.thread();
+      loop.created_at = time;
+      break;
+    case trace::LOOP_RUN_BEGIN: {
+      loop.running_thread = e.thread();
+      loop.run_begin = time;
+      loop.stopped = false;
+      loop.ever_run_by.insert(e.thread());
+      ThreadRef(e.thread()).loops_running.push_back(loop.id);
+      break;
+    }
+    case trace::LOOP_RUN_END: {
+      loop.running_thread.reset();
+      auto& running = ThreadRef(e.thread()).loops_running;
+      auto it = std::find(running.rbegin(), running.rend(), loop.id);
+      if (it != running.rend()) running.erase(std::next(it).base());
+      break;
+    }
+    case trace::LOOP_STOPPED: loop.stopped = true; break;
+    case trace::LOOP_CLOSED: loop.closed = true; break;
+    default: break;  // LOOP_HANDOFF: the FUTURE_PRODUCER event carries what matters
+  }
+}
+
+void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
+  Executor& ex = executors_[e.subject()];
+  ex.id = e.subject();
+  switch (e.kind()) {
+    case trace::EXECUTOR_CREATED:
+      ex.max_workers = static_cast<int>(e.arg());
+      ex.name_prefix = String(e.name());
+      ex.created_stack = e.stack();
+      break;
+    case trace::EXECUTOR_SUBMIT: {
+      ex.queued.insert(e.object());
+      Future& f = FutureRef(e.object());
+      f.producer_kind = ProducerKind::kExecutor;
+      f.producer = ex.id;
+      f.producer_reason = String(e.name());
+      f.producer_stack = e.stack();
+      f.producer_set_by = e.thread();
+      break;
+    }
+    case trace::WORK_BEGIN:
+      ex.queued.erase(e.object());
+      ex.running[e.object()] = e.thread();
+      ex.workers.insert(e.thread());
+      ThreadRef(e.thread()).worker_of = ex.id;
+      break;
+    case trace::WORK_END:
+      ex.running.erase(e.object());
+      break;
+    case trace::EXECUTOR_SHUTDOWN:
+      ex.shut_down = true;
+      if (e.arg() & trace::SHUTDOWN_CANCEL_FUTURES) ex.queued.clear();
+      break;
+    default: break;
+  }
+}
+
+void Model::ApplyWaitEvent(const Event& e, TimeNs time) {
+  if (e.kind() == trace::WAIT_BEGIN) {
+    Wait& w = waits_[e.subject()];
+    w.id = e.subject();
+    w.thread = e.thread();
+    w.api = String(e.name());
+    w.stack = e.stack();
+    w.begin = time;
+    w.any_of = (e.arg() & trace::WAIT_ANY_OF) != 0;
+    w.has_timeout = (e.arg() & trace::WAIT_HAS_TIMEOUT) != 0;
+    w.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
+    Thread& t = ThreadRef(e.thread());
+    if (!t.loops_running.empty()) w.loop_of_thread = t.loops_running.back();
+    t.active_waits.push_back(w.id);
+    pending_wait_ = w.id;
+    return;
+  }
+  auto it = waits_.find(e.subject());
+  if (it == waits_.end()) {
+    ++stats_.dangling_references;
+    return;
+  }
+  Wait& w = it->second;
+  if (e.kind() == trace::WAIT_TARGET) {
+    w.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
+    return;
+  }
+  // WAIT_END: the wait no longer constrains anyone; keep memory bounded.
+  auto& active = ThreadRef(w.thread).active_waits;
+  active.erase(std::remove(active.begin(), active.end(), w.id), active.end());
+  waits_.erase(it);
+}
+
+}  // namespace waitgraph::analyzer

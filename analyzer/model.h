@@ -1,0 +1,188 @@
+// The typed model of a trace: entities (threads, loops, executors, futures,
+// waits) and their current state, built incrementally chunk by chunk so the
+// same code serves post-mortem analysis and following a live process.
+#ifndef WAITGRAPH_ANALYZER_MODEL_H_
+#define WAITGRAPH_ANALYZER_MODEL_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "trace/waitgraph_trace.pb.h"
+
+namespace waitgraph::analyzer {
+
+using EntityId = uint64_t;
+using ThreadId = uint64_t;  // native thread id
+using StackId = uint32_t;   // 0 = no stack
+using TimeNs = int64_t;     // CLOCK_MONOTONIC of the traced process
+
+struct Frame {
+  std::string file;
+  std::string function;
+  uint32_t line = 0;
+  bool library = false;
+};
+
+struct Target {
+  trace::EntityKind kind = trace::ENTITY_UNKNOWN;
+  EntityId id = 0;
+  bool operator<(const Target& o) const {
+    return kind != o.kind ? kind < o.kind : id < o.id;
+  }
+};
+
+struct Thread {
+  ThreadId tid = 0;
+  std::string name;
+  ThreadId started_by = 0;
+  StackId start_stack = 0;
+  bool exited = false;
+  std::optional<EntityId> worker_of;  // executor whose work it has run
+  std::vector<EntityId> active_waits;  // outermost first
+  std::vector<EntityId> loops_running;  // innermost last (nested run_until_complete)
+};
+
+struct Loop {
+  EntityId id = 0;
+  std::string class_name;
+  StackId created_stack = 0;
+  ThreadId created_by = 0;
+  TimeNs created_at = 0;
+  std::optional<ThreadId> running_thread;
+  TimeNs run_begin = 0;
+  std::set<ThreadId> ever_run_by;
+  bool stopped = false;
+  bool closed = false;
+};
+
+struct Executor {
+  EntityId id = 0;
+  int max_workers = 0;
+  std::string name_prefix;
+  StackId created_stack = 0;
+  std::map<EntityId, ThreadId> running;  // work future -> worker
+  std::set<EntityId> queued;             // submitted, not begun
+  std::set<ThreadId> workers;
+  bool shut_down = false;
+};
+
+enum class ProducerKind { kUnknown, kLoop, kExecutor, kThread };
+
+struct Future {
+  EntityId id = 0;
+  ProducerKind producer_kind = ProducerKind::kUnknown;
+  EntityId producer = 0;       // loop/executor id, or thread id
+  std::string producer_reason;  // "run_coroutine_threadsafe", "AsyncToSync", submitted callable
+  StackId producer_stack = 0;
+  ThreadId producer_set_by = 0;
+  bool done = false;
+};
+
+struct Wait {
+  EntityId id = 0;
+  ThreadId thread = 0;
+  std::string api;  // "Thread.join", "Future.result", ...
+  StackId stack = 0;
+  TimeNs begin = 0;
+  std::optional<TimeNs> end;
+  std::vector<Target> targets;
+  bool any_of = false;
+  bool has_timeout = false;
+  std::optional<EntityId> loop_of_thread;  // the loop its thread was running
+  bool active() const { return !end.has_value(); }
+};
+
+// Counters for what the model could not use: bad data becomes a count and a
+// note, never a crash (Perfetto's stats table, in small).
+struct ModelStats {
+  uint64_t events = 0;
+  uint64_t chunks = 0;
+  uint64_t unknown_event_kinds = 0;
+  uint64_t dangling_references = 0;  // event refers to an entity never created
+  uint64_t out_of_order_chunks = 0;
+};
+
+// Something that happened and should be considered by class-level analysis:
+// one blocking wait began (recorded at its begin time with its context).
+class ModelObserver {
+ public:
+  virtual ~ModelObserver() = default;
+  virtual void OnWaitBegin(const class Model& model, const Wait& wait) = 0;
+};
+
+class Model {
+ public:
+  // Adds the chunk's definitions and events. Chunks must come in order.
+  void AddChunk(const trace::TraceChunk& chunk);
+  void set_observer(ModelObserver* observer) { observer_ = observer; }
+
+  const trace::ProcessInfo& process() const { return process_; }
+  bool has_process_info() const { return has_process_info_; }
+  TimeNs first_time() const { return first_time_; }
+  TimeNs last_time() const { return last_time_; }
+  bool shim_stopped() const { return shim_stopped_; }
+  const std::string& shim_disabled_reason() const { return shim_disabled_reason_; }
+  const ModelStats& stats() const { return stats_; }
+
+  const std::string& String(uint32_t id) const;
+  const Frame* FrameById(uint32_t id) const;
+  // Frames of a stack, innermost first (empty for 0 or unknown ids).
+  std::vector<const Frame*> StackFrames(StackId id) const;
+  // The innermost frame of `stack` outside the standard library and known
+  // frameworks (the user's line), else the innermost frame, else nullptr.
+  const Frame* UserFrame(StackId stack) const;
+
+  const Thread* FindThread(ThreadId tid) const;
+  const Loop* FindLoop(EntityId id) const;
+  const Executor* FindExecutor(EntityId id) const;
+  const Future* FindFuture(EntityId id) const;
+  const Wait* FindWait(EntityId id) const;
+  const std::map<ThreadId, Thread>& threads() const { return threads_; }
+  const std::map<EntityId, Loop>& loops() const { return loops_; }
+  const std::map<EntityId, Executor>& executors() const { return executors_; }
+  const std::map<EntityId, Wait>& waits() const { return waits_; }
+
+  // "MainThread", "ThreadPoolExecutor-0_0", or "thread 1234".
+  std::string ThreadLabel(ThreadId tid) const;
+
+ private:
+  void Apply(const trace::Event& e, TimeNs time);
+  // Observers see a wait once all its WAIT_TARGETs are in.
+  void NotifyPendingWait();
+  void ApplyThreadEvent(const trace::Event& e, TimeNs time);
+  void ApplyLoopEvent(const trace::Event& e, TimeNs time);
+  void ApplyExecutorEvent(const trace::Event& e, TimeNs time);
+  void ApplyWaitEvent(const trace::Event& e, TimeNs time);
+  Thread& ThreadRef(ThreadId tid);
+  Future& FutureRef(EntityId id);
+
+  trace::ProcessInfo process_;
+  bool has_process_info_ = false;
+  uint64_t next_sequence_ = 0;
+  TimeNs first_time_ = 0;
+  TimeNs last_time_ = 0;
+  bool shim_stopped_ = false;
+  std::string shim_disabled_reason_;
+  ModelStats stats_;
+  ModelObserver* observer_ = nullptr;
+  std::optional<EntityId> pending_wait_;
+
+  absl::flat_hash_map<uint32_t, std::string> strings_;
+  absl::flat_hash_map<uint32_t, Frame> frames_;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> stacks_;
+
+  std::map<ThreadId, Thread> threads_;
+  std::map<EntityId, Loop> loops_;
+  std::map<EntityId, Executor> executors_;
+  std::map<EntityId, Future> futures_;
+  std::map<EntityId, Wait> waits_;
+};
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_MODEL_H_

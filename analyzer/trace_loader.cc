@@ -1,0 +1,69 @@
+#include "analyzer/trace_loader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
+
+namespace waitgraph::analyzer {
+
+TraceAnalysis::TraceAnalysis(std::string path)
+    : path_(path),
+      reader_(std::move(path)),
+      model_(std::make_unique<Model>()),
+      classes_(std::make_unique<ClassGraph>()) {
+  model_->set_observer(classes_.get());
+}
+
+bool TraceAnalysis::Poll() {
+  std::vector<trace::TraceChunk> chunks;
+  bool ok = reader_.Poll(chunks);
+  for (const auto& chunk : chunks) model_->AddChunk(chunk);
+  return ok;
+}
+
+std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
+  std::vector<std::string> notes;
+  const ModelStats& stats = model_->stats();
+  if (!status().ok()) {
+    notes.push_back(absl::StrCat(status().message(), "; analysed the ", stats.events,
+                                 " events before it"));
+  } else if (writer_gone && reader_.pending_bytes() > 0) {
+    notes.push_back(absl::StrCat("trace truncated at byte ", reader_.offset(),
+                                 " (process killed?); analysed the ", stats.events,
+                                 " events before it"));
+  }
+  if (writer_gone && stats.chunks > 0 && !model_->shim_stopped()) {
+    notes.push_back(
+        "the trace ends without a clean stop (process killed or hung): state shown as of its "
+        "last event");
+  }
+  if (!model_->shim_disabled_reason().empty()) {
+    notes.push_back(absl::StrCat("the shim disabled itself during the run: ",
+                                 model_->shim_disabled_reason()));
+  }
+  if (stats.out_of_order_chunks > 0) {
+    notes.push_back(absl::StrCat(stats.out_of_order_chunks, " chunks out of order or missing"));
+  }
+  if (stats.dangling_references > 0) {
+    notes.push_back(absl::StrCat(stats.dangling_references,
+                                 " events referred to waits the trace never began"));
+  }
+  return notes;
+}
+
+absl::Status LoadTextTrace(const std::string& path, Model& model) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  trace::TextTrace trace;
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &trace)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a TextTrace textproto"));
+  }
+  for (const auto& chunk : trace.chunks()) model.AddChunk(chunk);
+  return absl::OkStatus();
+}
+
+}  // namespace waitgraph::analyzer

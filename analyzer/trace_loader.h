@@ -1,0 +1,51 @@
+// Reading a trace into the model: all of it (post-mortem), or following a
+// file while the traced process is still writing it (live, run).
+#ifndef WAITGRAPH_ANALYZER_TRACE_LOADER_H_
+#define WAITGRAPH_ANALYZER_TRACE_LOADER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "analyzer/class_graph.h"
+#include "analyzer/model.h"
+#include "trace/chunk_file.h"
+
+namespace waitgraph::analyzer {
+
+// The model of one trace and the class graph built alongside it.
+class TraceAnalysis {
+ public:
+  explicit TraceAnalysis(std::string path);
+
+  // Reads whatever the writer has completed since the last call. Returns
+  // false once the trace cannot be read further (see status()).
+  bool Poll();
+
+  const std::string& path() const { return path_; }
+  const Model& model() const { return *model_; }
+  const ClassGraph& classes() const { return *classes_; }
+  const absl::Status& status() const { return reader_.status(); }
+
+  // True if nothing usable was read: the caller should fail with status().
+  bool unusable() const { return !status().ok() && model_->stats().chunks == 0; }
+
+  // What a reader of the report should know about the trace itself
+  // (truncation, corruption, an unclean end). `writer_gone`: the traced
+  // process has exited, so a partial last chunk will never complete.
+  std::vector<std::string> Notes(bool writer_gone) const;
+
+ private:
+  std::string path_;
+  trace::ChunkFileReader reader_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<ClassGraph> classes_;
+};
+
+// Loads a hand-written TextTrace (.textproto) into `model` (for tests).
+absl::Status LoadTextTrace(const std::string& path, Model& model);
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_TRACE_LOADER_H_

@@ -1,0 +1,235 @@
+#include "analyzer/wait_graph.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <set>
+
+namespace waitgraph::analyzer {
+namespace {
+
+struct Successors {
+  bool any_of = false;         // OR node: progresses when one successor does
+  std::vector<NodeKey> nodes;  // empty = free (progresses by itself)
+};
+
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(const Model& model) : model_(model) {}
+
+  Successors Of(const NodeKey& n) const {
+    switch (n.kind) {
+      case NodeKind::kThread: return OfThread(n.id);
+      case NodeKind::kWait: return OfWait(n.id);
+      case NodeKind::kFuture: return OfFuture(n.id);
+      case NodeKind::kLoop: return OfLoop(n.id);
+      case NodeKind::kExecutorQueue: return OfExecutorQueue(n.id);
+      case NodeKind::kExecutorDrain: return OfExecutorDrain(n.id);
+    }
+    return {};
+  }
+
+ private:
+  Successors OfThread(ThreadId tid) const {
+    Successors s;
+    const Thread* t = model_.FindThread(tid);
+    if (t == nullptr || t->exited) return s;
+    for (EntityId w : t->active_waits) s.nodes.push_back({NodeKind::kWait, w});
+    return s;
+  }
+
+  Successors OfWait(EntityId id) const {
+    Successors s;
+    const Wait* w = model_.FindWait(id);
+    if (w == nullptr || w->has_timeout) return s;
+    s.any_of = w->any_of;
+    for (const Target& t : w->targets) {
+      std::optional<NodeKey> node = TargetNode(t);
+      if (!node) {
+        if (w->any_of) return {};  // one free target frees an any-of wait
+        continue;
+      }
+      s.nodes.push_back(*node);
+    }
+    return s;
+  }
+
+  std::optional<NodeKey> TargetNode(const Target& t) const {
+    switch (t.kind) {
+      case trace::ENTITY_FUTURE:
+        if (model_.FindFuture(t.id) == nullptr) return std::nullopt;
+        return NodeKey{NodeKind::kFuture, t.id};
+      case trace::ENTITY_THREAD:
+        if (model_.FindThread(t.id) == nullptr) return std::nullopt;
+        return NodeKey{NodeKind::kThread, t.id};
+      case trace::ENTITY_EXECUTOR:
+        if (model_.FindExecutor(t.id) == nullptr) return std::nullopt;
+        return NodeKey{NodeKind::kExecutorDrain, t.id};
+      default:
+        return std::nullopt;  // no known producer
+    }
+  }
+
+  Successors OfFuture(EntityId id) const {
+    Successors s;
+    const Future* f = model_.FindFuture(id);
+    if (f == nullptr || f->done) return s;
+    switch (f->producer_kind) {
+      case ProducerKind::kLoop:
+        s.nodes.push_back({NodeKind::kLoop, f->producer});
+        break;
+      case ProducerKind::kThread:
+        s.nodes.push_back({NodeKind::kThread, f->producer});
+        break;
+      case ProducerKind::kExecutor: {
+        const Executor* ex = model_.FindExecutor(f->producer);
+        if (ex == nullptr) break;
+        if (auto it = ex->running.find(id); it != ex->running.end()) {
+          s.nodes.push_back({NodeKind::kThread, it->second});
+        } else if (ex->queued.count(id)) {
+          s.nodes.push_back({NodeKind::kExecutorQueue, ex->id});
+        }
+        break;
+      }
+      case ProducerKind::kUnknown:
+        break;
+    }
+    return s;
+  }
+
+  Successors OfLoop(EntityId id) const {
+    Successors s;
+    const Loop* loop = model_.FindLoop(id);
+    if (loop != nullptr && loop->running_thread) {
+      s.nodes.push_back({NodeKind::kThread, *loop->running_thread});
+    }
+    return s;
+  }
+
+  Successors OfExecutorQueue(EntityId id) const {
+    Successors s;
+    const Executor* ex = model_.FindExecutor(id);
+    // A free worker (or an unknown bound) will pick the item up.
+    if (ex == nullptr || ex->max_workers <= 0 ||
+        static_cast<int>(ex->running.size()) < ex->max_workers) {
+      return s;
+    }
+    s.any_of = true;
+    for (const auto& [future, worker] : ex->running) s.nodes.push_back({NodeKind::kThread, worker});
+    return s;
+  }
+
+  Successors OfExecutorDrain(EntityId id) const {
+    Successors s;
+    const Executor* ex = model_.FindExecutor(id);
+    if (ex == nullptr) return s;
+    for (const auto& [future, worker] : ex->running) s.nodes.push_back({NodeKind::kThread, worker});
+    return s;
+  }
+
+  const Model& model_;
+};
+
+// Everything reachable from threads that wait, with each node's successors.
+std::map<NodeKey, Successors> Explore(const Model& model, const GraphBuilder& graph) {
+  std::map<NodeKey, Successors> nodes;
+  std::deque<NodeKey> todo;
+  for (const auto& [tid, t] : model.threads()) {
+    if (!t.active_waits.empty()) todo.push_back({NodeKind::kThread, tid});
+  }
+  while (!todo.empty()) {
+    NodeKey n = todo.front();
+    todo.pop_front();
+    if (nodes.count(n)) continue;
+    Successors s = graph.Of(n);
+    for (const NodeKey& next : s.nodes) todo.push_back(next);
+    nodes.emplace(n, std::move(s));
+  }
+  return nodes;
+}
+
+// Least fixpoint of "can make progress", propagated backwards from free nodes.
+std::set<NodeKey> BlockedNodes(const std::map<NodeKey, Successors>& nodes) {
+  std::map<NodeKey, std::vector<NodeKey>> predecessors;
+  std::map<NodeKey, size_t> missing;  // successors still blocked (AND nodes)
+  std::deque<NodeKey> progressing;
+  std::set<NodeKey> done;
+  for (const auto& [n, s] : nodes) {
+    for (const NodeKey& next : s.nodes) predecessors[next].push_back(n);
+    missing[n] = s.nodes.size();
+    if (s.nodes.empty()) progressing.push_back(n);
+  }
+  while (!progressing.empty()) {
+    NodeKey n = progressing.front();
+    progressing.pop_front();
+    if (!done.insert(n).second) continue;
+    for (const NodeKey& pred : predecessors[n]) {
+      if (done.count(pred)) continue;
+      if (nodes.at(pred).any_of || --missing[pred] == 0) progressing.push_back(pred);
+    }
+  }
+  std::set<NodeKey> blocked;
+  for (const auto& [n, s] : nodes) {
+    if (!done.count(n)) blocked.insert(n);
+  }
+  return blocked;
+}
+
+TimeNs HeldSince(const Model& model, const std::vector<NodeKey>& cycle) {
+  TimeNs since = 0;
+  for (const NodeKey& n : cycle) {
+    if (n.kind != NodeKind::kWait) continue;
+    if (const Wait* w = model.FindWait(n.id)) since = std::max(since, w->begin);
+  }
+  return since;
+}
+
+}  // namespace
+
+std::vector<Deadlock> FindDeadlocks(const Model& model) {
+  GraphBuilder graph(model);
+  const std::map<NodeKey, Successors> nodes = Explore(model, graph);
+  const std::set<NodeKey> blocked = BlockedNodes(nodes);
+
+  std::vector<Deadlock> deadlocks;
+  std::map<NodeKey, size_t> owner;  // node -> index of the deadlock it leads into
+  for (const NodeKey& start : blocked) {
+    if (start.kind != NodeKind::kThread || owner.count(start)) continue;
+    // Walk blocked successors until we meet our own path (a new cycle) or a
+    // node already explained (we are only blocked behind that cycle).
+    std::vector<NodeKey> path;
+    std::map<NodeKey, size_t> index;
+    NodeKey n = start;
+    while (!owner.count(n) && !index.count(n)) {
+      index[n] = path.size();
+      path.push_back(n);
+      const Successors& s = nodes.at(n);
+      auto next = std::find_if(s.nodes.begin(), s.nodes.end(),
+                               [&](const NodeKey& k) { return blocked.count(k) > 0; });
+      n = *next;  // a blocked node always has a blocked successor
+    }
+    size_t target;
+    if (owner.count(n)) {
+      target = owner[n];
+      for (const NodeKey& k : path) {
+        if (k.kind == NodeKind::kThread) deadlocks[target].also_blocked.push_back(k.id);
+      }
+    } else {
+      target = deadlocks.size();
+      Deadlock d;
+      d.cycle.assign(path.begin() + index[n], path.end());
+      for (const NodeKey& k : d.cycle) {
+        if (k.kind == NodeKind::kExecutorQueue) d.starved_executor = k.id;
+      }
+      d.held_since = HeldSince(model, d.cycle);
+      deadlocks.push_back(std::move(d));
+      for (size_t i = 0; i < index[n]; ++i) {
+        if (path[i].kind == NodeKind::kThread) deadlocks[target].also_blocked.push_back(path[i].id);
+      }
+    }
+    for (const NodeKey& k : path) owner[k] = target;
+  }
+  return deadlocks;
+}
+
+}  // namespace waitgraph::analyzer

@@ -1,0 +1,116 @@
+#include "rules/cycle_story.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "rules/describe.h"
+
+namespace waitgraph::rules {
+namespace {
+
+using analyzer::Model;
+using analyzer::NodeKey;
+using analyzer::NodeKind;
+
+std::vector<NodeKey> RotateToLoopThread(const Model& model, std::vector<NodeKey> cycle) {
+  auto runs_loop = [&](const NodeKey& n) {
+    if (n.kind != NodeKind::kThread) return false;
+    const analyzer::Thread* t = model.FindThread(n.id);
+    return t != nullptr && !t->loops_running.empty();
+  };
+  auto is_thread = [](const NodeKey& n) { return n.kind == NodeKind::kThread; };
+  auto start = std::find_if(cycle.begin(), cycle.end(), runs_loop);
+  if (start == cycle.end()) start = std::find_if(cycle.begin(), cycle.end(), is_thread);
+  if (start != cycle.end()) std::rotate(cycle.begin(), start, cycle.end());
+  return cycle;
+}
+
+std::string FuturePhrase(const Model& model, analyzer::EntityId id, CycleStory& story) {
+  const analyzer::Future* f = model.FindFuture(id);
+  if (f == nullptr) return "for a future";
+  if (f->producer_stack != 0) {
+    findings::RelatedLocation rel;
+    rel.set_role("completed only by");
+    rel.set_message(absl::StrCat("the future's producer was set by ", f->producer_reason, " on ",
+                                 model.ThreadLabel(f->producer_set_by)));
+    if (const analyzer::Frame* fr = model.UserFrame(f->producer_stack)) {
+      *rel.mutable_location() = ToLocation(*fr);
+    }
+    for (auto& loc : ToStack(model, f->producer_stack)) *rel.add_stack() = std::move(loc);
+    story.related.push_back(std::move(rel));
+  }
+  switch (f->producer_kind) {
+    case analyzer::ProducerKind::kLoop:
+      story.fingerprint_parts.push_back(absl::StrCat("via:", f->producer_reason));
+      return absl::StrCat("for a future only ", DescribeLoop(model, f->producer),
+                          " can complete (handed off by ", f->producer_reason, ")");
+    case analyzer::ProducerKind::kExecutor: {
+      const analyzer::Executor* ex = model.FindExecutor(f->producer);
+      bool queued = ex != nullptr && ex->queued.count(id);
+      return absl::StrCat("for ", f->producer_reason, (queued ? " queued on " : " running on "),
+                          DescribeExecutor(model, f->producer));
+    }
+    default:
+      return "for a future";
+  }
+}
+
+}  // namespace
+
+CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
+  CycleStory story;
+  std::vector<NodeKey> cycle = RotateToLoopThread(model, deadlock.cycle);
+  std::string text;
+  for (size_t i = 0; i < cycle.size(); ++i) {
+    const NodeKey& n = cycle[i];
+    switch (n.kind) {
+      case NodeKind::kThread: {
+        story.threads.push_back(n.id);
+        std::string who = story.threads.size() == 1 ? DescribeThread(model, n.id)
+                                                    : model.ThreadLabel(n.id);
+        absl::StrAppend(&text, text.empty() ? "" : ", ", who, " waits in ",
+                        DescribeWaitChain(model, n.id));
+        const analyzer::Thread* t = model.FindThread(n.id);
+        for (analyzer::EntityId w : t->active_waits) {
+          if (const analyzer::Wait* wait = model.FindWait(w)) {
+            story.related.push_back(WaitLocation(model, *wait, "waits for"));
+            const analyzer::Frame* fr = model.UserFrame(wait->stack);
+            story.fingerprint_parts.push_back(
+                absl::StrCat(wait->api, "@", fr ? fr->function : std::string()));
+          }
+        }
+        break;
+      }
+      case NodeKind::kWait:
+        break;  // told by the thread's wait chain
+      case NodeKind::kExecutorDrain:
+        absl::StrAppend(&text, " for the workers of ", DescribeExecutor(model, n.id));
+        break;
+      case NodeKind::kFuture:
+        absl::StrAppend(&text, " ", FuturePhrase(model, n.id, story));
+        break;
+      case NodeKind::kLoop: {
+        const NodeKey& next = cycle[(i + 1) % cycle.size()];
+        absl::StrAppend(&text, ", and that loop runs only on ", model.ThreadLabel(next.id));
+        // The loop's own story: where it was made.
+        if (const analyzer::Loop* loop = model.FindLoop(n.id); loop && loop->created_stack) {
+          findings::RelatedLocation rel;
+          rel.set_role("loop created here");
+          rel.set_message(DescribeLoop(model, n.id));
+          if (const analyzer::Frame* fr = model.UserFrame(loop->created_stack)) {
+            *rel.mutable_location() = ToLocation(*fr);
+          }
+          for (auto& loc : ToStack(model, loop->created_stack)) *rel.add_stack() = std::move(loc);
+          story.related.push_back(std::move(rel));
+        }
+        break;
+      }
+      case NodeKind::kExecutorQueue:
+        break;  // told by the future phrase
+    }
+  }
+  story.text = std::move(text);
+  return story;
+}
+
+}  // namespace waitgraph::rules

@@ -1,0 +1,46 @@
+// Shared wording for rules: turning model entities, waits and stacks into
+// the locations and phrases of a finding. Messages are lowercase, one line,
+// and say what waits on what.
+#ifndef WAITGRAPH_RULES_DESCRIBE_H_
+#define WAITGRAPH_RULES_DESCRIBE_H_
+
+#include <string>
+#include <vector>
+
+#include "analyzer/model.h"
+#include "rules/finding.pb.h"
+#include "rules/rule_table.h"
+
+namespace waitgraph::rules {
+
+findings::Location ToLocation(const analyzer::Frame& frame);
+std::vector<findings::Location> ToStack(const analyzer::Model& model, analyzer::StackId stack);
+
+// "ThreadSensitiveContext.__aexit__ → ThreadPoolExecutor.shutdown → Thread.join":
+// the function that made the thread's first blocking call, then the blocking
+// calls it is nested in, outermost first.
+std::string DescribeWaitChain(const analyzer::Model& model, analyzer::ThreadId thread);
+
+// "MainThread (running event loop created at app.py:40)".
+std::string DescribeThread(const analyzer::Model& model, analyzer::ThreadId thread);
+std::string DescribeLoop(const analyzer::Model& model, analyzer::EntityId loop);
+std::string DescribeExecutor(const analyzer::Model& model, analyzer::EntityId executor);
+
+// A related location for one wait of a thread, with its whole stack.
+findings::RelatedLocation WaitLocation(const analyzer::Model& model, const analyzer::Wait& wait,
+                                       std::string role);
+// The outermost active wait of `thread`, or nullptr.
+const analyzer::Wait* OutermostWait(const analyzer::Model& model, analyzer::ThreadId thread);
+
+// Seconds since the traced process started, for "seen at +1.25 s".
+double SecondsSinceStart(const analyzer::Model& model, analyzer::TimeNs time);
+
+// A new finding with the rule's identity filled in.
+findings::Finding NewFinding(const RuleInfo& info);
+// Sets the fingerprint from the rule and parts that survive unrelated edits
+// (file names, functions and API names; never line numbers or ids).
+void SetFingerprint(findings::Finding& finding, const std::vector<std::string>& parts);
+
+}  // namespace waitgraph::rules
+
+#endif  // WAITGRAPH_RULES_DESCRIBE_H_

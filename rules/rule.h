@@ -1,0 +1,33 @@
+// A rule reads the analysis of one trace and emits findings. One rule per
+// file pair, with its doc in rules/docs/<name>.md and its entry in the
+// central table (rule_table.cc).
+#ifndef WAITGRAPH_RULES_RULE_H_
+#define WAITGRAPH_RULES_RULE_H_
+
+#include <vector>
+
+#include "analyzer/class_graph.h"
+#include "analyzer/model.h"
+#include "analyzer/wait_graph.h"
+#include "rules/finding.pb.h"
+#include "rules/rule_table.h"
+
+namespace waitgraph::rules {
+
+// Everything the analyzer derived, computed once and shared by all rules.
+struct AnalysisInput {
+  const analyzer::Model& model;
+  const analyzer::ClassGraph& classes;
+  const std::vector<analyzer::Deadlock>& deadlocks;  // active right now
+};
+
+class Rule {
+ public:
+  virtual ~Rule() = default;
+  virtual const RuleInfo& info() const = 0;
+  virtual void Check(const AnalysisInput& input, std::vector<findings::Finding>& out) const = 0;
+};
+
+}  // namespace waitgraph::rules
+
+#endif  // WAITGRAPH_RULES_RULE_H_

@@ -1,0 +1,15 @@
+// Rule docs (rules/docs/*.md) compiled into the binary, so `waitgraph
+// explain` works from any install. Generated: see rules/CMakeLists.txt.
+#ifndef WAITGRAPH_RULES_RULE_DOCS_H_
+#define WAITGRAPH_RULES_RULE_DOCS_H_
+
+#include <string_view>
+
+namespace waitgraph::rules {
+
+// The markdown doc of rule `name`, or "" if it has none.
+std::string_view RuleDoc(std::string_view name);
+
+}  // namespace waitgraph::rules
+
+#endif  // WAITGRAPH_RULES_RULE_DOCS_H_
