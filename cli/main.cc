@@ -1,0 +1,58 @@
+// waitgraph: finds cross-call deadlocks, lost context state, loop-crossing
+// resources and loop stalls in async Python services.
+#include <iostream>
+#include <string_view>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr char kHelp[] = R"(usage: waitgraph COMMAND [ARGS...]
+
+Finds the deadlocks of async Python services: threads, event loops and
+executors waiting for each other (asgiref sync_to_async/async_to_sync,
+run_in_executor, run_coroutine_threadsafe), and thread pools starved by their
+own work.
+
+commands:
+  run [--trace PATH] [--hang-timeout S] -- PROGRAM [ARGS...]
+                      run a program under the shim; report when it exits, or
+                      at once (exit 3) if it deadlocks
+  analyze TRACE       report on a recorded trace
+  check TRACE...      report with a CI exit status (--fail-on LEVEL)
+  live PID|TRACE      what a running or hung process is waiting for, now
+  explain NAME|CODE   a rule's documentation
+  rules               list the rules
+
+`waitgraph COMMAND --help` tells more. The Python side:
+  PYTHONPATH=<prefix>/lib/waitgraph/python WAITGRAPH_TRACE=out.wgtrace python app.py
+  or: import waitgraph; waitgraph.start("out.wgtrace")
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace waitgraph::cli;
+  if (argc < 2) {
+    std::cerr << kHelp;
+    return kExitBadInput;
+  }
+  std::string_view command = argv[1];
+  Args args(argv + 2, argv + argc);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kHelp;
+    return kExitOk;
+  }
+  if (command == "--version") {
+    std::cout << "waitgraph " << WAITGRAPH_VERSION << "\n";
+    return kExitOk;
+  }
+  if (command == "run") return RunCommand(args);
+  if (command == "analyze") return AnalyzeCommand(args);
+  if (command == "check") return CheckCommand(args);
+  if (command == "live") return LiveCommand(args);
+  if (command == "explain") return ExplainCommand(args);
+  if (command == "rules") return RulesCommand(args);
+  std::cerr << "waitgraph: unknown command " << command << " (see `waitgraph --help`)\n";
+  return kExitBadInput;
+}

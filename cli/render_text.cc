@@ -1,0 +1,62 @@
+#include "cli/render_text.h"
+
+#include "absl/strings/str_cat.h"
+#include "rules/rule_table.h"
+
+namespace waitgraph::cli {
+namespace {
+
+constexpr size_t kMaxStackLines = 12;
+
+std::string Where(const findings::Location& loc) {
+  return absl::StrCat(loc.path(), ":", loc.line(), " in ", loc.function());
+}
+
+void AppendStack(std::string& out, const google::protobuf::RepeatedPtrField<findings::Location>& stack,
+                 const char* indent) {
+  size_t shown = 0;
+  for (const auto& loc : stack) {
+    if (shown++ == kMaxStackLines) {
+      absl::StrAppend(&out, indent, "... ", stack.size() - kMaxStackLines, " more frames\n");
+      break;
+    }
+    absl::StrAppend(&out, indent, "at ", Where(loc), "\n");
+  }
+}
+
+void AppendFinding(std::string& out, const findings::Finding& f) {
+  absl::StrAppend(&out, rules::SeverityName(f.severity()), "[", f.code(), "] ", f.name(), ": ",
+                  f.message(), "\n");
+  if (f.has_location()) absl::StrAppend(&out, "  --> ", Where(f.location()), "\n");
+  for (const auto& rel : f.related()) {
+    absl::StrAppend(&out, "  ", rel.role(), ": ", rel.message(), "\n");
+    AppendStack(out, rel.stack(), "      ");
+  }
+  if (!f.fix().empty()) absl::StrAppend(&out, "  fix: ", f.fix(), "\n");
+  absl::StrAppend(&out, "\n");
+}
+
+}  // namespace
+
+std::string RenderText(const std::vector<findings::Report>& reports) {
+  std::string out;
+  int counts[4] = {0, 0, 0, 0};
+  uint64_t events = 0;
+  for (const auto& report : reports) {
+    events += report.events();
+    for (const auto& f : report.findings()) {
+      AppendFinding(out, f);
+      ++counts[f.severity() & 3];
+    }
+  }
+  absl::StrAppend(&out, "waitgraph: ", counts[findings::ERROR], " error(s), ",
+                  counts[findings::WARNING], " warning(s), ", counts[findings::NOTE],
+                  " note(s) in ", reports.size() == 1 ? reports[0].trace() : absl::StrCat(reports.size(), " traces"),
+                  " (", events, " events)\n");
+  for (const auto& report : reports) {
+    for (const auto& note : report.notes()) absl::StrAppend(&out, "note: ", note, "\n");
+  }
+  return out;
+}
+
+}  // namespace waitgraph::cli

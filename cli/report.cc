@@ -1,0 +1,69 @@
+#include "cli/report.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/render_json.h"
+#include "cli/render_text.h"
+#include "rules/registry.h"
+
+namespace waitgraph::cli {
+
+findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
+                             const std::vector<analyzer::Deadlock>& deadlocks, bool writer_gone) {
+  static const rules::Registry* registry = [] {
+    auto* r = new rules::Registry();
+    rules::RegisterAllRules(*r);
+    return r;
+  }();
+  findings::Report report;
+  report.set_trace(analysis.path());
+  report.set_events(analysis.model().stats().events);
+  rules::AnalysisInput input{analysis.model(), analysis.classes(), deadlocks};
+  for (auto& f : registry->Run(input)) *report.add_findings() = std::move(f);
+  for (auto& note : analysis.Notes(writer_gone)) report.add_notes(std::move(note));
+  return report;
+}
+
+std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error) {
+  analyzer::TraceAnalysis analysis(path);
+  analysis.Poll();
+  if (analysis.unusable()) {
+    error = std::string(analysis.status().message());
+    return std::nullopt;
+  }
+  if (analysis.model().stats().chunks == 0) {
+    error = absl::StrCat(path, " holds no complete chunk (empty or cut off before the first)");
+    return std::nullopt;
+  }
+  return BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/true);
+}
+
+std::optional<Format> ParseFormat(const std::string& name) {
+  if (name == "text") return Format::kText;
+  if (name == "json") return Format::kJson;
+  return std::nullopt;
+}
+
+std::string Render(const std::vector<findings::Report>& reports, Format format) {
+  return format == Format::kJson ? RenderJson(reports) : RenderText(reports);
+}
+
+bool WriteOutput(const std::string& path, const std::string& text, std::string& error) {
+  if (path == "-") {
+    std::cout << text << std::flush;
+    return true;
+  }
+  std::ofstream out(path, std::ios::trunc);
+  if (out) out << text;
+  if (!out) {
+    error = absl::StrCat("cannot write ", path, ": ", std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace waitgraph::cli

@@ -1,0 +1,33 @@
+// From an analysed trace to the findings report every command prints.
+#ifndef WAITGRAPH_CLI_REPORT_H_
+#define WAITGRAPH_CLI_REPORT_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyzer/trace_loader.h"
+#include "analyzer/wait_graph.h"
+#include "rules/finding.pb.h"
+
+namespace waitgraph::cli {
+
+// Runs every rule over the trace as read so far. `deadlocks` are the active
+// cycles to report (all of FindDeadlocks, or those that held long enough).
+findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
+                             const std::vector<analyzer::Deadlock>& deadlocks, bool writer_gone);
+
+// Reads a whole trace and reports on it; nullopt (with `error` set to one
+// line) if nothing usable could be read.
+std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error);
+
+enum class Format { kText, kJson };
+std::optional<Format> ParseFormat(const std::string& name);
+std::string Render(const std::vector<findings::Report>& reports, Format format);
+
+// Writes `text` to `path` ("-" = stdout). False, with `error`, if it cannot.
+bool WriteOutput(const std::string& path, const std::string& text, std::string& error);
+
+}  // namespace waitgraph::cli
+
+#endif  // WAITGRAPH_CLI_REPORT_H_
