@@ -1,0 +1,135 @@
+// Diff tests: each testdata/traces/<case>.textproto, analysed and run through
+// every rule, must give exactly the findings listed in <case>.expected
+// ("CODE name" per line; an empty file means: silent).
+#include <fstream>
+#include <sstream>
+
+#include "analyzer/class_graph.h"
+#include "analyzer/trace_loader.h"
+#include "analyzer/wait_graph.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rules/registry.h"
+
+namespace waitgraph {
+namespace {
+
+std::string TraceDir() { return std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/"; }
+
+std::vector<std::string> ExpectedFindings(const std::string& name) {
+  std::ifstream in(TraceDir() + name + ".expected");
+  EXPECT_TRUE(in) << "missing " << name << ".expected";
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+struct Analysed {
+  analyzer::Model model;
+  analyzer::ClassGraph classes;
+  std::vector<findings::Finding> findings;
+};
+
+std::unique_ptr<Analysed> Analyse(const std::string& name) {
+  auto a = std::make_unique<Analysed>();
+  a->model.set_observer(&a->classes);
+  absl::Status status = analyzer::LoadTextTrace(TraceDir() + name + ".textproto", a->model);
+  EXPECT_TRUE(status.ok()) << status;
+  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
+  rules::Registry registry;
+  rules::RegisterAllRules(registry);
+  a->findings = registry.Run({a->model, a->classes, deadlocks});
+  return a;
+}
+
+class RulesDiffTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(RulesDiffTest, GivesExactlyTheExpectedFindings) {
+  auto a = Analyse(GetParam());
+  std::vector<std::string> got;
+  for (const auto& f : a->findings) got.push_back(f.code() + " " + f.name());
+  EXPECT_THAT(got, testing::UnorderedElementsAreArray(ExpectedFindings(GetParam())));
+  for (const auto& f : a->findings) {
+    EXPECT_FALSE(f.message().empty());
+    EXPECT_FALSE(f.fix().empty());
+    EXPECT_EQ(f.fingerprint().size(), 16u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
+                         testing::Values("asgiref_shutdown_deadlock", "asgiref_pipeline_completes",
+                                         "pool_starvation", "threadsafe_free_loop",
+                                         "timed_wait_breaks_cycle", "self_wait_on_own_loop",
+                                         "any_of_with_free_target"));
+
+TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
+  auto a = Analyse("asgiref_shutdown_deadlock");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr("MainThread (running event loop created at srv/app.py:50)"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "ThreadSensitiveContext.__aexit__ → ThreadPoolExecutor.shutdown → Thread.join"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "ThreadPoolExecutor-0_0 waits in AsyncToSync.__call__ → CurrentThreadExecutor.run_until_future"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("and that loop runs only on MainThread"));
+  EXPECT_EQ(f.location().path(), "/srv/app.py");
+  EXPECT_EQ(f.location().line(), 30u);
+  EXPECT_NEAR(f.held_seconds(), 3.0, 0.01);  // since the worker, last, began to wait
+  EXPECT_THAT(f.fix(), testing::HasSubstr("wait=False, cancel_futures=True"));
+}
+
+TEST(CrossCallDeadlock, FingerprintIgnoresLineNumbers) {
+  auto a = Analyse("asgiref_shutdown_deadlock");
+  std::string text;
+  {
+    std::ifstream in(TraceDir() + "asgiref_shutdown_deadlock.textproto");
+    std::stringstream s;
+    s << in.rdbuf();
+    text = s.str();
+  }
+  // The same program with every line shifted by 7.
+  for (const char* from : {"line: 30", "line: 20", "line: 50", "line: 28"}) {
+    size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string(from).size(), std::string(from) + "7");
+  }
+  std::string shifted = testing::TempDir() + "/shifted.textproto";
+  std::ofstream(shifted) << text;
+  analyzer::Model model;
+  analyzer::ClassGraph classes;
+  model.set_observer(&classes);
+  ASSERT_TRUE(analyzer::LoadTextTrace(shifted, model).ok());
+  auto deadlocks = analyzer::FindDeadlocks(model);
+  rules::Registry registry;
+  rules::RegisterAllRules(registry);
+  auto findings = registry.Run({model, classes, deadlocks});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].fingerprint(), a->findings[0].fingerprint());
+  EXPECT_NE(findings[0].location().line(), a->findings[0].location().line());
+}
+
+TEST(PotentialCrossCallDeadlock, SaysWhereAndWhenEachEdgeWasSeen) {
+  auto a = Analyse("asgiref_pipeline_completes");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr("seen at +0.10 s"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("seen at +0.21 s"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("never all at once"));
+  EXPECT_EQ(f.related_size(), 2);
+}
+
+TEST(ExecutorStarvation, NamesEveryHolder) {
+  auto a = Analyse("pool_starvation");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr("max_workers=2"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("pool-0 waits in job → Future.result"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("pool-1 waits in job → Future.result"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("2 item(s) queued"));
+  EXPECT_EQ(f.related_size(), 2);
+}
+
+}  // namespace
+}  // namespace waitgraph
