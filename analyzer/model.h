@@ -5,6 +5,7 @@
 #define WAITGRAPH_ANALYZER_MODEL_H_
 
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -128,6 +129,9 @@ class Model {
   bool shim_stopped() const { return shim_stopped_; }
   const std::string& shim_disabled_reason() const { return shim_disabled_reason_; }
   const ModelStats& stats() const { return stats_; }
+  // The traced process is still alive at `now` (same CLOCK_MONOTONIC): waits
+  // still open have lasted until now, not just until the last event.
+  void AdvanceClock(TimeNs now) { last_time_ = std::max(last_time_, now); }
 
   const std::string& String(uint32_t id) const;
   const Frame* FrameById(uint32_t id) const;

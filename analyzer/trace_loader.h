@@ -25,6 +25,7 @@ class TraceAnalysis {
 
   const std::string& path() const { return path_; }
   const Model& model() const { return *model_; }
+  void AdvanceClock(TimeNs now) { model_->AdvanceClock(now); }
   const ClassGraph& classes() const { return *classes_; }
   const absl::Status& status() const { return reader_.status(); }
 

@@ -36,7 +36,7 @@ const RuleInfo* FindRuleInfo(std::string_view code_or_name) {
   return nullptr;
 }
 
-std::string_view SeverityName(findings::Severity severity) {
+const char* SeverityName(findings::Severity severity) {
   switch (severity) {
     case findings::ERROR: return "error";
     case findings::WARNING: return "warning";

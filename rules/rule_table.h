@@ -26,7 +26,7 @@ struct RuleInfo {
 std::span<const RuleInfo> RuleTable();
 // By code ("WG001") or name ("cross-call-deadlock"); nullptr if unknown.
 const RuleInfo* FindRuleInfo(std::string_view code_or_name);
-std::string_view SeverityName(findings::Severity severity);
+const char* SeverityName(findings::Severity severity);
 
 }  // namespace waitgraph::rules
 

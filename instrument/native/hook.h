@@ -1,0 +1,42 @@
+// waitgraph._native.Hook: the C wrapper that replaces a patched function.
+//
+//   Hook(original, pre, post=None, flags=0, timeout_exc=None)
+//
+// Calling it (as a function or, through __get__, as a method) does:
+//   * not recording, or the shim is already active on this thread (nested
+//     call): call `original` directly;
+//   * token = pre(*args, **kwargs); errors in pre are swallowed (set
+//     WAITGRAPH_DEBUG=1 to see them) except KeyboardInterrupt/SystemExit-like
+//     BaseExceptions, which propagate as if raised just before the call;
+//   * token None: call `original` plainly;
+//   * token a tuple (target, wait_arg, name, ...): a blocking wait. WAIT_BEGIN
+//     (target may be a list: the rest become WAIT_TARGETs) with the caller's
+//     stack, then `original`, then WAIT_END whose outcome is TIMED_OUT for an
+//     exception matching `timeout_exc` or (flag FALSE_IS_TIMEOUT) a returned
+//     False, RAISED for other exceptions, else COMPLETED; if `post` is given
+//     its int return value (post(token, result, exception)) is the outcome;
+//   * any other token: `original`, then post(token, result, exception).
+// With flag QUIET the original runs with recording suppressed on this thread
+// (for originals that run no user code but would record their internals).
+// The original's result or exception is passed on untouched; being C, the
+// hook adds no frame to tracebacks.
+#ifndef WAITGRAPH_INSTRUMENT_NATIVE_HOOK_H_
+#define WAITGRAPH_INSTRUMENT_NATIVE_HOOK_H_
+
+#include <Python.h>
+
+namespace waitgraph::shim {
+
+enum HookFlags : int {
+  kHookQuiet = 1,
+  kHookFalseIsTimeout = 2,
+};
+
+// Adds the Hook type to `module`. False (with a Python error) on failure.
+bool InitHookType(PyObject* module);
+// Set from WAITGRAPH_DEBUG: print errors raised by pre/post hooks.
+void SetHookDebug(bool on);
+
+}  // namespace waitgraph::shim
+
+#endif  // WAITGRAPH_INSTRUMENT_NATIVE_HOOK_H_

@@ -1,0 +1,224 @@
+// waitgraph._native: the Python bindings of the recorder.
+//
+//   emit(kind, subject=0, object=0, name=None, arg=0, stack=False)
+//       subject/object: int (taken as is), None (0) or any object (its
+//       entity id, see oid()). name: str (interned) or None. stack: True to
+//       record the caller's Python stack, or an int stack id from
+//       capture_stack(). Never raises; a no-op when not recording.
+//   wait_begin(target, arg, name) -> wait id (0 when not recording)
+//   wait_end(wait_id, outcome)
+//   new_id() -> int        oid(obj) -> int        tid() -> native thread id
+//   capture_stack() -> interned stack id of the caller (0 when not recording)
+//   call_quiet(fn, *args, **kwargs): fn(...) with recording suppressed on
+//       this thread
+//   start(path, executable, python_version, argv, library_prefixes,
+//         shim_prefix, flush_ms)          raises OSError if path cannot be written
+//   stop(); is_recording(); trace_path(); set_debug(bool)
+//   Hook: see hook.h
+#include <Python.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "instrument/native/emit.h"
+#include "instrument/native/hook.h"
+#include "instrument/native/object_ids.h"
+#include "instrument/native/recorder.h"
+#include "instrument/native/stack_walker.h"
+#include "instrument/native/state.h"
+
+namespace waitgraph::shim {
+namespace {
+
+int64_t AsInt64(PyObject* o) {
+  if (o == nullptr || o == Py_None) return 0;
+  int64_t v = PyLong_AsLongLong(o);
+  if (v == -1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    return 0;
+  }
+  return v;
+}
+
+PyObject* Emit(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!Active() || nargs < 1) Py_RETURN_NONE;
+  uint32_t kind = uint32_t(AsInt64(args[0]));
+  uint64_t subject = nargs > 1 ? EntityOf(args[1]) : 0;
+  uint64_t object = nargs > 2 ? EntityOf(args[2]) : 0;
+  uint32_t name = nargs > 3 ? NameOf(args[3]) : 0;
+  int64_t arg = nargs > 4 ? AsInt64(args[4]) : 0;
+  uint32_t stack = 0;
+  if (nargs > 5) {
+    if (args[5] == Py_True) {
+      stack = CaptureStack();
+    } else if (args[5] != Py_False) {
+      stack = uint32_t(AsInt64(args[5]));
+    }
+  }
+  EmitRaw(kind, subject, object, name, arg, stack);
+  Py_RETURN_NONE;
+}
+
+PyObject* WaitBeginPy(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!Active() || nargs < 3) return PyLong_FromLong(0);
+  return PyLong_FromUnsignedLongLong(BeginWait(args[0], AsInt64(args[1]), args[2]));
+}
+
+PyObject* WaitEndPy(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs >= 2) EndWait(uint64_t(AsInt64(args[0])), AsInt64(args[1]));
+  Py_RETURN_NONE;
+}
+
+PyObject* NewId(PyObject*, PyObject*) { return PyLong_FromUnsignedLongLong(NewEntityId()); }
+
+PyObject* Oid(PyObject*, PyObject* obj) { return PyLong_FromUnsignedLongLong(EntityOf(obj)); }
+
+PyObject* Tid(PyObject*, PyObject*) { return PyLong_FromUnsignedLongLong(NativeThreadId()); }
+
+PyObject* CaptureStackPy(PyObject*, PyObject*) {
+  if (!Active()) return PyLong_FromLong(0);
+  return PyLong_FromUnsignedLong(CaptureStack());
+}
+
+PyObject* CallQuiet(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs < 1) {
+    PyErr_SetString(PyExc_TypeError, "call_quiet needs a callable");
+    return nullptr;
+  }
+  QuietScope quiet;
+  return PyObject_Vectorcall(args[0], args + 1, size_t(nargs - 1), kwnames);
+}
+
+bool StringList(PyObject* seq, std::vector<std::string>& out) {
+  PyObject* fast = PySequence_Fast(seq, "expected a sequence of str");
+  if (fast == nullptr) return false;
+  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); ++i) {
+    PyObject* item = PySequence_Fast_GET_ITEM(fast, i);
+    Py_ssize_t n;
+    const char* p = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &n) : nullptr;
+    if (p == nullptr) {
+      PyErr_Clear();
+      continue;
+    }
+    out.emplace_back(p, size_t(n));
+  }
+  Py_DECREF(fast);
+  return true;
+}
+
+PyObject* Start(PyObject*, PyObject* args) {
+  PyObject *path_obj, *argv, *prefixes;
+  const char *executable, *version, *shim_prefix;
+  int flush_ms;
+  if (!PyArg_ParseTuple(args, "UssOOsi:start", &path_obj, &executable, &version, &argv,
+                        &prefixes, &shim_prefix, &flush_ms)) {
+    return nullptr;
+  }
+  Recorder& recorder = TheRecorder();
+  if (g_forked_child.load()) {
+    // A forked child may start its own trace; the parent's writer is gone.
+    g_forked_child.store(false);
+  }
+  if (recorder.running()) {
+    PyErr_SetString(PyExc_RuntimeError, "waitgraph is already recording");
+    return nullptr;
+  }
+  std::vector<std::string> argv_list, prefix_list;
+  if (!StringList(argv, argv_list) || !StringList(prefixes, prefix_list)) return nullptr;
+  trace::ProcessInfo info;
+  info.set_pid(uint32_t(getpid()));
+  info.set_executable(executable);
+  info.set_python_version(version);
+  for (auto& a : argv_list) info.add_argv(a);
+  info.set_start_monotonic_ns(MonotonicNs());
+  info.set_start_unix_ns(RealtimeNs());
+  for (auto& p : prefix_list) info.add_library_prefixes(p);
+  TheStackWalker().Configure(shim_prefix, prefix_list);
+  std::string path = PyUnicode_AsUTF8(path_obj);
+  bool ok;
+  try {
+    ok = recorder.Start(path, std::move(info), flush_ms);
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_OSError, e.what());
+    return nullptr;
+  }
+  if (!ok) return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
+  Py_RETURN_NONE;
+}
+
+PyObject* Stop(PyObject*, PyObject*) {
+  Recorder& recorder = TheRecorder();
+  if (!recorder.running() || g_forked_child.load()) Py_RETURN_NONE;
+  if (Active()) EmitRaw(kShimStopped, 0, 0, 0, 0, 0);
+  g_recording.store(false);  // with the GIL held: no producer is mid-event
+  Py_BEGIN_ALLOW_THREADS
+  recorder.Stop();
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+PyObject* IsRecording(PyObject*, PyObject*) {
+  return PyBool_FromLong(g_recording.load() && !g_forked_child.load());
+}
+
+PyObject* TracePath(PyObject*, PyObject*) {
+  Recorder& recorder = TheRecorder();
+  if (!recorder.running()) Py_RETURN_NONE;
+  return PyUnicode_DecodeFSDefault(recorder.path().c_str());
+}
+
+PyObject* SetDebug(PyObject*, PyObject* on) {
+  SetHookDebug(PyObject_IsTrue(on) == 1);
+  Py_RETURN_NONE;
+}
+
+void OnForkChild() {
+  g_forked_child.store(true);
+  TheRecorder().AbandonAfterFork();
+}
+
+PyMethodDef kMethods[] = {
+    {"emit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Emit)), METH_FASTCALL,
+     "emit(kind, subject, object, name, arg, stack)"},
+    {"wait_begin", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(WaitBeginPy)),
+     METH_FASTCALL, "wait_begin(target, arg, name) -> wait id"},
+    {"wait_end", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(WaitEndPy)),
+     METH_FASTCALL, "wait_end(wait_id, outcome)"},
+    {"new_id", NewId, METH_NOARGS, "A new trace-unique entity id."},
+    {"oid", Oid, METH_O, "The entity id of an object (stable for its lifetime)."},
+    {"tid", Tid, METH_NOARGS, "The native id of the calling thread."},
+    {"capture_stack", CaptureStackPy, METH_NOARGS, "Interned id of the caller's stack."},
+    {"call_quiet", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(CallQuiet)),
+     METH_FASTCALL | METH_KEYWORDS, "call_quiet(fn, *args, **kwargs)"},
+    {"start", Start, METH_VARARGS, "Open the trace and start the writer."},
+    {"stop", Stop, METH_NOARGS, "Emit SHIM_STOPPED, flush and close the trace."},
+    {"is_recording", IsRecording, METH_NOARGS, nullptr},
+    {"trace_path", TracePath, METH_NOARGS, nullptr},
+    {"set_debug", SetDebug, METH_O, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "waitgraph._native",
+                       "waitgraph's native recorder.", -1, kMethods};
+
+}  // namespace
+}  // namespace waitgraph::shim
+
+PyMODINIT_FUNC PyInit__native() {
+  using namespace waitgraph::shim;
+  PyObject* module = PyModule_Create(&kModule);
+  if (module == nullptr) return nullptr;
+  if (!InitObjectIds(module) || !InitHookType(module)) {
+    Py_DECREF(module);
+    return nullptr;
+  }
+  static bool atfork_registered = false;
+  if (!atfork_registered) {
+    pthread_atfork(nullptr, nullptr, OnForkChild);
+    atfork_registered = true;
+  }
+  return module;
+}

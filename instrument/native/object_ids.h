@@ -1,0 +1,30 @@
+// Stable entity ids for Python objects (loops, executors, futures, queues,
+// events, conditions), without touching the objects.
+//
+// A map keyed by the object's address holds a weak reference with a callback
+// that removes the entry when the object dies, so an id lives exactly as long
+// as its object and a later object at the same address gets a new id. Nothing
+// is added to the object's __dict__. Objects that do not support weak
+// references (none of the types the shim tracks) fall back to an entry keyed
+// by address alone, which may be inherited by a later object at that address.
+//
+// Ids come from one process-wide counter starting at 1, shared with new_id(),
+// so they are unique within a trace. All functions need the GIL.
+#ifndef WAITGRAPH_INSTRUMENT_NATIVE_OBJECT_IDS_H_
+#define WAITGRAPH_INSTRUMENT_NATIVE_OBJECT_IDS_H_
+
+#include <Python.h>
+
+#include <cstdint>
+
+namespace waitgraph::shim {
+
+uint64_t NewEntityId();
+// The id of `obj`, assigned on first use. Never raises.
+uint64_t ObjectId(PyObject* obj);
+// Module init: creates the weakref callback. False (with a Python error) on failure.
+bool InitObjectIds(PyObject* module);
+
+}  // namespace waitgraph::shim
+
+#endif  // WAITGRAPH_INSTRUMENT_NATIVE_OBJECT_IDS_H_

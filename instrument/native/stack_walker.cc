@@ -1,0 +1,99 @@
+#include "instrument/native/stack_walker.h"
+
+#include <string_view>
+
+namespace waitgraph::shim {
+
+StackWalker& TheStackWalker() {
+  static StackWalker* walker = new StackWalker();  // intentionally leaked
+  return *walker;
+}
+
+void StackWalker::Configure(std::string shim_prefix, std::vector<std::string> library_prefixes) {
+  shim_prefix_ = std::move(shim_prefix);
+  library_prefixes_ = std::move(library_prefixes);
+}
+
+namespace {
+
+std::string_view Utf8(PyObject* s) {
+  if (s == nullptr || !PyUnicode_Check(s)) return {};
+  Py_ssize_t n = 0;
+  const char* p = PyUnicode_AsUTF8AndSize(s, &n);
+  if (p == nullptr) {
+    PyErr_Clear();
+    return {};
+  }
+  return std::string_view(p, size_t(n));
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return !prefix.empty() && s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+void StackWalker::ResetIfNewTrace(Recorder& recorder) {
+  if (generation_ == recorder.generation()) return;
+  for (auto& [code, info] : codes_) Py_DECREF(code);
+  codes_.clear();
+  frames_.clear();
+  generation_ = recorder.generation();
+}
+
+const StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject* code) {
+  auto it = codes_.find(reinterpret_cast<PyObject*>(code));
+  if (it != codes_.end()) return it->second;
+  CodeInfo info;
+  std::string_view file = Utf8(code->co_filename);
+  info.shim = StartsWith(file, shim_prefix_);
+  if (!info.shim) {
+    info.file = recorder.InternString(file);
+    info.function = recorder.InternString(Utf8(code->co_qualname));
+    info.library = StartsWith(file, "<frozen ");
+    for (const std::string& prefix : library_prefixes_) {
+      if (StartsWith(file, prefix)) {
+        info.library = true;
+        break;
+      }
+    }
+  }
+  Py_INCREF(code);
+  return codes_.emplace(reinterpret_cast<PyObject*>(code), info).first->second;
+}
+
+uint32_t StackWalker::Capture(Recorder& recorder) {
+  ResetIfNewTrace(recorder);
+  scratch_.clear();
+  PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
+  int visited = 0;
+  while (frame != nullptr && int(scratch_.size()) < kMaxFrames && visited < kMaxVisited) {
+    ++visited;
+    PyCodeObject* code = PyFrame_GetCode(frame);
+    const CodeInfo& info = Info(recorder, code);
+    if (!info.shim) {
+      int line = PyFrame_GetLineNumber(frame);
+      auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
+      auto it = frames_.find(key);
+      uint32_t id;
+      if (it != frames_.end()) {
+        id = it->second;
+      } else {
+        id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
+                                  info.library);
+        frames_.emplace(key, id);
+      }
+      scratch_.push_back(id);
+    }
+    Py_DECREF(code);
+    PyFrameObject* back = PyFrame_GetBack(frame);
+    Py_DECREF(frame);
+    frame = back;
+  }
+  Py_XDECREF(frame);
+  if (PyErr_Occurred()) PyErr_Clear();
+  if (scratch_.empty()) return 0;
+  return recorder.InternStack(scratch_);
+}
+
+}  // namespace waitgraph::shim

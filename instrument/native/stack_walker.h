@@ -1,0 +1,63 @@
+// Walks the calling thread's Python stack in C and interns it.
+//
+// Frames are interned by (code object, line); each code object seen is held
+// by a strong reference so that its address is never reused for another code
+// object while the trace is open. Frames whose file lies inside the waitgraph
+// package are skipped, so a stack starts at the user's (or library's) call of
+// the patched API.
+#ifndef WAITGRAPH_INSTRUMENT_NATIVE_STACK_WALKER_H_
+#define WAITGRAPH_INSTRUMENT_NATIVE_STACK_WALKER_H_
+
+#include <Python.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "instrument/native/recorder.h"
+
+namespace waitgraph::shim {
+
+class StackWalker {
+ public:
+  static constexpr int kMaxFrames = 64;
+  static constexpr int kMaxVisited = 256;
+
+  // `shim_prefix`: directory of the waitgraph package (with trailing '/').
+  // `library_prefixes`: directories (with trailing '/') of library code.
+  void Configure(std::string shim_prefix, std::vector<std::string> library_prefixes);
+
+  // Interned stack id of the current thread's Python stack (0 if empty).
+  // GIL held. Never raises (clears any Python error it meets).
+  uint32_t Capture(Recorder& recorder);
+
+ private:
+  struct CodeInfo {
+    uint32_t file = 0;
+    uint32_t function = 0;
+    bool library = false;
+    bool shim = false;
+  };
+  struct PairHash {
+    size_t operator()(const std::pair<PyObject*, int>& k) const {
+      return std::hash<void*>()(k.first) * 31 + size_t(k.second);
+    }
+  };
+
+  const CodeInfo& Info(Recorder& recorder, PyCodeObject* code);
+  void ResetIfNewTrace(Recorder& recorder);
+
+  std::string shim_prefix_;
+  std::vector<std::string> library_prefixes_;
+  uint64_t generation_ = 0;
+  std::unordered_map<PyObject*, CodeInfo> codes_;  // owns a reference to each key
+  std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> frames_;
+  std::vector<uint32_t> scratch_;
+};
+
+StackWalker& TheStackWalker();
+
+}  // namespace waitgraph::shim
+
+#endif  // WAITGRAPH_INSTRUMENT_NATIVE_STACK_WALKER_H_

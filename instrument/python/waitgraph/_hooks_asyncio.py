@@ -1,0 +1,72 @@
+"""asyncio: event loop life cycle and hand-offs into a loop from other
+threads (run_in_executor is covered by ThreadPoolExecutor.submit)."""
+
+import asyncio
+from asyncio import base_events, tasks
+
+from . import _native
+from . import _kinds as K
+
+_emit = _native.emit
+
+
+def _self_pre(self, *args, **kwargs):
+    return self
+
+
+def _loop_init_post(self, result, exc):
+    if exc is None:
+        _emit(K.LOOP_CREATED, self, 0, type(self).__name__, 0, True)
+
+
+def _run_forever_pre(self):
+    if self._closed or self._thread_id is not None:
+        return None  # raises RuntimeError
+    _emit(K.LOOP_RUN_BEGIN, self, 0, None, 0, True)
+    return self
+
+
+def _run_forever_post(self, result, exc):
+    _emit(K.LOOP_RUN_END, self, 0, None, 0, False)
+
+
+def _stop_pre(self):
+    _emit(K.LOOP_STOPPED, self, 0, None, 0, True)
+    return None
+
+
+def _close_pre(self):
+    if not self._closed and self._thread_id is None:
+        _emit(K.LOOP_CLOSED, self, 0, None, 0, True)
+    return None
+
+
+def _call_soon_threadsafe_pre(self, *args, **kwargs):
+    if not self._closed:
+        _emit(K.LOOP_HANDOFF, self, 0, "call_soon_threadsafe", 0, True)
+    return None
+
+
+def _rcts_pre(coro, loop):
+    return [loop]
+
+
+def _rcts_post(token, result, exc):
+    if exc is None:
+        loop = token[0]
+        _emit(K.FUTURE_PRODUCER, result, loop, "run_coroutine_threadsafe", K.ENTITY_LOOP, False)
+        _emit(K.LOOP_HANDOFF, loop, result, "run_coroutine_threadsafe", 0, True)
+
+
+def install(p):
+    L = base_events.BaseEventLoop
+    p.hook(L, "__init__", _self_pre, _loop_init_post)
+    p.hook(L, "run_forever", _run_forever_pre, _run_forever_post)
+    p.hook(L, "stop", _stop_pre)
+    p.hook(L, "close", _close_pre)
+    p.hook(L, "call_soon_threadsafe", _call_soon_threadsafe_pre)
+    original = tasks.run_coroutine_threadsafe
+    # quiet: its internal call_soon_threadsafe is this same hand-off.
+    h = p.hook(tasks, "run_coroutine_threadsafe", _rcts_pre, _rcts_post, K.HOOK_QUIET)
+    if getattr(asyncio, "run_coroutine_threadsafe", None) is original:
+        p.replace(asyncio, "run_coroutine_threadsafe", h, original)

@@ -1,0 +1,50 @@
+"""Numeric values of the trace format (trace/waitgraph_trace.proto) and of
+the native Hook flags. Kept by hand: the proto only ever adds values."""
+
+# EventKind
+THREAD_STARTED = 1
+THREAD_EXITED = 2
+LOOP_CREATED = 10
+LOOP_RUN_BEGIN = 11
+LOOP_RUN_END = 12
+LOOP_STOPPED = 13
+LOOP_CLOSED = 14
+EXECUTOR_CREATED = 20
+EXECUTOR_SUBMIT = 21
+WORK_BEGIN = 22
+WORK_END = 23
+EXECUTOR_SHUTDOWN = 24
+FUTURE_PRODUCER = 30
+FUTURE_DONE = 31
+LOOP_HANDOFF = 40
+WAIT_BEGIN = 50
+WAIT_TARGET = 51
+WAIT_END = 52
+SHIM_STOPPED = 90
+SHIM_DISABLED = 91
+
+# EntityKind
+ENTITY_THREAD = 1
+ENTITY_LOOP = 2
+ENTITY_EXECUTOR = 3
+ENTITY_FUTURE = 4
+ENTITY_QUEUE = 5
+ENTITY_EVENT = 6
+ENTITY_CONDITION = 7
+
+# WaitArg flags (low 8 bits: EntityKind of the target)
+WAIT_ANY_OF = 0x100
+WAIT_HAS_TIMEOUT = 0x200
+
+# ShutdownFlags
+SHUTDOWN_WAIT = 1
+SHUTDOWN_CANCEL_FUTURES = 2
+
+# WaitOutcome
+WAIT_COMPLETED = 0
+WAIT_TIMED_OUT = 1
+WAIT_RAISED = 2
+
+# _native.Hook flags (instrument/native/hook.h)
+HOOK_QUIET = 1
+HOOK_FALSE_IS_TIMEOUT = 2

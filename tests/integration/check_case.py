@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Runs one testdata case under `waitgraph run` and checks it against its
+expect.json; then checks that `analyze` and `check` agree on the trace.
+
+usage: check_case.py --waitgraph BIN --case DIR [--python PY] [--hang-timeout S] [--keep DIR]
+
+expect.json:
+  description       one line
+  hangs             the program deadlocks by design
+  hang_after        seconds after start when the hang begins (hang cases)
+  exit_code         expected exit status of `waitgraph run`
+  findings          [{name, severity?, message_contains?: [...]}] each must appear;
+                    a phrase matches in the message or, failing that, anywhere
+                    in the finding (its locations and related locations)
+  absent            names that must not appear
+  only_listed       no findings other than those listed
+  stdout_contains   lines the program prints (its output must pass through)
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wgtest  # noqa: E402
+
+# A case that does not hang gets this long (the shim may slow it down).
+NON_HANG_LIMIT = 30.0
+# A hang must be reported (and the program killed) within hang-timeout + 2 s
+# of the hang starting. expect.json's "hang_after" says when that is (seconds
+# after the program starts); interpreter and shim start-up get STARTUP more.
+HANG_REPORT_SLACK = 2.0
+STARTUP = 1.0
+# Wall-clock limit of a hanging case: then `run` is killed and the case fails.
+HANG_LIMIT = 8.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--waitgraph", required=True)
+    ap.add_argument("--case", required=True)
+    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
+    ap.add_argument("--hang-timeout", type=float, default=2.0)
+    ap.add_argument("--keep", help="copy the trace and reports here")
+    args = ap.parse_args()
+
+    case = os.path.abspath(args.case)
+    name = os.path.basename(case.rstrip("/"))
+    c = wgtest.Checker("case " + name)
+    with open(os.path.join(case, "expect.json")) as f:
+        expect = json.load(f)
+    print("case %s: %s" % (name, expect.get("description", "")))
+
+    tmp = tempfile.mkdtemp(prefix="wg-case-%s-" % name)
+    try:
+        check(args, case, expect, tmp, c)
+    finally:
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for entry in os.listdir(tmp):
+                shutil.copy(os.path.join(tmp, entry), args.keep)
+            print("kept trace and reports in " + args.keep)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return c.finish()
+
+
+def check(args, case, expect, tmp, c):
+    wg = args.waitgraph
+    trace = os.path.join(tmp, "trace.wgtrace")
+    report_path = os.path.join(tmp, "run-report.json")
+    hangs = bool(expect.get("hangs"))
+    limit = max(HANG_LIMIT, args.hang_timeout + 6.0) if hangs else NON_HANG_LIMIT
+
+    # --- waitgraph run -------------------------------------------------------
+    r = wgtest.run([wg, "run", "--trace", trace, "--hang-timeout", str(args.hang_timeout),
+                    "--format", "json", "--report", report_path, "--",
+                    args.python, os.path.join(case, "program.py")],
+                   limit=limit, cwd=case)
+    print(r.describe())
+    if r.timed_out:
+        c.fail("`waitgraph run` did not finish within %.1f s%s" % (
+            limit, " (a hang must be reported and the program killed by then)" if hangs else ""))
+        return
+    c.expect(r.returncode == expect["exit_code"],
+             "`waitgraph run` exits %d" % expect["exit_code"], "got exit %s" % r.returncode)
+    if hangs:
+        due = STARTUP + expect.get("hang_after", 0.5) + args.hang_timeout + HANG_REPORT_SLACK
+        c.expect(r.elapsed <= due, "hang reported and program ended within %.2f s (took %.2f s)" % (due, r.elapsed))
+    out = r.stdout.decode("utf-8", "replace")
+    for line in expect.get("stdout_contains", []):
+        c.expect(line in out, "program output passes through: %r" % line)
+
+    run_findings = None
+    if c.expect(os.path.exists(report_path), "--report file written"):
+        with open(report_path, "rb") as f:
+            report = wgtest.load_json(f.read(), "run --report", c)
+        if report is not None:
+            run_findings = wgtest.findings_of(report, "run report", c)
+    if run_findings is not None:
+        print("run report findings:\n" + wgtest.indent(wgtest.summarize(run_findings)))
+        wgtest.check_findings(run_findings, expect, "run", c)
+
+    # --- the trace -------------------------------------------------------------
+    if not c.expect(os.path.exists(trace), "trace file written at --trace"):
+        return
+    with open(trace, "rb") as f:
+        data = f.read()
+    try:
+        frames, tail = wgtest.read_frames(data)
+        c.expect(frames, "trace has whole checksummed chunks (%d, %d bytes)" % (len(frames), len(data)))
+        if not hangs:
+            c.expect(tail == 0, "a cleanly finished trace has no partial chunk at its end",
+                     "%d trailing bytes" % tail)
+    except ValueError as e:
+        c.fail("trace framing: %s" % e)
+
+    # --- waitgraph analyze ---------------------------------------------------
+    a = wgtest.run([wg, "analyze", trace, "--format", "json"], limit=60)
+    if not c.expect(a.returncode == 0 and not a.timed_out, "`analyze --format json` exits 0", a.describe()):
+        return
+    analysis = wgtest.load_json(a.stdout, "analyze --format json output", c)
+    if analysis is None:
+        return
+    findings = wgtest.findings_of(analysis, "analyze", c)
+    if findings is None:
+        return
+    print("analyze findings:\n" + wgtest.indent(wgtest.summarize(findings)))
+    wgtest.check_findings(findings, expect, "analyze", c)
+    if run_findings is not None:
+        key = lambda f: (f.get("code"), f.get("name"), f.get("severity"))  # noqa: E731
+        got_run, got_analyze = sorted(set(map(key, run_findings))), sorted(set(map(key, findings)))
+        c.expect(got_run == got_analyze, "run report and analyze agree on (code, name, severity)",
+                 "run only:     %s\nanalyze only: %s" % (
+                     sorted(set(got_run) - set(got_analyze)), sorted(set(got_analyze) - set(got_run))))
+
+    # Text format: every finding's name shows.
+    t = wgtest.run([wg, "analyze", trace, "--format", "text"], limit=60)
+    if c.expect(t.returncode == 0, "`analyze --format text` exits 0", t.describe()):
+        text = t.stdout.decode("utf-8", "replace")
+        missing = sorted({f["name"] for f in findings if f.get("name") and f["name"] not in text})
+        c.expect(not missing, "text report names every finding", "missing %s in:\n%s" % (missing, text))
+
+    # --- waitgraph check -----------------------------------------------------
+    worst = wgtest.worst_severity(findings)
+    for fail_on, threshold in (("default", 1), ("error", 2), ("note", 0), ("never", 99)):
+        argv = [wg, "check", trace] + ([] if fail_on == "default" else ["--fail-on", fail_on])
+        want = 1 if worst >= threshold else 0
+        k = wgtest.run(argv, limit=60)
+        c.expect(k.returncode == want and not k.timed_out,
+                 "`check%s` exits %d (worst finding: %s)" % (
+                     "" if fail_on == "default" else " --fail-on " + fail_on, want,
+                     {-1: "none", 0: "note", 1: "warning", 2: "error"}[worst]),
+                 k.describe())
+    k = wgtest.run([wg, "check", trace, "--format", "json"], limit=60)
+    checked = wgtest.load_json(k.stdout, "check --format json output", c) if k.returncode in (0, 1) else None
+    if checked is not None:
+        cf = wgtest.findings_of(checked, "check --format json", c)
+        if cf is not None:
+            c.expect(sorted(f.get("name") for f in cf) == sorted(f.get("name") for f in findings),
+                     "`check --format json` lists the same findings as analyze",
+                     "check:   %s\nanalyze: %s" % (wgtest.summarize(cf), wgtest.summarize(findings)))
+
+
+if __name__ == "__main__":
+    wgtest.main_guard(main)

@@ -1,0 +1,261 @@
+"""Shared helpers for waitgraph's integration tests (stdlib only).
+
+Each test script is a plain program: it prints what it checks, collects
+failures with `Checker.fail`, and exits 0 when none, 1 otherwise.
+"""
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+FILE_MAGIC = b"WGTRACE1"
+FRAME_MAGIC = 0x31434757  # "WGC1"
+FRAME_HEADER = struct.Struct("<III")  # magic, payload size, fnv1a32(payload)
+SEVERITY_RANK = {"note": 0, "warning": 1, "error": 2}
+DEFAULT_PYTHON = "/usr/bin/python3"
+
+
+class Checker:
+    """Collects failures instead of stopping at the first one."""
+
+    def __init__(self, name):
+        self.name = name
+        self.failures = []
+
+    def fail(self, what, detail=""):
+        self.failures.append(what)
+        print("FAIL: " + what)
+        if detail:
+            print(indent(detail))
+
+    def ok(self, what):
+        print("ok:   " + what)
+
+    def expect(self, condition, what, detail=""):
+        if condition:
+            self.ok(what)
+        else:
+            self.fail(what, detail)
+        return condition
+
+    def finish(self):
+        if self.failures:
+            print("\n%s: %d failure(s)" % (self.name, len(self.failures)))
+            for f in self.failures:
+                print("  - " + f)
+            return 1
+        print("\n%s: passed" % self.name)
+        return 0
+
+
+def indent(text, prefix="      | "):
+    text = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    lines = text.rstrip("\n").splitlines() or ["<empty>"]
+    if len(lines) > 60:
+        lines = lines[:30] + ["... (%d lines cut) ..." % (len(lines) - 60)] + lines[-30:]
+    return "\n".join(prefix + line for line in lines)
+
+
+def shim_dir(waitgraph_bin):
+    """The shim's Python package directory: <dir of BIN>/../lib/waitgraph/python."""
+    return os.path.normpath(
+        os.path.join(os.path.dirname(os.path.abspath(waitgraph_bin)), "..", "lib", "waitgraph", "python"))
+
+
+def shim_env(waitgraph_bin, trace_path, extra=None, checker=None):
+    """Environment that enables the shim without the CLI."""
+    if checker is not None and not os.path.isdir(shim_dir(waitgraph_bin)):
+        checker.fail("no shim package at %s (is the shim built?)" % shim_dir(waitgraph_bin))
+    env = dict(os.environ)
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = shim_dir(waitgraph_bin) + (os.pathsep + old if old else "")
+    env["WAITGRAPH_TRACE"] = trace_path
+    env.update(extra or {})
+    return env
+
+
+class Result:
+    def __init__(self, argv, returncode, stdout, stderr, elapsed, timed_out):
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+        self.timed_out = timed_out
+
+    def describe(self):
+        return "$ %s\nexit %s after %.2f s%s\n--- stdout\n%s\n--- stderr\n%s" % (
+            " ".join(self.argv), self.returncode, self.elapsed,
+            " (KILLED: wall-clock limit)" if self.timed_out else "",
+            self.stdout.decode("utf-8", "replace").rstrip(),
+            self.stderr.decode("utf-8", "replace").rstrip())
+
+
+def run(argv, limit, env=None, cwd=None, stdin=subprocess.DEVNULL):
+    """Runs argv in its own process group; kills the whole group at `limit` s."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin,
+                            env=env, cwd=cwd, start_new_session=True)
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_group(proc)
+        out, err = proc.communicate()
+    return Result([str(a) for a in argv], proc.returncode, out, err, time.monotonic() - start, timed_out)
+
+
+def kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def load_json(text, what, checker):
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        checker.fail("%s is not valid JSON: %s" % (what, e), text if isinstance(text, str) else text[:2000])
+        return None
+
+
+def findings_of(report, what, checker):
+    """The findings list of a JSON report, after checking each finding's shape."""
+    if not isinstance(report, dict) or not isinstance(report.get("findings"), list):
+        checker.fail("%s has no \"findings\" list" % what, json.dumps(report, indent=2)[:3000])
+        return None
+    findings = report["findings"]
+    for i, f in enumerate(findings):
+        problems = []
+        for key in ("code", "name", "severity", "message"):
+            if not isinstance(f.get(key), str) or not f.get(key):
+                problems.append("missing or empty %r" % key)
+        if f.get("severity") not in SEVERITY_RANK:
+            problems.append("severity %r not one of %s" % (f.get("severity"), sorted(SEVERITY_RANK)))
+        locs = f.get("locations", [])
+        if not isinstance(locs, list):
+            problems.append("\"locations\" is not a list")
+        else:
+            for loc in locs:
+                if not isinstance(loc, dict) or not isinstance(loc.get("path"), str) \
+                        or not isinstance(loc.get("line"), int):
+                    problems.append("location without path/line: %r" % (loc,))
+                    break
+        if problems:
+            checker.fail("%s finding #%d (%s) is malformed: %s" % (what, i, f.get("name"), "; ".join(problems)),
+                         json.dumps(f, indent=2))
+    return findings
+
+
+def summarize(findings):
+    return "\n".join("%s %s [%s] %s" % (f.get("code"), f.get("name"), f.get("severity"), f.get("message"))
+                     for f in findings) or "(no findings)"
+
+
+def all_strings(value):
+    """Every string inside a JSON value (keys excluded)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from all_strings(v)
+
+
+def check_findings(findings, expect, what, checker):
+    """Checks a findings list against an expect.json description."""
+    names = [f.get("name") for f in findings]
+    listed = set()
+    for want in expect.get("findings", []):
+        name = want["name"]
+        listed.add(name)
+        matches = [f for f in findings if f.get("name") == name]
+        if not matches:
+            checker.fail("%s: expected finding %s is missing" % (what, name), summarize(findings))
+            continue
+        checker.ok("%s: %s present" % (what, name))
+        if "severity" in want:
+            bad = [f for f in matches if f.get("severity") != want["severity"]]
+            checker.expect(not bad, "%s: %s has severity %s" % (what, name, want["severity"]),
+                           "got: %s" % ", ".join(str(f.get("severity")) for f in bad))
+        # Each phrase must appear in the message or, failing that, anywhere in
+        # the finding (locations, related locations, notes) of some match.
+        for phrase in want.get("message_contains", []):
+            in_message = any(phrase in f.get("message", "") for f in matches)
+            anywhere = any(phrase in s for f in matches for s in all_strings(f))
+            checker.expect(in_message or anywhere,
+                           "%s: %s mentions %r%s" % (what, name, phrase,
+                                                     "" if in_message or not anywhere else " (in its locations)"),
+                           "\n".join(json.dumps(f, indent=2) for f in matches))
+    for name in expect.get("absent", []):
+        checker.expect(name not in names, "%s: no %s finding" % (what, name), summarize(findings))
+    if expect.get("only_listed"):
+        extra = [f for f in findings if f.get("name") not in listed]
+        checker.expect(not extra, "%s: no findings besides %s" % (what, sorted(listed) or "none"),
+                       summarize(extra))
+
+
+def worst_severity(findings):
+    ranks = [SEVERITY_RANK.get(f.get("severity"), -1) for f in findings]
+    return max(ranks) if ranks else -1
+
+
+def read_frames(data):
+    """Splits trace bytes into frames: list of (offset, end) plus the trailing
+    byte count that does not form a whole frame. Raises ValueError on a bad
+    header, a bad frame magic or a checksum mismatch."""
+    if not data.startswith(FILE_MAGIC):
+        raise ValueError("trace does not start with %r: %r" % (FILE_MAGIC, data[:8]))
+    pos = len(FILE_MAGIC)
+    frames = []
+    while len(data) - pos >= FRAME_HEADER.size:
+        magic, size, checksum = FRAME_HEADER.unpack_from(data, pos)
+        if magic != FRAME_MAGIC:
+            raise ValueError("bad frame magic 0x%08x at byte %d" % (magic, pos))
+        end = pos + FRAME_HEADER.size + size
+        if end > len(data):
+            break
+        payload = data[pos + FRAME_HEADER.size:end]
+        if fnv1a32(payload) != checksum:
+            raise ValueError("checksum mismatch in frame at byte %d" % pos)
+        frames.append((pos, end))
+        pos = end
+    return frames, len(data) - pos
+
+
+def fnv1a32(data):
+    h = 0x811C9DC5
+    for b in data:
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def wait_for_file(path, limit):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and os.path.getsize(path) > len(FILE_MAGIC):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def main_guard(fn):
+    """Runs fn() and exits with its status; an unexpected exception in the
+    test itself is reported as a failure, not a crash with exit 1 only."""
+    try:
+        sys.exit(fn())
+    except SystemExit:
+        raise
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        print("FAIL: the test itself raised (see above)")
+        sys.exit(1)
