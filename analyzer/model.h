@@ -135,6 +135,7 @@ class Model {
 
   const std::string& String(uint32_t id) const;
   const Frame* FrameById(uint32_t id) const;
+  const absl::flat_hash_map<uint32_t, Frame>& frames() const { return frames_; }
   // Frames of a stack, innermost first (empty for 0 or unknown ids).
   std::vector<const Frame*> StackFrames(StackId id) const;
   // The innermost frame of `stack` outside the standard library and known

@@ -1,75 +1,104 @@
-// `waitgraph analyze TRACE` and `waitgraph check TRACE...`: offline reports.
+// `waitgraph analyze TRACE` and `waitgraph check TRACE...`: offline reports,
+// the second with an exit status, baselines and CI formats.
+#include <filesystem>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/policy.h"
 #include "cli/report.h"
 
 namespace waitgraph::cli {
 namespace {
 
-constexpr char kAnalyzeHelp[] = R"(usage: waitgraph analyze TRACE [--format text|json] [--output FILE]
+constexpr char kSharedOptions[] = R"(
+  --format text|json|sarif|junit
+                       text for people (default); json for tools; SARIF 2.1.0
+                       for code scanning; JUnit XML for CI test reports
+  --output FILE        write the report to FILE instead of stdout
+  --config FILE        project settings (default ./waitgraph.toml if present):
+                         [rules] NAME = "off"|"error"|"warning"|"note"
+                         [paths] ignore = ["glob", ...]
+                         [run]   hang-timeout = SECONDS
+  --baseline FILE      leave out findings recorded in FILE (fingerprints are
+                       stable when lines shift)
+  --write-baseline FILE
+                       record the current findings in FILE
+  --no-suppressions    ignore `# waitgraph: ignore[rule]` comments
+  --source-root DIR    SARIF: paths under DIR become relative (default: cwd)
+)";
+
+constexpr char kAnalyzeHelp[] = R"(usage: waitgraph analyze TRACE [OPTIONS]
 
 Reads a trace recorded by the shim (complete, truncated, or still being
 written) and prints every finding: deadlocks in force at the end of the trace,
 latent deadlocks seen over the whole run, starved executors.
-
-  --format text|json   text for people (default), json for tools
-  --output FILE        write the report to FILE instead of stdout
-
-exit status: 0 report printed (whatever it found); 2 unreadable trace or bad
-usage; 4 the output file cannot be written
 )";
 
-constexpr char kCheckHelp[] = R"(usage: waitgraph check TRACE... [--format text|json] [--fail-on LEVEL] [--output FILE]
+constexpr char kAnalyzeExit[] = R"(
+exit status: 0 report printed (whatever it found); 2 unreadable trace, config
+or baseline, or bad usage; 4 an output file cannot be written
+)";
+
+constexpr char kCheckHelp[] = R"(usage: waitgraph check TRACE... [OPTIONS] [--fail-on LEVEL]
 
 Like analyze, over one or more traces, with an exit status for CI.
 
   --fail-on error|warning|note|never
-                       fail when a finding is at or above LEVEL (default warning)
-  --format text|json   (default text)
-  --output FILE        write the report to FILE instead of stdout
+                       fail when a finding is at or above LEVEL (default warning))";
 
+constexpr char kCheckExit[] = R"(
 exit status: 0 no finding at or above --fail-on; 1 there are; 2 unreadable
-trace or bad usage; 4 the output file cannot be written
+trace, config or baseline, or bad usage; 4 an output file cannot be written
 )";
 
-int Usage(const std::string& message, const char* help) {
-  std::cerr << "waitgraph: " << message << " (see `waitgraph " << help << " --help`)\n";
+int Usage(const std::string& message, const char* command) {
+  std::cerr << "waitgraph: " << message << " (see `waitgraph " << command << " --help`)\n";
   return kExitBadInput;
 }
 
+const OptionSpec kSpec = {
+    .with_value = {"--format", "--output", "--config", "--baseline", "--write-baseline",
+                   "--source-root", "--fail-on"},
+    .flags = {"--no-suppressions"}};
+
 struct CommonOptions {
-  Format format = Format::kText;
+  RenderOptions render;
   std::string output = "-";
+  std::string write_baseline;
+  Policy policy;
   std::vector<std::string> traces;
 };
 
-// Parses what analyze and check share; returns an exit status on error.
-std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, const char* help,
-                               CommonOptions& out) {
-  if (opts.help()) {
-    std::cout << help;
-    return kExitOk;
-  }
+std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, CommonOptions& out) {
   if (auto f = opts.Get("--format")) {
     auto parsed = ParseFormat(*f);
-    if (!parsed) return Usage(absl::StrCat("unknown --format ", *f, "; use text or json"), command);
-    out.format = *parsed;
+    if (!parsed) return Usage(absl::StrCat("unknown --format ", *f, "; use text, json, sarif or junit"), command);
+    out.render.format = *parsed;
   }
+  out.render.source_root = opts.Get("--source-root").value_or(std::filesystem::current_path().string());
   if (auto o = opts.Get("--output")) out.output = *o;
+  out.write_baseline = opts.Get("--write-baseline").value_or("");
+  auto config = LoadConfig(opts.Get("--config").value_or(""));
+  if (!config.ok()) return Usage(std::string(config.status().message()), command);
+  out.policy.config = *config;
+  out.policy.comment_suppressions = !opts.flags.count("--no-suppressions");
+  if (auto b = opts.Get("--baseline")) {
+    auto baseline = ReadBaseline(*b);
+    if (!baseline.ok()) return Usage(std::string(baseline.status().message()), command);
+    out.policy.baseline = *baseline;
+  }
   out.traces = opts.positional;
   out.traces.insert(out.traces.end(), opts.after_dashes.begin(), opts.after_dashes.end());
   if (out.traces.empty()) return Usage("no trace given", command);
   return std::nullopt;
 }
 
-// Analyses every trace; on the first unusable one prints one line and
-// returns its exit status.
-std::optional<int> AnalyzeAll(const std::vector<std::string>& traces,
-                              std::vector<findings::Report>& reports) {
-  for (const auto& path : traces) {
+// Analyses every trace and applies the policy; on the first unusable trace
+// prints one line and returns its exit status.
+std::optional<int> AnalyzeAll(const CommonOptions& common, std::vector<findings::Report>& reports) {
+  for (const auto& path : common.traces) {
     std::string error;
     auto report = AnalyzeTraceFile(path, error);
     if (!report) {
@@ -79,50 +108,73 @@ std::optional<int> AnalyzeAll(const std::vector<std::string>& traces,
     }
     reports.push_back(std::move(*report));
   }
+  ApplyPolicy(common.policy, reports);
   return std::nullopt;
 }
 
 int Emit(const std::vector<findings::Report>& reports, const CommonOptions& common) {
   std::string error;
-  if (!WriteOutput(common.output, Render(reports, common.format), error)) {
+  if (!common.write_baseline.empty()) {
+    if (auto status = WriteBaseline(common.write_baseline, reports); !status.ok()) {
+      std::cerr << "waitgraph: " << status.message() << "; choose another --write-baseline\n";
+      return kExitCannotWrite;
+    }
+  }
+  if (!WriteOutput(common.output, Render(reports, common.render), error)) {
     std::cerr << "waitgraph: " << error << "; choose another --output\n";
     return kExitCannotWrite;
   }
   return kExitOk;
 }
 
+std::optional<int> ParseFailOn(const std::string& level) {
+  if (level == "error") return findings::ERROR;
+  if (level == "warning") return findings::WARNING;
+  if (level == "note") return findings::NOTE;
+  if (level == "never") return findings::ERROR + 1;
+  return std::nullopt;
+}
+
 }  // namespace
 
 int AnalyzeCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format", "--output"}});
+  auto opts = ParseOptions(args, kSpec);
   if (!opts.ok()) return Usage(std::string(opts.status().message()), "analyze");
+  if (opts->help()) {
+    std::cout << kAnalyzeHelp << kSharedOptions << kAnalyzeExit;
+    return kExitOk;
+  }
+  if (opts->Get("--fail-on")) return Usage("--fail-on belongs to check", "analyze");
   CommonOptions common;
-  if (auto exit = ParseCommon(*opts, "analyze", kAnalyzeHelp, common)) return *exit;
+  if (auto exit = ParseCommon(*opts, "analyze", common)) return *exit;
   if (common.traces.size() != 1) return Usage("analyze takes one trace; use check for several", "analyze");
   std::vector<findings::Report> reports;
-  if (auto exit = AnalyzeAll(common.traces, reports)) return *exit;
+  if (auto exit = AnalyzeAll(common, reports)) return *exit;
   return Emit(reports, common);
 }
 
 int CheckCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format", "--output", "--fail-on"}});
+  auto opts = ParseOptions(args, kSpec);
   if (!opts.ok()) return Usage(std::string(opts.status().message()), "check");
+  if (opts->help()) {
+    std::cout << kCheckHelp << kSharedOptions << kCheckExit;
+    return kExitOk;
+  }
   CommonOptions common;
-  if (auto exit = ParseCommon(*opts, "check", kCheckHelp, common)) return *exit;
+  if (auto exit = ParseCommon(*opts, "check", common)) return *exit;
   std::string fail_on = opts->Get("--fail-on").value_or("warning");
-  int threshold;
-  if (fail_on == "error") threshold = findings::ERROR;
-  else if (fail_on == "warning") threshold = findings::WARNING;
-  else if (fail_on == "note") threshold = findings::NOTE;
-  else if (fail_on == "never") threshold = findings::ERROR + 1;
-  else return Usage(absl::StrCat("unknown --fail-on ", fail_on, "; use error, warning, note or never"), "check");
+  std::optional<int> threshold = ParseFailOn(fail_on);
+  if (!threshold) {
+    return Usage(absl::StrCat("unknown --fail-on ", fail_on, "; use error, warning, note or never"), "check");
+  }
+  common.render.fail_on = *threshold;
 
   std::vector<findings::Report> reports;
-  if (auto exit = AnalyzeAll(common.traces, reports)) return *exit;
+  if (auto exit = AnalyzeAll(common, reports)) return *exit;
   if (int exit = Emit(reports, common); exit != kExitOk) return exit;
   for (const auto& report : reports) {
     for (const auto& f : report.findings()) {
-      if (f.severity() >= threshold) return kExitFindings;
+      if (f.severity() >= *threshold) return kExitFindings;
     }
   }
   return kExitOk;

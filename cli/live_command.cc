@@ -98,7 +98,7 @@ int LiveCommand(const Args& args) {
   findings::Report report =
       BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/!alive);
   if (format == Format::kText) std::cout << BlockedNow(analysis.model()) << "\n";
-  std::cout << Render({report}, format);
+  std::cout << Render({report}, {.format = format});
   return kExitOk;
 }
 

@@ -1,6 +1,6 @@
 #include "cli/render_json.h"
 
-#include <cstdio>
+#include "cli/json_writer.h"
 
 #include "absl/strings/str_cat.h"
 #include "rules/rule_table.h"
@@ -8,31 +8,9 @@
 namespace waitgraph::cli {
 namespace {
 
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string LocationJson(const findings::Location& loc) {
-  return absl::StrCat("{\"path\": ", Quote(loc.path()), ", \"line\": ", loc.line(),
-                      ", \"function\": ", Quote(loc.function()), "}");
+  return absl::StrCat("{\"path\": ", JsonQuote(loc.path()), ", \"line\": ", loc.line(),
+                      ", \"function\": ", JsonQuote(loc.function()), "}");
 }
 
 template <typename Locations>
@@ -53,21 +31,21 @@ std::string FindingJson(const findings::Finding& f, const std::string& trace) {
   }
   std::string related = "[";
   for (const auto& rel : f.related()) {
-    absl::StrAppend(&related, related.size() > 1 ? ", " : "", "{\"role\": ", Quote(rel.role()),
-                    ", \"message\": ", Quote(rel.message()),
+    absl::StrAppend(&related, related.size() > 1 ? ", " : "", "{\"role\": ", JsonQuote(rel.role()),
+                    ", \"message\": ", JsonQuote(rel.message()),
                     rel.has_location() ? absl::StrCat(", \"location\": ", LocationJson(rel.location()))
                                        : "",
                     ", \"stack\": ", LocationList(rel.stack()), "}");
   }
   related += "]";
   return absl::StrCat(
-      "{\"code\": ", Quote(f.code()), ", \"name\": ", Quote(f.name()),
-      ", \"severity\": ", Quote(rules::SeverityName(f.severity())),
-      ", \"message\": ", Quote(f.message()), ", \"locations\": ", LocationList(locations),
+      "{\"code\": ", JsonQuote(f.code()), ", \"name\": ", JsonQuote(f.name()),
+      ", \"severity\": ", JsonQuote(rules::SeverityName(f.severity())),
+      ", \"message\": ", JsonQuote(f.message()), ", \"locations\": ", LocationList(locations),
       ", \"stack\": ", LocationList(f.stack()), ", \"related\": ", related,
-      ", \"fix\": ", Quote(f.fix()), ", \"fingerprint\": ", Quote(f.fingerprint()),
+      ", \"fix\": ", JsonQuote(f.fix()), ", \"fingerprint\": ", JsonQuote(f.fingerprint()),
       f.held_seconds() > 0 ? absl::StrCat(", \"held_seconds\": ", f.held_seconds()) : "",
-      ", \"trace\": ", Quote(trace), "}");
+      ", \"trace\": ", JsonQuote(trace), "}");
 }
 
 }  // namespace
@@ -78,10 +56,10 @@ std::string RenderJson(const std::vector<findings::Report>& reports) {
     for (const auto& f : report.findings()) {
       absl::StrAppend(&findings, findings.size() > 1 ? ",\n  " : "\n  ", FindingJson(f, report.trace()));
     }
-    absl::StrAppend(&traces, traces.size() > 1 ? ", " : "", "{\"path\": ", Quote(report.trace()),
+    absl::StrAppend(&traces, traces.size() > 1 ? ", " : "", "{\"path\": ", JsonQuote(report.trace()),
                     ", \"events\": ", report.events(), "}");
     for (const auto& note : report.notes()) {
-      absl::StrAppend(&notes, notes.size() > 1 ? ", " : "", Quote(note));
+      absl::StrAppend(&notes, notes.size() > 1 ? ", " : "", JsonQuote(note));
     }
   }
   return absl::StrCat("{\"version\": 1, \"findings\": ", findings, findings.size() > 1 ? "\n]" : "]",

@@ -4,9 +4,12 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "cli/render_json.h"
+#include "cli/render_junit.h"
+#include "cli/render_sarif.h"
 #include "cli/render_text.h"
 #include "rules/registry.h"
 
@@ -25,6 +28,11 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   rules::AnalysisInput input{analysis.model(), analysis.classes(), deadlocks};
   for (auto& f : registry->Run(input)) *report.add_findings() = std::move(f);
   for (auto& note : analysis.Notes(writer_gone)) report.add_notes(std::move(note));
+  std::set<std::string> files;
+  for (const auto& [id, frame] : analysis.model().frames()) {
+    if (!frame.library && !frame.file.empty() && frame.file[0] != '<') files.insert(frame.file);
+  }
+  for (const auto& file : files) report.add_source_files(file);
   return report;
 }
 
@@ -45,11 +53,19 @@ std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::s
 std::optional<Format> ParseFormat(const std::string& name) {
   if (name == "text") return Format::kText;
   if (name == "json") return Format::kJson;
+  if (name == "sarif") return Format::kSarif;
+  if (name == "junit") return Format::kJunit;
   return std::nullopt;
 }
 
-std::string Render(const std::vector<findings::Report>& reports, Format format) {
-  return format == Format::kJson ? RenderJson(reports) : RenderText(reports);
+std::string Render(const std::vector<findings::Report>& reports, const RenderOptions& options) {
+  switch (options.format) {
+    case Format::kJson: return RenderJson(reports);
+    case Format::kSarif: return RenderSarif(reports, options.source_root);
+    case Format::kJunit: return RenderJunit(reports, options.fail_on);
+    case Format::kText: break;
+  }
+  return RenderText(reports);
 }
 
 bool WriteOutput(const std::string& path, const std::string& text, std::string& error) {

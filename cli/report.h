@@ -21,9 +21,15 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
 // line) if nothing usable could be read.
 std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error);
 
-enum class Format { kText, kJson };
+enum class Format { kText, kJson, kSarif, kJunit };
 std::optional<Format> ParseFormat(const std::string& name);
-std::string Render(const std::vector<findings::Report>& reports, Format format);
+
+struct RenderOptions {
+  Format format = Format::kText;
+  int fail_on = findings::WARNING;  // JUnit: which findings fail a case
+  std::string source_root;          // SARIF: paths below it become relative
+};
+std::string Render(const std::vector<findings::Report>& reports, const RenderOptions& options);
 
 // Writes `text` to `path` ("-" = stdout). False, with `error`, if it cannot.
 bool WriteOutput(const std::string& path, const std::string& text, std::string& error);

@@ -160,7 +160,7 @@ std::vector<analyzer::Deadlock> HeldDeadlocks(const analyzer::TraceAnalysis& ana
 }
 
 int Print(const findings::Report& report, const RunOptions& opts) {
-  std::string text = Render({report}, opts.format);
+  std::string text = Render({report}, {.format = opts.format});
   if (opts.report_path.empty()) {
     std::cerr << "\n" << text << std::flush;
     return kExitOk;

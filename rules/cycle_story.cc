@@ -74,9 +74,7 @@ CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
         for (analyzer::EntityId w : t->active_waits) {
           if (const analyzer::Wait* wait = model.FindWait(w)) {
             story.related.push_back(WaitLocation(model, *wait, "waits for"));
-            const analyzer::Frame* fr = model.UserFrame(wait->stack);
-            story.fingerprint_parts.push_back(
-                absl::StrCat(wait->api, "@", fr ? fr->function : std::string()));
+            story.fingerprint_parts.push_back(FingerprintPart(model, wait->api, wait->stack));
           }
         }
         break;

@@ -89,6 +89,14 @@ double SecondsSinceStart(const Model& model, analyzer::TimeNs time) {
   return static_cast<double>(time - start) / 1e9;
 }
 
+std::string FingerprintPart(const Model& model, const std::string& api, analyzer::StackId stack) {
+  const Frame* f = model.UserFrame(stack);
+  if (f == nullptr) return api;
+  size_t slash = f->file.rfind('/');
+  return absl::StrCat(api, "@", slash == std::string::npos ? f->file : f->file.substr(slash + 1),
+                      ":", f->function);
+}
+
 findings::Finding NewFinding(const RuleInfo& info) {
   findings::Finding f;
   f.set_code(std::string(info.code));

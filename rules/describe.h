@@ -35,6 +35,11 @@ const analyzer::Wait* OutermostWait(const analyzer::Model& model, analyzer::Thre
 // Seconds since the traced process started, for "seen at +1.25 s".
 double SecondsSinceStart(const analyzer::Model& model, analyzer::TimeNs time);
 
+// "Future.result@jobs.py:build_report": a wait as it enters a fingerprint
+// (its API, and the user's file name and function, never the line).
+std::string FingerprintPart(const analyzer::Model& model, const std::string& api,
+                            analyzer::StackId stack);
+
 // A new finding with the rule's identity filled in.
 findings::Finding NewFinding(const RuleInfo& info);
 // Sets the fingerprint from the rule and parts that survive unrelated edits

@@ -1,7 +1,7 @@
 # Writes OUT: a C++ file defining RuleDoc() over the markdown files in DOCS
 # (a ":"-separated list).
 string(REPLACE ":" ";" DOCS "${DOCS}")
-set(body "// Generated from rules/docs/*.md by rules/embed_docs.cmake. Do not edit.\n#include \"rules/rule_docs.h\"\n\nnamespace waitgraph::rules {\n\nstd::string_view RuleDoc(std::string_view name) {\n")
+set(body "// Generated from rules/docs/*.md by rules/embed_docs.cmake. Do not edit.\n#include \"rules/rule_docs.h\"\n\nnamespace waitgraph::rules {\n\nabsl::string_view RuleDoc(absl::string_view name) {\n")
 foreach(doc ${DOCS})
   get_filename_component(name ${doc} NAME_WE)
   file(READ ${doc} text)

@@ -32,7 +32,7 @@ void ExecutorStarvationRule::Check(const AnalysisInput& input,
       if (wait == nullptr) continue;
       *f.add_related() = WaitLocation(model, *wait, "waits for");
       const analyzer::Frame* fr = model.UserFrame(wait->stack);
-      parts.push_back(absl::StrCat(wait->api, "@", fr ? fr->function : std::string()));
+      parts.push_back(FingerprintPart(model, wait->api, wait->stack));
       if (!f.has_location() && fr != nullptr) {
         *f.mutable_location() = ToLocation(*fr);
         for (auto& loc : ToStack(model, wait->stack)) *f.add_stack() = std::move(loc);

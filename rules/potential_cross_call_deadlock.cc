@@ -63,8 +63,8 @@ void PotentialCrossCallDeadlockRule::Check(const AnalysisInput& input,
                                       e.from.label, chain, s.target_text,
                                       SecondsSinceStart(model, s.time),
                                       user ? absl::StrCat(", ", analyzer::ShortLocation(*user)) : ""));
-      parts.push_back(absl::StrCat(e.from.kind == BlockingClass::Kind::kLoop ? "loop" : "class",
-                                   ":", s.api, "@", user ? user->function : std::string()));
+      parts.push_back(absl::StrCat(e.from.kind == BlockingClass::Kind::kLoop ? "loop:" : "class:",
+                                   FingerprintPart(model, s.api, s.stack)));
       findings::RelatedLocation rel;
       rel.set_role("waits for");
       rel.set_message(absl::StrFormat("%s, on %s, blocked in %s waiting for %s at +%.2f s (seen %d time%s)",

@@ -3,12 +3,12 @@
 #ifndef WAITGRAPH_RULES_RULE_DOCS_H_
 #define WAITGRAPH_RULES_RULE_DOCS_H_
 
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 namespace waitgraph::rules {
 
 // The markdown doc of rule `name`, or "" if it has none.
-std::string_view RuleDoc(std::string_view name);
+absl::string_view RuleDoc(absl::string_view name);
 
 }  // namespace waitgraph::rules
 

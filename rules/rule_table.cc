@@ -29,7 +29,7 @@ const std::array<RuleInfo, 3>& Table() {
 
 std::span<const RuleInfo> RuleTable() { return Table(); }
 
-const RuleInfo* FindRuleInfo(std::string_view code_or_name) {
+const RuleInfo* FindRuleInfo(absl::string_view code_or_name) {
   for (const RuleInfo& info : Table()) {
     if (info.code == code_or_name || info.name == code_or_name) return &info;
   }

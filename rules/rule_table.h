@@ -6,7 +6,7 @@
 #define WAITGRAPH_RULES_RULE_TABLE_H_
 
 #include <span>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "rules/finding.pb.h"
 
@@ -15,17 +15,17 @@ namespace waitgraph::rules {
 enum class RuleGroup { kStable, kPreview, kRemoved };
 
 struct RuleInfo {
-  std::string_view code;
-  std::string_view name;
+  absl::string_view code;
+  absl::string_view name;
   findings::Severity severity;
   RuleGroup group;
-  std::string_view summary;
-  std::string_view doc;  // rules/docs/<name>.md, embedded at build time
+  absl::string_view summary;
+  absl::string_view doc;  // rules/docs/<name>.md, embedded at build time
 };
 
 std::span<const RuleInfo> RuleTable();
 // By code ("WG001") or name ("cross-call-deadlock"); nullptr if unknown.
-const RuleInfo* FindRuleInfo(std::string_view code_or_name);
+const RuleInfo* FindRuleInfo(absl::string_view code_or_name);
 const char* SeverityName(findings::Severity severity);
 
 }  // namespace waitgraph::rules
