@@ -38,6 +38,8 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
     stacks_[s.id()].assign(s.frames().begin(), s.frames().end());
   }
   TimeNs time = static_cast<TimeNs>(chunk.base_time_ns());
+  // An empty chunk is the writer's heartbeat: the process was alive then.
+  if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
   for (const Event& e : chunk.events()) {
     time += static_cast<TimeNs>(e.time_delta_ns());
     if (stats_.events == 0) first_time_ = time;
@@ -98,6 +100,15 @@ std::string Model::ThreadLabel(ThreadId tid) const {
   return absl::StrCat("thread ", tid);
 }
 
+std::string Model::ScopeAt(TimeNs time) const {
+  const Scope* best = nullptr;
+  for (const auto& [id, scope] : scopes_) {
+    if (scope.begin > time || (scope.end && *scope.end < time)) continue;
+    if (best == nullptr || scope.begin >= best->begin) best = &scope;
+  }
+  return best == nullptr ? "" : best->name;
+}
+
 Thread& Model::ThreadRef(ThreadId tid) {
   Thread& t = threads_[tid];
   t.tid = tid;
@@ -151,6 +162,12 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::WAIT_TARGET:
     case trace::WAIT_END:
       return ApplyWaitEvent(e, time);
+    case trace::SCOPE_BEGIN:
+      scopes_[e.subject()] = Scope{String(e.name()), time, std::nullopt};
+      return;
+    case trace::SCOPE_END:
+      if (auto it = scopes_.find(e.subject()); it != scopes_.end()) it->second.end = time;
+      return;
     case trace::SHIM_STOPPED:
       shim_stopped_ = true;
       return;

@@ -98,6 +98,13 @@ struct Wait {
   bool active() const { return !end.has_value(); }
 };
 
+// A named span (a pytest test, ...) from SCOPE_BEGIN to SCOPE_END.
+struct Scope {
+  std::string name;
+  TimeNs begin = 0;
+  std::optional<TimeNs> end;
+};
+
 // Counters for what the model could not use: bad data becomes a count and a
 // note, never a crash (Perfetto's stats table, in small).
 struct ModelStats {
@@ -151,6 +158,9 @@ class Model {
   const std::map<EntityId, Loop>& loops() const { return loops_; }
   const std::map<EntityId, Executor>& executors() const { return executors_; }
   const std::map<EntityId, Wait>& waits() const { return waits_; }
+  const std::map<EntityId, Scope>& scopes() const { return scopes_; }
+  // The innermost scope open at `time` (latest begun, not yet ended), or "".
+  std::string ScopeAt(TimeNs time) const;
 
   // "MainThread", "ThreadPoolExecutor-0_0", or "thread 1234".
   std::string ThreadLabel(ThreadId tid) const;
@@ -186,6 +196,7 @@ class Model {
   std::map<EntityId, Executor> executors_;
   std::map<EntityId, Future> futures_;
   std::map<EntityId, Wait> waits_;
+  std::map<EntityId, Scope> scopes_;
 };
 
 }  // namespace waitgraph::analyzer

@@ -45,6 +45,7 @@ std::string FindingJson(const findings::Finding& f, const std::string& trace) {
       ", \"stack\": ", LocationList(f.stack()), ", \"related\": ", related,
       ", \"fix\": ", JsonQuote(f.fix()), ", \"fingerprint\": ", JsonQuote(f.fingerprint()),
       f.held_seconds() > 0 ? absl::StrCat(", \"held_seconds\": ", f.held_seconds()) : "",
+      f.scope().empty() ? "" : absl::StrCat(", \"test\": ", JsonQuote(f.scope())),
       ", \"trace\": ", JsonQuote(trace), "}");
 }
 

@@ -99,6 +99,7 @@ class SarifWriter {
     absl::StrAppend(&out, ", \"partialFingerprints\": {\"waitgraph/v1\": ", JsonQuote(f.fingerprint()),
                     "}, \"properties\": {\"name\": ", JsonQuote(f.name()), ", \"trace\": ", JsonQuote(trace));
     if (f.held_seconds() > 0) absl::StrAppend(&out, ", \"heldSeconds\": ", f.held_seconds());
+    if (!f.scope().empty()) absl::StrAppend(&out, ", \"test\": ", JsonQuote(f.scope()));
     return out + "}}";
   }
 

@@ -28,6 +28,7 @@ void AppendFinding(std::string& out, const findings::Finding& f) {
   absl::StrAppend(&out, rules::SeverityName(f.severity()), "[", f.code(), "] ", f.name(), ": ",
                   f.message(), "\n");
   if (f.has_location()) absl::StrAppend(&out, "  --> ", Where(f.location()), "\n");
+  if (!f.scope().empty()) absl::StrAppend(&out, "  in test: ", f.scope(), "\n");
   for (const auto& rel : f.related()) {
     absl::StrAppend(&out, "  ", rel.role(), ": ", rel.message(), "\n");
     AppendStack(out, rel.stack(), "      ");

@@ -26,7 +26,10 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   report.set_trace(analysis.path());
   report.set_events(analysis.model().stats().events);
   rules::AnalysisInput input{analysis.model(), analysis.classes(), deadlocks};
-  for (auto& f : registry->Run(input)) *report.add_findings() = std::move(f);
+  for (auto& f : registry->Run(input)) {
+    if (f.time_ns() != 0) f.set_scope(analysis.model().ScopeAt(f.time_ns()));
+    *report.add_findings() = std::move(f);
+  }
   for (auto& note : analysis.Notes(writer_gone)) report.add_notes(std::move(note));
   std::set<std::string> files;
   for (const auto& [id, frame] : analysis.model().frames()) {

@@ -43,6 +43,7 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
     findings::Finding f = NewFinding(info());
     double held = static_cast<double>(model.last_time() - deadlock.held_since) / 1e9;
     f.set_held_seconds(held);
+    f.set_time_ns(deadlock.held_since);
     f.set_message(absl::StrFormat("deadlock: %s; held %.1f s", story.text, held));
     const analyzer::Wait* first = OutermostWait(model, story.threads.front());
     if (first != nullptr) {

@@ -40,6 +40,7 @@ void ExecutorStarvationRule::Check(const AnalysisInput& input,
     }
     double held = static_cast<double>(model.last_time() - deadlock.held_since) / 1e9;
     f.set_held_seconds(held);
+    f.set_time_ns(deadlock.held_since);
     f.set_message(absl::StrFormat(
         "every worker of %s waits for work queued behind it on the same executor: %s; %d "
         "item(s) queued, none can start; held %.1f s",

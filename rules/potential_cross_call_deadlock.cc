@@ -1,5 +1,6 @@
 #include "rules/potential_cross_call_deadlock.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,7 @@ void PotentialCrossCallDeadlockRule::Check(const AnalysisInput& input,
     std::vector<std::string> steps, parts;
     for (const analyzer::ClassEdge& e : cycle.edges) {
       const analyzer::ClassEdgeSighting& s = e.first;
+      f.set_time_ns(std::max<int64_t>(f.time_ns(), s.time));  // the cycle closed at its last edge
       std::string chain = s.api;
       std::vector<const analyzer::Frame*> frames = model.StackFrames(s.stack);
       if (!frames.empty()) chain = absl::StrCat(frames.front()->function, " → ", s.api);
