@@ -35,6 +35,9 @@ FILE_MAGIC = b"WGTRACE1"
 FRAME_HEADER = struct.Struct("<III")
 
 
+LOAD_AT_START = "%.2f %.2f %.2f" % os.getloadavg()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--waitgraph", default=os.path.join(REPO, "build", "bin", "waitgraph"))
@@ -173,15 +176,16 @@ def render(rows, args):
         "# waitgraph shim overhead",
         "",
         "Median wall time of %d interleaved runs of each workload without and with the shim "
-        "(scale %g); overhead = with / without." % (args.repeat, args.scale),
+        "(scale %g); overhead = with / without. CPU is user+system time of the process; "
+        "the trace is the one file the shim wrote per run." % (args.repeat, args.scale),
         "",
-        "| workload | without shim | with shim | overhead | CPU without | CPU with | trace size | chunks |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | without shim | with shim | overhead | CPU without | CPU with | CPU overhead | trace size | chunks |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append("| `%s` (%s) | %.3f s | %.3f s | **%.2fx** | %.2f s | %.2f s | %s | %d |" % (
+        lines.append("| `%s` (%s) | %.3f s | %.3f s | **%.2fx** | %.2f s | %.2f s | %.2fx | %s | %d |" % (
             r["name"], r["what"], r["off"], r["on"], r["ratio"], r["cpu_off"], r["cpu_on"],
-            human_bytes(r["trace_bytes"]), r["chunks"]))
+            r["cpu_on"] / r["cpu_off"], human_bytes(r["trace_bytes"]), r["chunks"]))
     lines += ["", "Ranges (min-max wall time): " + "; ".join(
         "`%s` without %.3f-%.3f s, with %.3f-%.3f s" % ((r["name"],) + r["off_range"] + r["on_range"])
         for r in rows), ""]
@@ -190,6 +194,7 @@ def render(rows, args):
         "",
         "- date: %s" % facts["date"],
         "- nproc: %s; CPU: %s; kernel %s" % (facts["nproc"], facts["cpu"], facts["kernel"]),
+        "- load average when the benchmark started: %s (other work on the machine widens the ranges)" % LOAD_AT_START,
         "- python: %s" % facts["python"],
         "- waitgraph commit: %s" % facts["commit"],
         "",

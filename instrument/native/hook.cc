@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/fast_hooks.h"
 #include "instrument/native/state.h"
 
 namespace waitgraph::shim {
@@ -59,6 +60,16 @@ PyObject* HookVectorcall(PyObject* callable, PyObject* const* args, size_t nargs
   HookObject* self = reinterpret_cast<HookObject*>(callable);
   if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
 
+  if (self->flags & kHookContext) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    HookContext saved = t_hook_context;
+    t_hook_context.receiver = nargs >= 1 ? args[0] : nullptr;
+    t_hook_context.stack = CaptureStack();
+    PyObject* result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    t_hook_context = saved;
+    return result;
+  }
+
   // pre/post are the shim's own code: they call no patched API, and they
   // emit through _native directly.
   PyObject* token = PyObject_Vectorcall(self->pre, args, nargsf, kwnames);
@@ -66,9 +77,9 @@ PyObject* HookVectorcall(PyObject* callable, PyObject* const* args, size_t nargs
     if (SwallowHookError()) return nullptr;
     token = Py_NewRef(Py_None);
   }
-  if (token == Py_None) {
+  if (token == Py_None) {  // nothing to record for this call
     Py_DECREF(token);
-    return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    return CallOriginal(self, args, nargsf, kwnames);
   }
 
   const bool is_wait = PyTuple_CheckExact(token) && PyTuple_GET_SIZE(token) >= 3;

@@ -30,6 +30,10 @@ namespace waitgraph::shim {
 enum HookFlags : int {
   kHookQuiet = 1,
   kHookFalseIsTimeout = 2,
+  // Context only (pre is not called): while the original runs, its first
+  // argument and the call-site stack are this thread's HookContext
+  // (fast_hooks.h). Used for ThreadPoolExecutor.submit.
+  kHookContext = 4,
 };
 
 // Adds the Hook type to `module`. False (with a Python error) on failure.

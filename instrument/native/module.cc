@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/fast_hooks.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
@@ -211,7 +212,7 @@ PyMODINIT_FUNC PyInit__native() {
   using namespace waitgraph::shim;
   PyObject* module = PyModule_Create(&kModule);
   if (module == nullptr) return nullptr;
-  if (!InitObjectIds(module) || !InitHookType(module)) {
+  if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module)) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -172,9 +172,14 @@ bool Recorder::FlushOnce() {
     frames.swap(new_frames_);
     stacks.swap(new_stacks_);
   }
-  if (sequence_ > 0 && events.empty() && strings.empty() && frames.empty() && stacks.empty()) {
-    return true;  // nothing new: no empty chunks
+  const uint64_t now = MonotonicNs();
+  if (sequence_ > 0 && events.empty() && strings.empty() && frames.empty() && stacks.empty() &&
+      now - last_chunk_ns_ < kHeartbeatNs) {
+    return true;  // nothing new, and a chunk went out recently
   }
+  // Otherwise an empty chunk is written as a heartbeat: its base_time_ns
+  // tells a reader the process was alive then (e.g. hung in a wait).
+  last_chunk_ns_ = now;
   trace::TraceChunk chunk;
   chunk.set_format_version(trace::kFormatVersion);
   chunk.set_sequence(sequence_);
@@ -197,7 +202,7 @@ bool Recorder::FlushOnce() {
     s->set_id(id);
     s->mutable_frames()->Add(ids.begin(), ids.end());
   }
-  uint64_t base = events.empty() ? MonotonicNs() : events.front().time_ns;
+  uint64_t base = events.empty() ? now : events.front().time_ns;
   chunk.set_base_time_ns(base);
   uint64_t prev = base;
   chunk.mutable_events()->Reserve(int(events.size()));

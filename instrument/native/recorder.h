@@ -45,6 +45,8 @@ class Recorder {
   // At most this many buffered events; beyond it (writer stuck) recording
   // stops with a warning rather than eating the program's memory.
   static constexpr size_t kMaxBufferedEvents = size_t{1} << 22;
+  // With nothing to write, an empty "heartbeat" chunk goes out this often.
+  static constexpr uint64_t kHeartbeatNs = 100u * 1000 * 1000;
 
   // Opens `path` (truncating), writes the magic and chunk 0 (process info)
   // and starts the writer thread. On failure returns false with errno set
@@ -85,6 +87,7 @@ class Recorder {
   trace::ProcessInfo process_;
   uint64_t sequence_ = 0;
   uint64_t generation_ = 0;
+  uint64_t last_chunk_ns_ = 0;  // writer side (under write_mutex_)
 
   // Intern tables (GIL-protected).
   std::unordered_map<std::string, uint32_t> strings_;

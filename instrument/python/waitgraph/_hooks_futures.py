@@ -11,22 +11,11 @@ from . import _kinds as K
 from ._hooks import tls
 
 _emit = _native.emit
-_oid = _native.oid
 
 _PENDING = _base.PENDING
 _DONE_STATES = frozenset((_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED))
 _NOTIFIED_STATES = frozenset((_base.CANCELLED_AND_NOTIFIED, _base.FINISHED))
 _COLLECTIONS = (set, frozenset, list, tuple)
-_NO_EXECUTOR = object()
-
-
-def _qualname(fn):
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    name = getattr(fn, "__qualname__", None)
-    if not isinstance(name, str):
-        name = type(fn).__qualname__
-    return name
 
 
 # --- ThreadPoolExecutor ---------------------------------------------------
@@ -41,41 +30,17 @@ def _init_post(self, result, exc):
               self._max_workers, True)
 
 
-def _submit_pre(self, *args, **kwargs):
-    prev = getattr(tls, "executor", None)
-    tls.executor = self
-    return _NO_EXECUTOR if prev is None else prev
-
-
-def _submit_post(prev, result, exc):
-    tls.executor = None if prev is _NO_EXECUTOR else prev
-
-
-# The work item is created inside submit(), before it is queued, so
-# EXECUTOR_SUBMIT always precedes the worker's WORK_BEGIN. The executor's id
-# rides on the (internal, never user-visible) _WorkItem.
-def _workitem_init_pre(self, future, fn, args, kwargs):
-    executor = getattr(tls, "executor", None)
-    if executor is not None:
-        eid = _oid(executor)
-        self._waitgraph_executor = eid
-        _emit(K.EXECUTOR_SUBMIT, eid, future, _qualname(fn), 0, True)
-    return None
-
-
-# WORK_BEGIN/END are emitted around _WorkItem.run rather than by wrapping the
-# submitted callable: a wrapper would add a frame to the tracebacks of the
-# exceptions the future carries.
-def _workitem_run_pre(self):
-    eid = self.__dict__.get("_waitgraph_executor")
-    if eid is None or self.future._state != _PENDING:
-        return None
-    _emit(K.WORK_BEGIN, eid, self.future, None, 0, False)
-    return self
-
-
-def _workitem_run_post(self, result, exc):
-    _emit(K.WORK_END, self._waitgraph_executor, self.future, None, 0, False)
+# ThreadPoolExecutor.submit is a CONTEXT hook: while it runs, the executor
+# and the stack of the submit() call are this thread's hook context. The
+# work item is created inside submit(), before it is queued, and its
+# __init__ hook (C: _native.workitem_init_pre) emits EXECUTOR_SUBMIT from
+# that context, so EXECUTOR_SUBMIT always precedes the worker's WORK_BEGIN.
+# The executor's id rides on the (internal, never user-visible) _WorkItem.
+#
+# WORK_BEGIN/END (C: _native.workitem_run_pre/post) are emitted around
+# _WorkItem.run rather than by wrapping the submitted callable: a wrapper
+# would add a frame to the tracebacks of the exceptions the future carries.
+# Nothing is emitted for a work item whose future was cancelled.
 
 
 def _shutdown_pre(self, wait=True, *, cancel_futures=False):
@@ -94,39 +59,19 @@ def _shutdown_post(token, result, exc):
 
 # --- Future ---------------------------------------------------------------
 
-def _result_pre(self, timeout=None):
-    if self._state in _DONE_STATES:
-        return None  # does not block
-    return (self, K.ENTITY_FUTURE | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
-            "Future.result")
-
-
-def _exception_pre(self, timeout=None):
-    if self._state in _DONE_STATES:
-        return None
-    return (self, K.ENTITY_FUTURE | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
-            "Future.exception")
-
-
-# FUTURE_DONE is emitted just before the transition so that it precedes the
-# woken waiters' WAIT_END and whatever the done-callbacks do.
-def _set_done_pre(self, *args, **kwargs):
-    if self._state not in _DONE_STATES:
-        _emit(K.FUTURE_DONE, self, 0, None, 0, False)
-    return None
-
-
-def _cancel_pre(self):
-    if self._state == _PENDING:  # only then does cancel() transition
-        _emit(K.FUTURE_DONE, self, 0, None, 0, False)
-    return None
+# Future.result/exception (C: _native.future_result_pre/...): a wait on the
+# future unless it cannot block (already done, or timeout <= 0).
+# Future.set_result/set_exception (C: _native.future_set_done_pre): FUTURE_DONE
+# just before the transition, so that it precedes the woken waiters' WAIT_END
+# and whatever the done-callbacks do; Future.cancel (C:
+# _native.future_cancel_pre): only when it transitions (from PENDING).
 
 
 # --- wait / as_completed ----------------------------------------------------
 
 def _wait_pre(fs, timeout=None, return_when=_base.ALL_COMPLETED):
     # Only collections: iterating an iterator here would consume it.
-    if type(fs) not in _COLLECTIONS:
+    if type(fs) not in _COLLECTIONS or (timeout is not None and timeout <= 0):
         return None
     pending = []
     any_done = False
@@ -211,17 +156,17 @@ def _make_as_completed(original):
 def install(p):
     TPE = _cf_thread.ThreadPoolExecutor
     p.hook(TPE, "__init__", _init_pre, _init_post)
-    p.hook(TPE, "submit", _submit_pre, _submit_post)
+    p.hook(TPE, "submit", None, None, K.HOOK_CONTEXT)
     p.hook(TPE, "shutdown", _shutdown_pre, _shutdown_post)
-    p.hook(_cf_thread._WorkItem, "__init__", _workitem_init_pre)
-    p.hook(_cf_thread._WorkItem, "run", _workitem_run_pre, _workitem_run_post)
+    p.hook(_cf_thread._WorkItem, "__init__", _native.workitem_init_pre)
+    p.hook(_cf_thread._WorkItem, "run", _native.workitem_run_pre, _native.workitem_run_post)
 
     F = _base.Future
-    p.hook(F, "result", _result_pre, None, K.HOOK_QUIET, TimeoutError)
-    p.hook(F, "exception", _exception_pre, None, K.HOOK_QUIET, TimeoutError)
-    p.hook(F, "set_result", _set_done_pre)
-    p.hook(F, "set_exception", _set_done_pre)
-    p.hook(F, "cancel", _cancel_pre)
+    p.hook(F, "result", _native.future_result_pre, None, K.HOOK_QUIET, TimeoutError)
+    p.hook(F, "exception", _native.future_exception_pre, None, K.HOOK_QUIET, TimeoutError)
+    p.hook(F, "set_result", _native.future_set_done_pre)
+    p.hook(F, "set_exception", _native.future_set_done_pre)
+    p.hook(F, "cancel", _native.future_cancel_pre)
 
     wait_hook = p.hook(_base, "wait", _wait_pre, _wait_post, K.HOOK_QUIET)
     if getattr(_cf, "wait", None) is wait_hook.__wrapped__:

@@ -9,8 +9,8 @@ from ._hooks import tls
 
 
 def _get_pre(self, block=True, timeout=None):
-    if not block or self._qsize():
-        return None  # does not block
+    if not block or self._qsize() or (timeout is not None and timeout <= 0):
+        return None  # does not block (a negative timeout raises)
     if self is getattr(tls, "quiet_queue", None):
         return None  # CurrentThreadExecutor's own queue: its wait is recorded
     return (self, K.ENTITY_QUEUE | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
@@ -18,7 +18,8 @@ def _get_pre(self, block=True, timeout=None):
 
 
 def _put_pre(self, item, block=True, timeout=None):
-    if not block or self.maxsize <= 0 or self._qsize() < self.maxsize:
+    if (not block or self.maxsize <= 0 or self._qsize() < self.maxsize
+            or (timeout is not None and timeout <= 0)):
         return None
     return (self, K.ENTITY_QUEUE | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
             "queue.Queue.put")

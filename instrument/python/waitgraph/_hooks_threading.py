@@ -45,7 +45,8 @@ def _bootstrap_post(self, result, exc):
 
 
 def _join_pre(self, timeout=None):
-    if self._is_stopped or not self._started._flag or self._ident == _get_ident():
+    if (self._is_stopped or not self._started._flag or self._ident == _get_ident()
+            or (timeout is not None and timeout <= 0)):
         return None  # returns at once, or raises
     if getattr(tls, "in_shutdown", 0):
         return None  # part of ThreadPoolExecutor.shutdown's own wait
@@ -63,13 +64,15 @@ def _join_post(token, result, exc):
 
 
 def _event_wait_pre(self, timeout=None):
-    if self._flag:
+    if self._flag or (timeout is not None and timeout <= 0):
         return None
     return (self, K.ENTITY_EVENT | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
             "Event.wait")
 
 
 def _condition_wait_pre(self, timeout=None):
+    if timeout is not None and timeout <= 0:
+        return None  # a poll (e.g. Semaphore.acquire(timeout=0))
     return (self, K.ENTITY_CONDITION | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
             "Condition.wait")
 

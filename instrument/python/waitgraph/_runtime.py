@@ -56,6 +56,40 @@ def stop():
         return True
 
 
+def begin_scope(name):
+    """SCOPE_BEGIN: a named span of the program (e.g. one pytest test, name =
+    its node id); findings are attributed to the innermost open scope.
+    Returns the scope id for end_scope() (0 when not recording)."""
+    if not is_running():
+        return 0
+    sid = _native.new_id()
+    _native.emit(K.SCOPE_BEGIN, sid, 0, str(name), 0, True)
+    return sid
+
+
+def end_scope(scope_id):
+    """SCOPE_END for an id from begin_scope()."""
+    if scope_id:
+        _native.emit(K.SCOPE_END, scope_id, 0, None, 0, False)
+
+
+class scope:
+    """with waitgraph.scope("tests/test_x.py::test_y"): ...  (no-op when not
+    recording)."""
+
+    def __init__(self, name):
+        self._name = name
+        self._id = 0
+
+    def __enter__(self):
+        self._id = begin_scope(self._name)
+        return self
+
+    def __exit__(self, *exc):
+        end_scope(self._id)
+        return False
+
+
 def _expand(path):
     path = os.fspath(path)
     if isinstance(path, bytes):
