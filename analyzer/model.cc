@@ -49,6 +49,7 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
       NotifyPendingWait();
     }
     Apply(e, time);
+    for (EventSink* sink : sinks_) sink->OnEvent(*this, e, time);
   }
   NotifyPendingWait();
 }

@@ -123,11 +123,21 @@ class ModelObserver {
   virtual void OnWaitBegin(const class Model& model, const Wait& wait) = 0;
 };
 
+// Sees every event after the model applied it. Each further analysis (the
+// context model, loop affinity, stalls) is a sink in its own files, reading
+// the model's entities and keeping its own state.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnEvent(const class Model& model, const trace::Event& event, TimeNs time) = 0;
+};
+
 class Model {
  public:
   // Adds the chunk's definitions and events. Chunks must come in order.
   void AddChunk(const trace::TraceChunk& chunk);
   void set_observer(ModelObserver* observer) { observer_ = observer; }
+  void AddSink(EventSink* sink) { sinks_.push_back(sink); }
 
   const trace::ProcessInfo& process() const { return process_; }
   bool has_process_info() const { return has_process_info_; }
@@ -185,6 +195,7 @@ class Model {
   std::string shim_disabled_reason_;
   ModelStats stats_;
   ModelObserver* observer_ = nullptr;
+  std::vector<EventSink*> sinks_;
   std::optional<EntityId> pending_wait_;
 
   absl::flat_hash_map<uint32_t, std::string> strings_;

@@ -14,7 +14,12 @@ expect.json:
                     in the finding (its locations and related locations)
   absent            names that must not appear
   only_listed       no findings other than those listed
-  stdout_contains   lines the program prints (its output must pass through)
+  stdout            the lines the program prints: `run` must pass them through
+                    untouched (nothing added, nothing lost)
+  trace_shows       "KIND" or "KIND:name" (EventKind from the proto, name a
+                    substring of the event's name): the trace must hold such an
+                    event. Guards against vacuous passes: a negative twin is only
+                    silent for a reason if the shim saw the waits it is about.
 """
 import argparse
 import json
@@ -88,9 +93,10 @@ def check(args, case, expect, tmp, c):
     if hangs:
         due = STARTUP + expect.get("hang_after", 0.5) + args.hang_timeout + HANG_REPORT_SLACK
         c.expect(r.elapsed <= due, "hang reported and program ended within %.2f s (took %.2f s)" % (due, r.elapsed))
-    out = r.stdout.decode("utf-8", "replace")
-    for line in expect.get("stdout_contains", []):
-        c.expect(line in out, "program output passes through: %r" % line)
+    if "stdout" in expect:
+        want = "".join(line + "\n" for line in expect["stdout"])
+        c.expect(r.stdout.decode("utf-8", "replace") == want, "program output passes through untouched",
+                 "want stdout %r\ngot  stdout %r" % (want, r.stdout))
 
     run_findings = None
     if c.expect(os.path.exists(report_path), "--report file written"):
@@ -115,6 +121,8 @@ def check(args, case, expect, tmp, c):
                      "%d trailing bytes" % tail)
     except ValueError as e:
         c.fail("trace framing: %s" % e)
+    if expect.get("trace_shows"):
+        check_trace_shows(data, expect["trace_shows"], c)
 
     # --- waitgraph analyze ---------------------------------------------------
     a = wgtest.run([wg, "analyze", trace, "--format", "json"], limit=60)
@@ -161,6 +169,22 @@ def check(args, case, expect, tmp, c):
             c.expect(sorted(f.get("name") for f in cf) == sorted(f.get("name") for f in findings),
                      "`check --format json` lists the same findings as analyze",
                      "check:   %s\nanalyze: %s" % (wgtest.summarize(cf), wgtest.summarize(findings)))
+
+
+def check_trace_shows(data, wanted, c):
+    try:
+        events = wgtest.decode_events(data)
+    except (ValueError, IndexError) as e:
+        c.fail("trace decoding: %s" % e)
+        return
+    missing = []
+    for spec in wanted:
+        kind, _, name = spec.partition(":")
+        if not any(k == kind and name in n for k, n in events):
+            missing.append(spec)
+    seen = sorted({"%s:%s" % (k, n) if n else k for k, n in events})
+    c.expect(not missing, "trace shows %s (%d events)" % (", ".join(wanted), len(events)),
+             "missing: %s\nthe trace has: %s" % (missing, ", ".join(seen)))
 
 
 if __name__ == "__main__":

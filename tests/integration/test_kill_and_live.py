@@ -86,6 +86,13 @@ def check(args, tmp, c):
                  "`waitgraph %s` does not crash" % what, r.describe())
         c.expect(proc.poll() is None, "process still hung after `waitgraph %s` (live must not disturb it)" % what)
 
+    r = wgtest.run([wg, "live", str(proc.pid), "--format", "json"], limit=15, env=env)
+    report = wgtest.load_json(r.stdout, "live --format json output", c) if r.returncode == 0 else None
+    c.expect(r.returncode == 0, "`waitgraph live PID --format json` exits 0", r.describe())
+    findings = wgtest.findings_of(report, "live --format json", c) if report is not None else None
+    if findings is not None:
+        wgtest.check_findings(findings, {"findings": [{"name": FINDING, "severity": "error"}]}, "live --format json", c)
+
     # SIGKILL: no atexit, no flush. The chunks written so far must suffice.
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

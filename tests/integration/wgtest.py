@@ -259,3 +259,78 @@ def main_guard(fn):
         traceback.print_exc()
         print("FAIL: the test itself raised (see above)")
         sys.exit(1)
+
+
+# --- Minimal trace decoding (enough for "did the shim see X?") --------------
+# Decodes TraceChunk.strings and TraceChunk.events with a tiny protobuf
+# reader, so the tests need no generated code. Event kind names come from
+# trace/waitgraph_trace.proto itself.
+
+PROTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "trace", "waitgraph_trace.proto")
+
+
+def event_kind_names():
+    import re
+    with open(PROTO) as f:
+        text = f.read()
+    body = text[text.index("enum EventKind"):]
+    body = body[:body.index("}")]
+    return {int(v): k for k, v in re.findall(r"^\s*([A-Z_]+)\s*=\s*(\d+);", body, re.M)}
+
+
+def _varint(buf, pos):
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf):
+    """(field number, wire type, value) of one message; value is an int or bytes."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = buf[pos:pos + 8], pos + 8
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == 5:
+            value, pos = buf[pos:pos + 4], pos + 4
+        else:
+            raise ValueError("unsupported wire type %d" % wire)
+        yield field, wire, value
+
+
+def decode_events(data):
+    """[(kind name, name string or "")] of every event in the whole chunks of a trace."""
+    kinds = event_kind_names()
+    frames, _ = read_frames(data)
+    strings, events = {}, []
+    for start, end in frames:
+        payload = data[start + FRAME_HEADER.size:end]
+        for field, wire, value in _fields(payload):
+            if field == 4 and wire == 2:      # InternedString
+                sid, sval = 0, ""
+                for f, _, v in _fields(value):
+                    if f == 1:
+                        sid = v
+                    elif f == 2:
+                        sval = v.decode("utf-8", "replace")
+                strings[sid] = sval
+            elif field == 8 and wire == 2:    # Event
+                kind, name = 0, 0
+                for f, _, v in _fields(value):
+                    if f == 3:
+                        kind = v
+                    elif f == 7:
+                        name = v
+                events.append((kind, name))
+    return [(kinds.get(k, "KIND_%d" % k), strings.get(n, "") if n else "") for k, n in events]

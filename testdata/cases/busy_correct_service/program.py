@@ -39,13 +39,13 @@ class RateLimiter:
             self.tokens -= 1
 
     def refill_forever(self):
-        while not STOP.wait(timeout=0.005):
+        while not STOP.wait(timeout=0.01):
             with self.cond:
-                self.tokens = min(self.tokens + 4, 8)
+                self.tokens = min(self.tokens + 1, 1)
                 self.cond.notify_all()
 
 
-LIMITER = RateLimiter(tokens=8)
+LIMITER = RateLimiter(tokens=0)  # 100 tokens/s: the 50 requests really wait
 
 
 def access_log_writer(lines):
