@@ -27,6 +27,15 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# Microsoft's SARIF validator, for the tests of `check --format sarif` (npm).
+install_sarif_validator() {
+  local dir=build/tools/npm
+  [ -x "$dir/node_modules/.bin/sarif-multitool" ] && return 0
+  if ! command -v npm >/dev/null; then install_packages npm; fi
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error @microsoft/sarif-multitool >/dev/null
+}
+
 build() {
   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAITGRAPH_PYTHON=/usr/bin/python3 >/dev/null
   cmake --build build -j"$(nproc)"
@@ -51,6 +60,7 @@ case "${1:-}" in
   test)
     install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     build
+    install_sarif_validator
     ctest --test-dir build --output-on-failure -j"$(nproc)"
     ;;
   *)

@@ -150,6 +150,15 @@ PyObject* Start(PyObject*, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+// flush(): write what is buffered now, so a reader sees it (GIL released).
+PyObject* FlushPy(PyObject*, PyObject*) {
+  bool ok;
+  Py_BEGIN_ALLOW_THREADS
+  ok = TheRecorder().Flush();
+  Py_END_ALLOW_THREADS
+  return PyBool_FromLong(ok);
+}
+
 PyObject* Stop(PyObject*, PyObject*) {
   Recorder& recorder = TheRecorder();
   if (!recorder.running() || g_forked_child.load()) Py_RETURN_NONE;
@@ -196,6 +205,7 @@ PyMethodDef kMethods[] = {
      METH_FASTCALL | METH_KEYWORDS, "call_quiet(fn, *args, **kwargs)"},
     {"start", Start, METH_VARARGS, "Open the trace and start the writer."},
     {"stop", Stop, METH_NOARGS, "Emit SHIM_STOPPED, flush and close the trace."},
+    {"flush", FlushPy, METH_NOARGS, "Write what is buffered now."},
     {"is_recording", IsRecording, METH_NOARGS, nullptr},
     {"trace_path", TracePath, METH_NOARGS, nullptr},
     {"set_debug", SetDebug, METH_O, nullptr},

@@ -56,6 +56,10 @@ class Recorder {
   // Call without holding the GIL (the writer never needs it, but other
   // threads should not be blocked meanwhile).
   void Stop();
+  // Writes everything buffered now, as one chunk (a caller that is about to
+  // read the trace, e.g. the pytest plugin after each test). Call without
+  // the GIL. Returns false if not running or on a write error.
+  bool Flush() { return running_ && FlushOnce(); }
   // The child of fork(): forget the writer without touching its mutex.
   void AbandonAfterFork();
   bool running() const { return running_; }

@@ -136,6 +136,14 @@ def check(args, case, expect, tmp, c):
         return
     print("analyze findings:\n" + wgtest.indent(wgtest.summarize(findings)))
     wgtest.check_findings(findings, expect, "analyze", c)
+    if hangs:
+        # `run` stopped the program once the hang had held --hang-timeout s and
+        # the trace runs on to the kill, so analyze must see it held that long.
+        for want in expect.get("findings", []):
+            held = [f.get("held_seconds") for f in findings if f.get("name") == want["name"]]
+            c.expect(any(isinstance(h, (int, float)) and h >= args.hang_timeout * 0.9 for h in held),
+                     "analyze: %s held at least %.1f s (until the kill)" % (want["name"], args.hang_timeout * 0.9),
+                     "held_seconds: %s" % held)
     if run_findings is not None:
         key = lambda f: (f.get("code"), f.get("name"), f.get("severity"))  # noqa: E731
         got_run, got_analyze = sorted(set(map(key, run_findings))), sorted(set(map(key, findings)))

@@ -117,6 +117,12 @@ def check(args, tmp, c):
                 "name": FINDING, "severity": "error",
                 "message_contains": ["ThreadSensitiveContext.__aexit__", "run_until_future"]}]},
                 "analyze of killed trace", c)
+            # Hung since ~0.3 s after the marker, killed >= HANG_SETTLE s after it:
+            # heartbeat chunks carry the trace's end up to (nearly) the kill.
+            held = [f.get("held_seconds") for f in findings if f.get("name") == FINDING]
+            c.expect(any(isinstance(h, (int, float)) and h >= HANG_SETTLE - 0.5 for h in held),
+                     "the killed trace shows the cycle held >= %.1f s" % (HANG_SETTLE - 0.5),
+                     "held_seconds: %s" % held)
     k = wgtest.run([wg, "check", trace], limit=60)
     c.expect(k.returncode == 1, "`check` of the killed trace exits 1", k.describe())
     return proc

@@ -97,8 +97,11 @@ class Result:
 def run(argv, limit, env=None, cwd=None, stdin=subprocess.DEVNULL):
     """Runs argv in its own process group; kills the whole group at `limit` s."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin,
-                            env=env, cwd=cwd, start_new_session=True)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin,
+                                env=env, cwd=cwd, start_new_session=True)
+    except OSError as e:  # missing or non-executable binary: a failure to report, not a crash
+        return Result([str(a) for a in argv], None, b"", ("cannot start: %s" % e).encode(), 0.0, False)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=limit)

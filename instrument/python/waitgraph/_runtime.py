@@ -56,6 +56,12 @@ def stop():
         return True
 
 
+def flush():
+    """Write everything recorded so far to the trace now (the writer does it
+    every 50 ms anyway); True if recording."""
+    return is_running() and _native.flush()
+
+
 def begin_scope(name):
     """SCOPE_BEGIN: a named span of the program (e.g. one pytest test, name =
     its node id); findings are attributed to the innermost open scope.
