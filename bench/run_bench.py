@@ -13,6 +13,7 @@ usage: run_bench.py [--waitgraph BIN] [--python PY] [--repeat N] [--scale S]
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import resource
@@ -118,6 +119,8 @@ def bench_workload(name, args, shim, tmp):
             data = f.read()
         sizes.append(len(data))
         chunks.append(count_frames(data))
+        if i == 0:
+            events, analyze_s = analyze(args.waitgraph, trace)
         os.unlink(trace)
     if outputs["off"] != outputs["on"]:
         sys.exit("run_bench.py: %s printed different output with the shim:\n%r\n%r" % (
@@ -129,7 +132,19 @@ def bench_workload(name, args, shim, tmp):
         "off_range": (min(off), max(off)), "on_range": (min(on), max(on)),
         "cpu_off": med(cpu_off), "cpu_on": med(cpu_on),
         "trace_bytes": int(med(sizes)), "chunks": int(med(chunks)),
+        "events": events, "analyze_s": analyze_s,
     }
+
+
+def analyze(waitgraph, trace):
+    """Events in the trace and the time `waitgraph analyze` takes on it."""
+    start = time.perf_counter()
+    r = subprocess.run([waitgraph, "analyze", trace, "--format", "json"], capture_output=True)
+    elapsed = time.perf_counter() - start
+    if r.returncode != 0:
+        sys.exit("run_bench.py: `waitgraph analyze` failed on %s:\n%s" % (trace, r.stderr.decode("utf-8", "replace")))
+    report = json.loads(r.stdout)
+    return sum(t.get("events", 0) for t in report.get("traces", [])), elapsed
 
 
 def count_frames(data):
@@ -177,15 +192,18 @@ def render(rows, args):
         "",
         "Median wall time of %d interleaved runs of each workload without and with the shim "
         "(scale %g); overhead = with / without. CPU is user+system time of the process; "
-        "the trace is the one file the shim wrote per run." % (args.repeat, args.scale),
+        "the trace is the one file the shim wrote per run (events and `waitgraph analyze` time: "
+        "from the first run)." % (args.repeat, args.scale),
         "",
-        "| workload | without shim | with shim | overhead | CPU without | CPU with | CPU overhead | trace size | chunks |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | without shim | with shim | overhead | CPU without | CPU with | CPU overhead "
+        "| trace size | chunks | events | bytes/event | `analyze` time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append("| `%s` (%s) | %.3f s | %.3f s | **%.2fx** | %.2f s | %.2f s | %.2fx | %s | %d |" % (
+        lines.append("| `%s` (%s) | %.3f s | %.3f s | **%.2fx** | %.2f s | %.2f s | %.2fx | %s | %d | %d | %.1f | %.2f s |" % (
             r["name"], r["what"], r["off"], r["on"], r["ratio"], r["cpu_off"], r["cpu_on"],
-            r["cpu_on"] / r["cpu_off"], human_bytes(r["trace_bytes"]), r["chunks"]))
+            r["cpu_on"] / r["cpu_off"], human_bytes(r["trace_bytes"]), r["chunks"], r["events"],
+            r["trace_bytes"] / max(1, r["events"]), r["analyze_s"]))
     lines += ["", "Ranges (min-max wall time): " + "; ".join(
         "`%s` without %.3f-%.3f s, with %.3f-%.3f s" % ((r["name"],) + r["off_range"] + r["on_range"])
         for r in rows), ""]
