@@ -23,11 +23,17 @@ std::string LocationList(const Locations& locs) {
 }
 
 std::string FindingJson(const findings::Finding& f, const std::string& trace) {
-  // `locations`: the primary location, then each related one.
+  // `locations`: the primary location, then each distinct related one.
   std::vector<findings::Location> locations;
-  if (f.has_location()) locations.push_back(f.location());
+  auto add = [&](const findings::Location& loc) {
+    for (const auto& seen : locations) {
+      if (seen.path() == loc.path() && seen.line() == loc.line() && seen.function() == loc.function()) return;
+    }
+    locations.push_back(loc);
+  };
+  if (f.has_location()) add(f.location());
   for (const auto& rel : f.related()) {
-    if (rel.has_location()) locations.push_back(rel.location());
+    if (rel.has_location()) add(rel.location());
   }
   std::string related = "[";
   for (const auto& rel : f.related()) {
