@@ -220,9 +220,12 @@ def start_from_env(value):
         path = _expand(value)
         other = _owner_of(path) if "%p" not in value else None
         if other is not None:
-            sys.stderr.write("waitgraph: trace %s is being written by pid %d; running without the "
-                             "shim (use %%p in WAITGRAPH_TRACE for one trace per process)\n"
-                             % (path, other))
+            # A child process of the traced program inherited its variable:
+            # stay silent (its output must not change); one trace per
+            # process needs %p in WAITGRAPH_TRACE.
+            if os.environ.get("WAITGRAPH_DEBUG"):
+                sys.stderr.write("waitgraph: trace %s is being written by pid %d; running without "
+                                 "the shim\n" % (path, other))
             return
         _start(value)
     except OSError as e:
