@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -38,19 +39,23 @@ const char* Level(findings::Severity s) {
 
 class SarifWriter {
  public:
-  explicit SarifWriter(std::string source_root) : root_(std::move(source_root)) {
+  explicit SarifWriter(std::string source_root)
+      : root_(std::filesystem::path(source_root).lexically_normal().string()) {
     if (!root_.empty() && root_.back() != '/') root_ += '/';
   }
 
   std::string PhysicalLocation(const findings::Location& loc) const {
+    // Python reports files as they were named ("tests/../app.py"); SARIF
+    // consumers reject ".." segments.
+    const std::string path = std::filesystem::path(loc.path()).lexically_normal().string();
     std::string artifact;
-    if (!root_.empty() && loc.path().rfind(root_, 0) == 0) {
-      artifact = absl::StrCat("{\"uri\": ", JsonQuote(PercentEncode(loc.path().substr(root_.size()))),
+    if (!root_.empty() && path.rfind(root_, 0) == 0) {
+      artifact = absl::StrCat("{\"uri\": ", JsonQuote(PercentEncode(path.substr(root_.size()))),
                               ", \"uriBaseId\": ", JsonQuote(kSrcRoot), "}");
-    } else if (!loc.path().empty() && loc.path()[0] == '/') {
-      artifact = absl::StrCat("{\"uri\": ", JsonQuote("file://" + PercentEncode(loc.path())), "}");
+    } else if (!path.empty() && path[0] == '/') {
+      artifact = absl::StrCat("{\"uri\": ", JsonQuote("file://" + PercentEncode(path)), "}");
     } else {
-      artifact = absl::StrCat("{\"uri\": ", JsonQuote(PercentEncode(loc.path())), "}");
+      artifact = absl::StrCat("{\"uri\": ", JsonQuote(PercentEncode(path)), "}");
     }
     std::string region = loc.line() > 0 ? absl::StrCat(", \"region\": {\"startLine\": ", loc.line(), "}") : "";
     return absl::StrCat("{\"artifactLocation\": ", artifact, region, "}");

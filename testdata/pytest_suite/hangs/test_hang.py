@@ -1,3 +1,4 @@
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -7,11 +8,13 @@ def test_quick():
 
 def test_report_jobs_wait_on_their_own_pool():
     pool = ThreadPoolExecutor(max_workers=2)
+    both_running = threading.Barrier(2)  # both reports hold a worker first
 
     def part(n):
         return n * 2
 
     def report(n):
+        both_running.wait()
         return pool.submit(part, n).result()  # queued behind both reports
 
     futures = [pool.submit(report, n) for n in range(2)]
