@@ -14,6 +14,10 @@ TraceAnalysis::TraceAnalysis(std::string path)
       model_(std::make_unique<Model>()),
       classes_(std::make_unique<ClassGraph>()) {
   model_->set_observer(classes_.get());
+  model_->AddSink(contexts_.get());
+  model_->AddSink(loop_affinity_.get());
+  model_->AddSink(stalls_.get());
+  model_->AddSink(saturation_.get());
 }
 
 bool TraceAnalysis::Poll() {

@@ -9,7 +9,11 @@
 
 #include "absl/status/status.h"
 #include "analyzer/class_graph.h"
+#include "analyzer/context_model.h"
+#include "analyzer/loop_affinity.h"
 #include "analyzer/model.h"
+#include "analyzer/saturation.h"
+#include "analyzer/stall_model.h"
 #include "trace/chunk_file.h"
 
 namespace waitgraph::analyzer {
@@ -27,6 +31,10 @@ class TraceAnalysis {
   const Model& model() const { return *model_; }
   void AdvanceClock(TimeNs now) { model_->AdvanceClock(now); }
   const ClassGraph& classes() const { return *classes_; }
+  const ContextModel& contexts() const { return *contexts_; }
+  const LoopAffinity& loop_affinity() const { return *loop_affinity_; }
+  const StallModel& stalls() const { return *stalls_; }
+  const SaturationModel& saturation() const { return *saturation_; }
   const absl::Status& status() const { return reader_.status(); }
 
   // True if nothing usable was read: the caller should fail with status().
@@ -42,6 +50,10 @@ class TraceAnalysis {
   trace::ChunkFileReader reader_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<ClassGraph> classes_;
+  std::unique_ptr<ContextModel> contexts_ = std::make_unique<ContextModel>();
+  std::unique_ptr<LoopAffinity> loop_affinity_ = std::make_unique<LoopAffinity>();
+  std::unique_ptr<StallModel> stalls_ = std::make_unique<StallModel>();
+  std::unique_ptr<SaturationModel> saturation_ = std::make_unique<SaturationModel>();
 };
 
 // Loads a hand-written TextTrace (.textproto) into `model` (for tests).

@@ -31,6 +31,8 @@ REPO = os.path.dirname(HERE)
 WORKLOADS = {
     "asyncio_executor_heavy": "thousands of tasks, run_in_executor, executor submit/result",
     "asgiref_round_trips": "asgiref sync_to_async / async_to_sync round trips",
+    "asyncio_callback_storm": "asyncio task steps and call_soon callbacks: the stall timer's hot path",
+    "contextvar_get_set": "ContextVar get/set/reset: hot gets, set+get, per-request tasks",
 }
 FILE_MAGIC = b"WGTRACE1"
 FRAME_HEADER = struct.Struct("<III")
@@ -47,6 +49,9 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="workload size (1.0: ~1-2 s uninstrumented)")
     ap.add_argument("--workload", action="append", choices=sorted(WORKLOADS), help="default: all")
     ap.add_argument("--write", metavar="FILE", help="also write the markdown report to FILE")
+    ap.add_argument("--uvicorn", action="store_true",
+                    help="also run bench/uvicorn_wrk.py (uvicorn + Starlette under wrk: no shim, "
+                         "shim, shim without loop affinity, PYTHONASYNCIODEBUG=1) and append it")
     args = ap.parse_args()
 
     shim = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(args.waitgraph)),
@@ -65,6 +70,10 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     report = render(rows, args)
+    if args.uvicorn:
+        report += "\n" + subprocess.run(
+            [sys.executable, os.path.join(HERE, "uvicorn_wrk.py"), "--waitgraph", args.waitgraph,
+             "--python", args.python], check=True, capture_output=True, text=True).stdout
     sys.stdout.write(report)
     if args.write:
         with open(args.write, "w") as f:

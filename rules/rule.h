@@ -7,7 +7,11 @@
 #include <vector>
 
 #include "analyzer/class_graph.h"
+#include "analyzer/context_model.h"
+#include "analyzer/loop_affinity.h"
 #include "analyzer/model.h"
+#include "analyzer/saturation.h"
+#include "analyzer/stall_model.h"
 #include "analyzer/wait_graph.h"
 #include "rules/finding.pb.h"
 #include "rules/rule_table.h"
@@ -19,6 +23,13 @@ struct AnalysisInput {
   const analyzer::Model& model;
   const analyzer::ClassGraph& classes;
   const std::vector<analyzer::Deadlock>& deadlocks;  // active right now
+  // The context tree (nullptr: not analysed, the context rules stay silent).
+  const analyzer::ContextModel* contexts = nullptr;
+  // Loop affinity (nullptr: not analysed, its rules stay silent).
+  const analyzer::LoopAffinity* loop_affinity = nullptr;
+  // Loop stalls and saturated pools (nullptr: not analysed, rules stay silent).
+  const analyzer::StallModel* stalls = nullptr;
+  const analyzer::SaturationModel* saturation = nullptr;
 };
 
 class Rule {

@@ -22,12 +22,15 @@
 #include <string>
 #include <vector>
 
+#include "instrument/native/context_hooks.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
 #include "instrument/native/hook.h"
+#include "instrument/native/loop_checks.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
+#include "instrument/native/stall_watchdog.h"
 #include "instrument/native/state.h"
 
 namespace waitgraph::shim {
@@ -165,6 +168,7 @@ PyObject* Stop(PyObject*, PyObject*) {
   if (Active()) EmitRaw(kShimStopped, 0, 0, 0, 0, 0);
   g_recording.store(false);  // with the GIL held: no producer is mid-event
   Py_BEGIN_ALLOW_THREADS
+  StopStallWatchdog();  // before the recorder: it may be sampling
   recorder.Stop();
   Py_END_ALLOW_THREADS
   Py_RETURN_NONE;
@@ -188,6 +192,7 @@ PyObject* SetDebug(PyObject*, PyObject* on) {
 void OnForkChild() {
   g_forked_child.store(true);
   TheRecorder().AbandonAfterFork();
+  AbandonStallWatchdogAfterFork();
 }
 
 PyMethodDef kMethods[] = {
@@ -222,7 +227,8 @@ PyMODINIT_FUNC PyInit__native() {
   using namespace waitgraph::shim;
   PyObject* module = PyModule_Create(&kModule);
   if (module == nullptr) return nullptr;
-  if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module)) {
+  if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitContextHooks(module) ||
+      !InitLoopChecks(module) || !InitStallWatchdog(module)) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -38,6 +38,7 @@ void StackWalker::ResetIfNewTrace(Recorder& recorder) {
   for (auto& [code, info] : codes_) Py_DECREF(code);
   codes_.clear();
   frames_.clear();
+  sites_.clear();
   generation_ = recorder.generation();
 }
 
@@ -63,25 +64,43 @@ const StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject*
 }
 
 uint32_t StackWalker::Capture(Recorder& recorder) {
+  PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
+  uint32_t id = CaptureFrom(recorder, frame);
+  Py_XDECREF(frame);
+  return id;
+}
+
+uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int max_frames) {
+  if (max_frames > kMaxFrames) max_frames = kMaxFrames;
   ResetIfNewTrace(recorder);
   scratch_.clear();
-  PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
+  Py_XINCREF(frame);
   int visited = 0;
-  while (frame != nullptr && int(scratch_.size()) < kMaxFrames && visited < kMaxVisited) {
+  while (frame != nullptr && int(scratch_.size()) < max_frames && visited < kMaxVisited) {
     ++visited;
     PyCodeObject* code = PyFrame_GetCode(frame);
     const CodeInfo& info = Info(recorder, code);
     if (!info.shim) {
-      int line = PyFrame_GetLineNumber(frame);
-      auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
-      auto it = frames_.find(key);
+      // Keyed first by the instruction offset: computing the line number
+      // scans the code's line table, by far the dearest step of a walk
+      // (a hot path such as create_task is walked again and again).
+      auto site = std::make_pair(reinterpret_cast<PyObject*>(code), PyFrame_GetLasti(frame));
+      auto at = sites_.find(site);
       uint32_t id;
-      if (it != frames_.end()) {
-        id = it->second;
+      if (at != sites_.end()) {
+        id = at->second;
       } else {
-        id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
-                                  info.library);
-        frames_.emplace(key, id);
+        int line = PyFrame_GetLineNumber(frame);
+        auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
+        auto it = frames_.find(key);
+        if (it != frames_.end()) {
+          id = it->second;
+        } else {
+          id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
+                                    info.library);
+          frames_.emplace(key, id);
+        }
+        sites_.emplace(site, id);
       }
       scratch_.push_back(id);
     }

@@ -31,6 +31,11 @@ class StackWalker {
   // Interned stack id of the current thread's Python stack (0 if empty).
   // GIL held. Never raises (clears any Python error it meets).
   uint32_t Capture(Recorder& recorder);
+  // The same, from `frame` outwards (any thread's frame, e.g. one taken by
+  // the stall watchdog from a stalled thread's state). Borrowed; GIL held.
+  // `max_frames` (at most kMaxFrames): keep only the innermost frames, for
+  // hot paths that need the call site, not the whole story.
+  uint32_t CaptureFrom(Recorder& recorder, PyFrameObject* frame, int max_frames = kMaxFrames);
 
  private:
   struct CodeInfo {
@@ -53,6 +58,8 @@ class StackWalker {
   uint64_t generation_ = 0;
   std::unordered_map<PyObject*, CodeInfo> codes_;  // owns a reference to each key
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> frames_;
+  // (code, instruction offset) -> frame id: skips the line computation.
+  std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> sites_;
   std::vector<uint32_t> scratch_;
 };
 

@@ -29,18 +29,28 @@ std::vector<std::string> ExpectedFindings(const std::string& name) {
 struct Analysed {
   analyzer::Model model;
   analyzer::ClassGraph classes;
+  analyzer::ContextModel contexts;
+  analyzer::StallModel stalls;
+  analyzer::SaturationModel saturation;
   std::vector<findings::Finding> findings;
 };
 
 std::unique_ptr<Analysed> Analyse(const std::string& name) {
   auto a = std::make_unique<Analysed>();
   a->model.set_observer(&a->classes);
+  a->model.AddSink(&a->contexts);
+  a->model.AddSink(&a->stalls);
+  a->model.AddSink(&a->saturation);
   absl::Status status = analyzer::LoadTextTrace(TraceDir() + name + ".textproto", a->model);
   EXPECT_TRUE(status.ok()) << status;
   std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
   rules::Registry registry;
   rules::RegisterAllRules(registry);
-  a->findings = registry.Run({a->model, a->classes, deadlocks});
+  rules::AnalysisInput input{a->model, a->classes, deadlocks};
+  input.contexts = &a->contexts;
+  input.stalls = &a->stalls;
+  input.saturation = &a->saturation;
+  a->findings = registry.Run(input);
   return a;
 }
 
@@ -62,7 +72,13 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                          testing::Values("asgiref_shutdown_deadlock", "asgiref_pipeline_completes",
                                          "pool_starvation", "threadsafe_free_loop",
                                          "timed_wait_breaks_cycle", "self_wait_on_own_loop",
-                                         "any_of_with_free_target"));
+                                         "any_of_with_free_target",
+                                         "context_lost_write_gather",
+                                         "context_not_propagated_executor",
+                                         "context_reset_mismatch", "context_correct_uses",
+                                         "loop_stall_blocking_sleep", "loop_stall_recorded_wait",
+                                         "pool_busy_briefly", "executor_saturated_by_waits",
+                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall"));
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");

@@ -54,8 +54,12 @@ def install():
         return
     _patcher = Patcher()
     from . import _hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio, _hooks_asgiref
+    from . import _hooks_loops
+    from . import _hooks_stall
+    from . import _hooks_contextvars  # last: wraps hooks installed before it
 
-    for mod in (_hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio):
+    for mod in (_hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio, _hooks_loops,
+                _hooks_stall, _hooks_contextvars):
         try:
             mod.install(_patcher)
         except Exception:
@@ -69,6 +73,8 @@ def uninstall():
     if _import_hook is not None:
         _import_hook.uninstall()
         _import_hook = None
+    from . import _hooks_stall
+    _hooks_stall.uninstall()
     if _patcher is not None:
         _patcher.undo_all()
         _patcher = None

@@ -44,6 +44,8 @@ def _close_pre(self):
 def _call_soon_threadsafe_pre(self, *args, **kwargs):
     if not self._closed:
         _emit(K.LOOP_HANDOFF, self, 0, "call_soon_threadsafe", 0, True)
+    else:  # raises "Event loop is closed": work handed to a closed loop
+        _emit(K.LOOP_CALL, self, 0, "call_soon_threadsafe", 0, True)
     return None
 
 

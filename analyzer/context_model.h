@@ -1,0 +1,111 @@
+// The context tree: which contextvars.Context (or asgiref Local storage
+// owner) each ContextVar set/get/reset happened in, which context each was
+// copied from, and which work was handed to another thread without a copy.
+//
+// Built from CONTEXT_* events (trace/waitgraph_trace.proto) as an EventSink;
+// queried by the context rules once the trace is loaded. Values are never
+// known: a read only says whether it found a value set in its context or
+// fell back to the default, so "did this read see that write" is answered
+// by times: a read in context X sees the binding of the var that X holds at
+// that moment, which is the latest set/reset in X before it, else what X
+// inherited from the context it was copied from, at the copy.
+#ifndef WAITGRAPH_ANALYZER_CONTEXT_MODEL_H_
+#define WAITGRAPH_ANALYZER_CONTEXT_MODEL_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyzer/model.h"
+#include "trace/waitgraph_trace.pb.h"
+
+namespace waitgraph::analyzer {
+
+// A context with no id (a thread that has not used contexts yet) gets this
+// synthetic id per thread: kThreadContextBit | native tid.
+inline constexpr EntityId kThreadContextBit = EntityId{1} << 63;
+
+struct ContextCopy {
+  EntityId parent = 0;
+  trace::ContextCopyKind kind = trace::CONTEXT_COPY_NONE;
+  std::string api;  // "create_task", "copy_context", ...
+  StackId stack = 0;
+  TimeNs time = 0;
+  ThreadId thread = 0;
+};
+
+struct VarAccess {
+  enum Kind { kSet, kGet, kReset } kind = kGet;
+  EntityId var = 0;
+  EntityId context = 0;
+  bool found = false;           // gets
+  EntityId token_context = 0;   // resets: where the token was made
+  StackId stack = 0;
+  TimeNs time = 0;
+  ThreadId thread = 0;
+  size_t index = 0;             // position in accesses()
+};
+
+struct Handoff {
+  EntityId context = 0;         // the caller's context
+  trace::EntityKind target_kind = trace::ENTITY_UNKNOWN;
+  std::string api;
+  StackId stack = 0;
+  TimeNs time = 0;
+  ThreadId thread = 0;
+};
+
+// One piece of executor work run on a worker thread.
+struct WorkSpan {
+  EntityId future = 0;
+  ThreadId thread = 0;
+  TimeNs begin = 0;
+  TimeNs end = 0;  // 0 while running
+};
+
+class ContextModel : public EventSink {
+ public:
+  void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+
+  const std::vector<VarAccess>& accesses() const { return accesses_; }
+  const ContextCopy* CopyOf(EntityId context) const;
+  const std::string& VarName(EntityId var) const;
+  // "ContextVar 'request_id'" or "asgiref Local attribute 'connection'".
+  std::string VarLabel(EntityId var) const;
+  // True if `var` is an asgiref Local attribute (its storage is not
+  // inherited by new tasks).
+  bool IsLocalVar(EntityId var) const;
+
+  // The set of `var` whose value `context` holds just before `time` (resets
+  // undo sets, copies inherit their parent's binding at the copy); nullptr
+  // if the var has no binding there (reads give the default).
+  const VarAccess* VisibleBinding(EntityId context, EntityId var, TimeNs time) const;
+  // Indices into accesses() of the accesses of `var`, in trace order.
+  const std::vector<size_t>& AccessesOfVar(EntityId var) const;
+  // The accesses of `var` in `context`, in time order.
+  std::vector<const VarAccess*> AccessesIn(EntityId context, EntityId var) const;
+  // The thread on which `context` was first seen in use (0 if never).
+  ThreadId FirstThread(EntityId context) const;
+  // True if `context` is `ancestor` or was copied from it, directly or not.
+  bool DescendsFrom(EntityId context, EntityId ancestor) const;
+
+  // Work handed to a thread without a copy that was running `access`
+  // (executor work on that worker, else the thread's own start), or nullptr.
+  const Handoff* HandoffFor(const VarAccess& access) const;
+
+ private:
+  std::vector<VarAccess> accesses_;
+  std::map<EntityId, ContextCopy> copies_;
+  std::map<EntityId, std::string> var_names_;
+  std::map<EntityId, ThreadId> first_thread_;
+  std::map<EntityId, std::vector<size_t>> by_var_;  // indices into accesses_
+  std::map<std::pair<EntityId, EntityId>, std::vector<size_t>> by_context_var_;
+  std::map<std::pair<int, EntityId>, Handoff> handoffs_;  // (target kind, future id | native tid)
+  std::map<EntityId, WorkSpan> work_;     // by future id
+  std::map<ThreadId, std::vector<EntityId>> work_on_thread_;
+};
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_CONTEXT_MODEL_H_

@@ -1,0 +1,320 @@
+#include "analyzer/loop_affinity.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace waitgraph::analyzer {
+namespace {
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string At(const Frame& f) { return absl::StrCat(f.file, ":", f.line); }
+
+// "asyncio.run", "anyio.run", "AsyncToSync.__call__": a library function as
+// a user would name it (a plain function with its package's name).
+std::string ApiName(const Frame& f) {
+  if (absl::StrContains(f.function, ".")) return f.function;
+  if (absl::StrContains(f.file, "/asyncio/")) return absl::StrCat("asyncio.", f.function);
+  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
+    size_t at = f.file.find(marker);
+    if (at == std::string::npos) continue;
+    std::string rest = f.file.substr(at + std::string(marker).size());
+    size_t slash = rest.find('/');
+    std::string package = rest.substr(0, slash == std::string::npos ? rest.find('.') : slash);
+    return absl::StrCat(package, ".", f.function);
+  }
+  return f.function;
+}
+
+}  // namespace
+
+BoundObject& LoopAffinity::ObjectRef(EntityId id) {
+  auto [it, inserted] = objects_.try_emplace(id);
+  if (inserted) {
+    it->second.id = id;
+    if (objects_seen_++ >= kKeptForever) {
+      recent_objects_.push_back(id);
+      if (recent_objects_.size() > kRecentObjects) {
+        EntityId old = recent_objects_.front();
+        recent_objects_.pop_front();
+        if (old != id) objects_.erase(old);
+        it = objects_.find(id);
+      }
+    }
+  }
+  return it->second;
+}
+
+const BoundObject* LoopAffinity::FindObject(EntityId id) const {
+  auto it = objects_.find(id);
+  return it == objects_.end() ? nullptr : &it->second;
+}
+
+const LoopLife* LoopAffinity::FindLoop(EntityId id) const {
+  auto it = loops_.find(id);
+  return it == loops_.end() ? nullptr : &it->second;
+}
+
+EntityId LoopAffinity::RunningLoopOf(const Model& model, ThreadId thread) const {
+  const Thread* t = model.FindThread(thread);
+  return t != nullptr && !t->loops_running.empty() ? t->loops_running.back() : 0;
+}
+
+void LoopAffinity::AddIncident(Incident incident) {
+  if (incident.object != 0 && FindObject(incident.object) != nullptr) {
+    object_incidents_.insert(std::make_tuple(incident.loop, incident.thread, incident.user_loop));
+  }
+  // Bounded: a service that crosses on every request repeats itself.
+  if (incidents_.size() >= kMaxIncidents) return;
+  incidents_.push_back(std::move(incident));
+}
+
+bool LoopAffinity::CausedByLastUse(const Model& model, const trace::Event& call) const {
+  auto it = last_use_.find(call.thread());
+  if (it == last_use_.end() || it->second.loop != call.subject()) return false;
+  // Nested in the use: the use's stack is the outer part of the call's.
+  std::vector<const Frame*> use = model.StackFrames(it->second.stack);
+  std::vector<const Frame*> inner = model.StackFrames(call.stack());
+  if (use.empty() || use.size() > inner.size()) return false;
+  return std::equal(use.rbegin(), use.rend(), inner.rbegin());
+}
+
+void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
+  switch (e.kind()) {
+    case trace::LOOP_CREATED: {
+      LoopLife& l = loops_[e.subject()];
+      l.id = e.subject();
+      l.created_stack = e.stack();
+      l.created_on = e.thread();
+      l.created_at = time;
+      loops_by_thread_[e.thread()].push_back(e.subject());
+      return;
+    }
+    case trace::LOOP_RUN_BEGIN: {
+      LoopLife& l = loops_[e.subject()];
+      l.id = e.subject();
+      l.running = true;
+      ++l.runs;
+      l.stopped_at.reset();
+      if (std::find(l.run_by.begin(), l.run_by.end(), e.thread()) == l.run_by.end()) {
+        l.run_by.push_back(e.thread());
+      }
+      // It runs after all: work handed to it while it was idle is not lost.
+      std::erase_if(pending_handoffs_, [&](const Incident& i) { return i.loop == e.subject(); });
+      return;
+    }
+    case trace::LOOP_RUN_END: {
+      LoopLife& l = loops_[e.subject()];
+      l.running = false;
+      l.last_run_end = time;
+      if (!l.stopped_at) l.stopped_at = time;
+      return;
+    }
+    case trace::LOOP_STOPPED:
+      loops_[e.subject()].stopped_at = time;
+      return;
+    case trace::LOOP_CLOSED: {
+      LoopLife& l = loops_[e.subject()];
+      l.closed_at = time;
+      l.closed_stack = e.stack();
+      return;
+    }
+    case trace::LOOP_HANDOFF: {
+      // Into a loop that ran and ended its run (or never ran): the work waits
+      // for a run that, unless the loop runs again, never comes.
+      auto it = loops_.find(e.subject());
+      if (it == loops_.end() || it->second.running || it->second.runs == 0) return;
+      Incident i;
+      i.kind = IncidentKind::kClosedLoopUse;
+      i.object = e.object();
+      i.loop = e.subject();
+      i.user_loop = RunningLoopOf(model, e.thread());
+      i.thread = e.thread();
+      i.api = model.String(e.name());
+      i.stack = e.stack();
+      i.time = time;
+      i.loop_stopped = true;
+      pending_handoffs_.push_back(std::move(i));
+      return;
+    }
+    case trace::LOOP_BOUND: {
+      BoundObject& o = ObjectRef(e.subject());
+      o.kind = static_cast<trace::EntityKind>(e.arg());
+      o.type_name = model.String(e.name());
+      o.loop = e.object();
+      o.bound_stack = e.stack();
+      o.bound_on = e.thread();
+      o.bound_at = time;
+      return;
+    }
+    case trace::LOOP_OBJECT_CREATED: {
+      BoundObject& o = ObjectRef(e.subject());
+      if (o.created_stack != 0) return;  // a subclass __init__ calling its base
+      o.kind = static_cast<trace::EntityKind>(e.arg());
+      o.type_name = model.String(e.name());
+      o.created_stack = e.stack();
+      return;
+    }
+    case trace::LOOP_FOREIGN_USE:
+    case trace::LOOP_CALL: {
+      const bool call = e.kind() == trace::LOOP_CALL;
+      if (call && CausedByLastUse(model, e)) return;
+      if (!call) last_use_[e.thread()] = LastUse{e.object(), e.stack()};
+      Incident i;
+      i.loop = call ? e.subject() : e.object();
+      i.object = call ? e.object() : e.subject();
+      i.user_loop = call ? RunningLoopOf(model, e.thread()) : static_cast<EntityId>(e.arg());
+      i.thread = e.thread();
+      i.api = model.String(e.name());
+      i.stack = e.stack();
+      i.time = time;
+      const LoopLife* l = FindLoop(i.loop);
+      i.loop_closed = l != nullptr && l->closed_at.has_value();
+      if (i.loop_closed) {
+        i.kind = IncidentKind::kClosedLoopUse;
+      } else if (call) {
+        // The shim reports a call when another thread runs the loop (or it
+        // is closed). create_future from a foreign thread is not a hazard.
+        if (l != nullptr && !l->running) return;
+        if (i.api == "create_future") return;
+        i.kind = IncidentKind::kNonThreadsafeCall;
+      } else {
+        i.kind = IncidentKind::kLoopCrossing;
+      }
+      AddIncident(std::move(i));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+std::vector<Incident> LoopAffinity::Incidents() const {
+  std::vector<Incident> out;
+  for (const Incident& i : incidents_) {
+    // A call on the loop (call_soon, create_future) by a thread that, from
+    // the same loop, misused an object of that loop is that misuse going on
+    // (the object's internals scheduling on its own loop): one story, told
+    // once, by the object.
+    const bool on_object = i.object != 0 && FindObject(i.object) != nullptr;
+    if (!on_object && object_incidents_.contains(std::make_tuple(i.loop, i.thread, i.user_loop))) {
+      continue;
+    }
+    out.push_back(i);
+  }
+  out.insert(out.end(), pending_handoffs_.begin(), pending_handoffs_.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Incident& a, const Incident& b) { return a.time < b.time; });
+  return out;
+}
+
+std::vector<LoopsMadeOnThread> LoopAffinity::LoopsByCreatingThread() const {
+  std::vector<LoopsMadeOnThread> out;
+  for (const auto& [tid, loops] : loops_by_thread_) out.push_back({tid, loops});
+  return out;
+}
+
+std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, TimeNs time) const {
+  const LoopLife* l = FindLoop(loop);
+  if (l == nullptr) return "an event loop the trace never saw made";
+  std::string out = "event loop";
+  std::vector<const Frame*> frames = model.StackFrames(l->created_stack);
+  size_t user = frames.size();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (!frames[i]->library) {
+      user = i;
+      break;
+    }
+  }
+  if (user < frames.size() && user > 0) {
+    absl::StrAppend(&out, " made by ", ApiName(*frames[user - 1]), " at ", At(*frames[user]));
+  } else if (user < frames.size()) {
+    absl::StrAppend(&out, " made at ", At(*frames[user]));
+  } else if (!frames.empty()) {
+    // Only library frames (a server's own thread): name the outermost
+    // library function that is not threading's machinery.
+    const Frame* outer = frames.back();
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+      if (!absl::StrContains((*it)->file, "threading.py")) {
+        outer = *it;
+        break;
+      }
+    }
+    absl::StrAppend(&out, " made by ", ApiName(*outer), " (", Basename(outer->file), ":",
+                    outer->line, ")");
+  }
+  absl::StrAppend(&out, " on ", model.ThreadLabel(l->created_on));
+  std::vector<std::string> runners;
+  for (ThreadId t : l->run_by) {
+    if (t != l->created_on) runners.push_back(model.ThreadLabel(t));
+  }
+  if (!runners.empty()) absl::StrAppend(&out, ", run by ", absl::StrJoin(runners, ", "));
+  const bool closed = l->closed_at && (time == 0 || *l->closed_at <= time);
+  if (closed) {
+    absl::StrAppend(&out, ", closed");
+    if (const Frame* f = model.UserFrame(l->closed_stack); f != nullptr && !f->library) {
+      absl::StrAppend(&out, " at ", At(*f));
+    }
+  } else if (l->runs > 0 && !l->running && time == 0) {
+    absl::StrAppend(&out, ", stopped");
+  }
+  return out;
+}
+
+namespace {
+
+bool ThirdParty(const Frame& f) {
+  return absl::StrContains(f.file, "/dist-packages/") ||
+         absl::StrContains(f.file, "/site-packages/");
+}
+
+// "redis/asyncio/connection.py" from ".../dist-packages/redis/asyncio/connection.py".
+std::string PackagePath(const std::string& file) {
+  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
+    size_t at = file.find(marker);
+    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
+  }
+  return Basename(file);
+}
+
+}  // namespace
+
+const Frame* LoopAffinity::SiteFrame(const Model& model, StackId stack) {
+  std::vector<const Frame*> frames = model.StackFrames(stack);
+  for (const Frame* f : frames) {
+    if (!f->library) return f;
+  }
+  for (const Frame* f : frames) {
+    if (ThirdParty(*f)) return f;
+  }
+  return frames.empty() ? nullptr : frames.front();
+}
+
+std::string LoopAffinity::DescribeSite(const Model& model, StackId stack) {
+  const Frame* f = SiteFrame(model, stack);
+  if (f == nullptr) return "";
+  if (!f->library) return At(*f);
+  return absl::StrCat(f->function, " (", PackagePath(f->file), ":", f->line, ")");
+}
+
+std::string LoopAffinity::DescribeObject(const Model& model, const BoundObject& object) const {
+  std::string name = object.type_name.empty() ? "object" : object.type_name;
+  const Frame* f = SiteFrame(model, object.origin_stack());
+  if (f == nullptr) return name;
+  if (!f->library) return absl::StrCat(name, " made at ", At(*f));
+  std::string out = absl::StrCat(name, " made in ", DescribeSite(model, object.origin_stack()));
+  // Made inside a framework: the user's line that first used it, if known.
+  if (object.bound_stack != 0 && object.bound_stack != object.origin_stack()) {
+    const Frame* used = model.UserFrame(object.bound_stack);
+    if (used != nullptr && !used->library) absl::StrAppend(&out, ", first used at ", At(*used));
+  }
+  return out;
+}
+
+}  // namespace waitgraph::analyzer

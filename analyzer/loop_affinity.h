@@ -1,0 +1,144 @@
+// Loop affinity: which event loop each asyncio object (future, task, Lock,
+// Event, Queue..., transport) is bound to, each loop's life story (who made
+// it, which threads ran it, when it stopped and closed), and the uses that
+// broke the binding. An EventSink: the shim reports bindings and the uses it
+// already saw to be suspect (LOOP_FOREIGN_USE, LOOP_CALL, LOOP_HANDOFF into a
+// loop not running); this class decides what each one is, with the loop
+// states of that moment, and keeps them as incidents for the rules
+// (rules/loop_crossing.h, closed_loop_use.h, non_threadsafe_loop_call.h,
+// loop_churn.h).
+#ifndef WAITGRAPH_ANALYZER_LOOP_AFFINITY_H_
+#define WAITGRAPH_ANALYZER_LOOP_AFFINITY_H_
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "analyzer/model.h"
+
+namespace waitgraph::analyzer {
+
+// A loop-bound object. Primitives (Lock, Event, Queue...) are made first and
+// bound at their first use; futures, tasks and transports are bound when made.
+struct BoundObject {
+  EntityId id = 0;
+  trace::EntityKind kind = trace::ENTITY_UNKNOWN;
+  std::string type_name;  // "Queue", "Task", "_SelectorSocketTransport"
+  EntityId loop = 0;      // 0 while unbound
+  StackId created_stack = 0;
+  StackId bound_stack = 0;
+  ThreadId bound_on = 0;
+  TimeNs bound_at = 0;
+  // The stack that says where the user made it: creation if known, else binding.
+  StackId origin_stack() const { return created_stack != 0 ? created_stack : bound_stack; }
+};
+
+struct LoopLife {
+  EntityId id = 0;
+  StackId created_stack = 0;
+  ThreadId created_on = 0;
+  TimeNs created_at = 0;
+  std::vector<ThreadId> run_by;  // in order of first run
+  int runs = 0;
+  bool running = false;
+  TimeNs last_run_end = 0;
+  std::optional<TimeNs> stopped_at;  // loop.stop() last called
+  StackId closed_stack = 0;
+  std::optional<TimeNs> closed_at;
+};
+
+enum class IncidentKind {
+  kLoopCrossing,       // a bound object used from another loop / a thread not running it
+  kClosedLoopUse,      // work handed to or done on a closed (or stopped, never again run) loop
+  kNonThreadsafeCall,  // call_soon & co. on a running loop from another thread
+};
+
+struct Incident {
+  IncidentKind kind = IncidentKind::kLoopCrossing;
+  EntityId object = 0;     // the bound object (0: a call on the loop itself)
+  EntityId loop = 0;       // the object's loop, or the loop called
+  EntityId user_loop = 0;  // the loop running on `thread` then (0: none)
+  ThreadId thread = 0;
+  std::string api;  // "Queue.put_nowait", "call_soon", "call_soon_threadsafe"
+  StackId stack = 0;
+  TimeNs time = 0;
+  bool loop_closed = false;   // the loop was closed then
+  bool loop_stopped = false;  // not running then, and never ran again
+};
+
+// Loops made on one thread: the raw material of loop churn.
+struct LoopsMadeOnThread {
+  ThreadId thread = 0;
+  std::vector<EntityId> loops;  // in order
+};
+
+class LoopAffinity : public EventSink {
+ public:
+  void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+
+  const BoundObject* FindObject(EntityId id) const;
+  const LoopLife* FindLoop(EntityId id) const;
+  const std::map<EntityId, LoopLife>& loops() const { return loops_; }
+  // Everything found, in time order, including hand-offs into a stopped
+  // loop that never ran again (decided as of the last event).
+  std::vector<Incident> Incidents() const;
+  std::vector<LoopsMadeOnThread> LoopsByCreatingThread() const;
+
+  // "event loop made by asyncio.run at app.py:30 (ran on worker-1, closed)":
+  // the library call the user's code made to get it, the user's line, the
+  // threads that ran it and how it ended, as of `time` (0: the end).
+  std::string DescribeLoopOrigin(const Model& model, EntityId loop, TimeNs time = 0) const;
+  // "Queue made at app.py:12"; made inside a framework on a thread with no
+  // user frame: "_SelectorSocketTransport made in Connection._connect
+  // (redis/asyncio/connection.py:650)".
+  std::string DescribeObject(const Model& model, const BoundObject& object) const;
+
+  // Where something happened as a user would place it: the user's innermost
+  // frame; with none (a server's or asgiref's thread), the innermost
+  // third-party frame (site-/dist-packages: redis, anyio, uvicorn); else the
+  // innermost frame.
+  static const Frame* SiteFrame(const Model& model, StackId stack);
+  // "app.py:12", or "Connection._connect (redis/asyncio/connection.py:650)".
+  static std::string DescribeSite(const Model& model, StackId stack);
+
+ private:
+  BoundObject& ObjectRef(EntityId id);
+  EntityId RunningLoopOf(const Model& model, ThreadId thread) const;
+  void AddIncident(Incident incident);
+  bool CausedByLastUse(const Model& model, const trace::Event& call) const;
+
+  std::map<EntityId, LoopLife> loops_;
+  // Bound objects, bounded: the oldest are forgotten first (a long-running
+  // service makes futures without end; a crossing usually involves an
+  // object made early: a module-level client, lifespan state).
+  // So: the first kKeptForever objects stay, later ones live in a FIFO of
+  // kRecentObjects.
+  static constexpr size_t kKeptForever = 20000;
+  static constexpr size_t kRecentObjects = 200000;
+  absl::flat_hash_map<EntityId, BoundObject> objects_;
+  size_t objects_seen_ = 0;
+  std::deque<EntityId> recent_objects_;
+  static constexpr size_t kMaxIncidents = 100000;
+  std::vector<Incident> incidents_;
+  // (loop, thread, user loop) of incidents that involve a known object.
+  std::set<std::tuple<EntityId, ThreadId, EntityId>> object_incidents_;
+  // Hand-offs into a loop that was not running: an incident unless it runs later.
+  std::vector<Incident> pending_handoffs_;
+  std::map<ThreadId, std::vector<EntityId>> loops_by_thread_;
+  // The last foreign use on each thread: the call_soon it causes (waking the
+  // object's waiters) is part of it, not a second incident.
+  struct LastUse {
+    EntityId loop = 0;
+    StackId stack = 0;
+  };
+  std::map<ThreadId, LastUse> last_use_;
+};
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_LOOP_AFFINITY_H_

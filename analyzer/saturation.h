@@ -1,0 +1,71 @@
+// Saturated bounded executors and limiters: spans of time in which every
+// worker (ThreadPoolExecutor, including a loop's default executor) or every
+// token (anyio's CapacityLimiter, what Starlette's threadpool goes through)
+// was taken and work queued behind them, with what held them.
+#ifndef WAITGRAPH_ANALYZER_SATURATION_H_
+#define WAITGRAPH_ANALYZER_SATURATION_H_
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "analyzer/model.h"
+
+namespace waitgraph::analyzer {
+
+enum class PoolKind { kExecutor, kLimiter };
+
+// One worker or token holder while the pool was saturated.
+struct PoolHolder {
+  ThreadId thread = 0;     // the worker thread (0 if unknown)
+  std::string thread_name;
+  std::string job;         // the submitted callable (executors)
+  StackId stack = 0;       // its stack: sampled (limiters) or where submitted
+  std::optional<Wait> wait;  // the worker's outermost recorded wait then (a copy)
+};
+
+struct SaturationEpisode {
+  PoolKind kind = PoolKind::kExecutor;
+  EntityId pool = 0;
+  int capacity = 0;
+  TimeNs begin = 0;
+  TimeNs end = 0;        // for an open episode: the trace's last time
+  bool open = false;
+  size_t max_queued = 0;
+  std::vector<PoolHolder> holders;
+  StackId queued_stack = 0;  // where the first queued request waited (limiters)
+  TimeNs duration() const { return end - begin; }
+};
+
+class SaturationModel : public EventSink {
+ public:
+  void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+
+  // Every episode in order of beginning; open ones end at the last time.
+  std::vector<SaturationEpisode> Episodes(const Model& model) const;
+
+ private:
+  struct Job {
+    std::string name;
+    StackId stack = 0;
+  };
+  struct Limiter {
+    int total = 0;
+    std::set<EntityId> holders;
+    std::set<EntityId> waiters;
+  };
+  void UpdateExecutor(const Model& model, EntityId executor, TimeNs time);
+  void UpdateLimiter(EntityId limiter, TimeNs time);
+  void RefreshHolderWaits(const Model& model, SaturationEpisode& episode);
+
+  std::map<EntityId, Job> jobs_;         // executor work future -> what was submitted
+  std::map<EntityId, Limiter> limiters_;
+  std::map<std::pair<int, EntityId>, size_t> open_;  // (kind, pool) -> episodes_ index
+  std::vector<SaturationEpisode> episodes_;
+};
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_SATURATION_H_

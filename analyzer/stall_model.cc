@@ -1,0 +1,81 @@
+#include "analyzer/stall_model.h"
+
+#include <algorithm>
+
+namespace waitgraph::analyzer {
+
+void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
+  switch (e.kind()) {
+    case trace::LOOP_STALL_SAMPLE: {
+      auto [it, fresh] = stalls_.try_emplace(e.subject());
+      Stall& s = it->second;
+      if (fresh) {
+        s.id = e.subject();
+        s.thread = e.thread();
+        s.begin = time - e.arg();
+        order_.push_back(s.id);
+      }
+      StallSample sample;
+      sample.time = time;
+      sample.elapsed = e.arg();
+      sample.stack = e.stack();
+      sample.call = model.String(e.name());
+      if (const Thread* t = model.FindThread(e.thread()); t && !t->active_waits.empty()) {
+        if (const Wait* w = model.FindWait(t->active_waits.front())) {
+          sample.wait = *w;
+          for (const Target& target : w->targets) {
+            if (const Future* f = model.FindFuture(target.id);
+                f && target.kind == trace::ENTITY_FUTURE) {
+              sample.futures[target.id] = *f;
+            }
+          }
+        }
+      }
+      if (s.loop == 0 && e.object() != 0) s.loop = e.object();
+      if (s.loop == 0) {
+        if (const Thread* t = model.FindThread(e.thread()); t && !t->loops_running.empty()) {
+          s.loop = t->loops_running.back();
+        }
+      }
+      s.samples.push_back(std::move(sample));
+      break;
+    }
+    case trace::LOOP_STALL: {
+      auto [it, fresh] = stalls_.try_emplace(e.subject());
+      Stall& s = it->second;
+      if (fresh) {
+        s.id = e.subject();
+        order_.push_back(s.id);
+      }
+      s.thread = e.thread();
+      s.end = time;
+      s.begin = time - e.arg();
+      s.finished = true;
+      if (e.object() != 0) s.loop = e.object();
+      s.callback = model.String(e.name());
+      break;
+    }
+    case trace::LOOP_STALL_DELAYED: {
+      auto it = stalls_.find(e.subject());
+      if (it == stalls_.end()) break;
+      it->second.delayed.push_back(
+          StallDelay{e.object(), static_cast<TimeNs>(e.arg()), model.String(e.name())});
+      break;
+    }
+    default: break;
+  }
+}
+
+std::vector<Stall> StallModel::Stalls(const Model& model) const {
+  std::vector<Stall> out;
+  for (EntityId id : order_) {
+    Stall s = stalls_.at(id);
+    if (!s.finished) s.end = std::max(model.last_time(), s.begin);
+    out.push_back(std::move(s));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Stall& a, const Stall& b) { return a.begin < b.begin; });
+  return out;
+}
+
+}  // namespace waitgraph::analyzer

@@ -1,0 +1,65 @@
+// Loop stalls: callbacks or task steps that held an event loop's thread
+// longer than the shim's threshold (LOOP_STALL, LOOP_STALL_SAMPLE,
+// LOOP_STALL_DELAYED), with the stacks the watchdog sampled while the loop
+// was stuck and, when the loop thread was inside a recorded wait at that
+// moment (Thread.join, Future.result, a queue, ...), that wait.
+#ifndef WAITGRAPH_ANALYZER_STALL_MODEL_H_
+#define WAITGRAPH_ANALYZER_STALL_MODEL_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyzer/model.h"
+
+namespace waitgraph::analyzer {
+
+struct StallSample {
+  TimeNs time = 0;
+  TimeNs elapsed = 0;     // since the callback began
+  StackId stack = 0;      // the loop thread's Python stack then
+  std::string call;       // the call it was in ("time.sleep"), if the shim knew
+  // The loop thread's outermost recorded wait at that moment, if any (a
+  // copy: the model forgets waits once they end).
+  std::optional<Wait> wait;
+  // Its target futures as they were then (producer: which executor, loop or
+  // thread must complete them).
+  std::map<EntityId, Future> futures;
+};
+
+struct StallDelay {
+  uint64_t count = 0;
+  TimeNs delay = 0;  // at most
+  std::string what;  // "ready: task handle_ping, ..." / "timers: ..." / "sockets: ..."
+};
+
+struct Stall {
+  EntityId id = 0;
+  ThreadId thread = 0;
+  EntityId loop = 0;
+  TimeNs begin = 0;
+  TimeNs end = 0;            // for an unfinished stall: the trace's last time
+  bool finished = false;     // LOOP_STALL seen (else it lasted to the trace's end)
+  std::string callback;      // "task RequestResponseCycle.run_asgi"
+  std::vector<StallSample> samples;
+  std::vector<StallDelay> delayed;
+  TimeNs duration() const { return end - begin; }
+};
+
+class StallModel : public EventSink {
+ public:
+  void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+
+  // Every stall, in the order they began; unfinished ones end at the
+  // model's last time.
+  std::vector<Stall> Stalls(const Model& model) const;
+
+ private:
+  std::map<EntityId, Stall> stalls_;  // by stall id
+  std::vector<EntityId> order_;
+};
+
+}  // namespace waitgraph::analyzer
+
+#endif  // WAITGRAPH_ANALYZER_STALL_MODEL_H_

@@ -1,0 +1,442 @@
+#include "instrument/native/stall_watchdog.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <new>
+#include <thread>
+
+#include "instrument/native/emit.h"
+#include "instrument/native/object_ids.h"
+#include "instrument/native/recorder.h"
+#include "instrument/native/stack_walker.h"
+#include "instrument/native/state.h"
+
+namespace waitgraph::shim {
+namespace {
+
+constexpr uint32_t kLoopStall = 80, kLoopStallSample = 81, kLoopStallDelayed = 82;
+// Samples per stall: one when it crosses the threshold, then one every
+// 4 x threshold, at most this many.
+constexpr int kMaxSamplesPerStall = 8;
+// Loop threads watched at once; a thread beyond that is simply not watched.
+constexpr int kMaxSlots = 256;
+// Getting the GIL faster than this means nobody was running Python (the
+// switch interval, 5 ms, is what a computing thread makes us wait).
+constexpr uint64_t kGilFreeNs = 1'000'000;
+
+// One per thread that runs asyncio callbacks. `start_ns` and `gen` are
+// written by the owning thread with the GIL held and read by the watchdog
+// without it; everything else is touched only with the GIL held (stall_id)
+// or only by the watchdog (sampled_gen, samples, next_sample_ns).
+struct Slot {
+  std::atomic<bool> in_use{false};
+  std::atomic<uint64_t> start_ns{0};  // 0: not inside a callback
+  std::atomic<uint64_t> gen{0};       // bumped per callback
+  std::atomic<PyThreadState*> tstate{nullptr};
+  std::atomic<uint64_t> tid{0};
+  uint64_t stall_id = 0;
+  uint64_t sampled_gen = 0;
+  int samples = 0;
+  uint64_t next_sample_ns = 0;
+};
+
+Slot g_slots[kMaxSlots];
+std::atomic<uint64_t> g_threshold_ns{100'000'000};
+
+// Frees this thread's slot when the thread ends.
+struct SlotOwner {
+  Slot* slot = nullptr;
+  ~SlotOwner() {
+    if (slot != nullptr) {
+      slot->start_ns.store(0, std::memory_order_release);
+      slot->tstate.store(nullptr, std::memory_order_release);
+      slot->in_use.store(false, std::memory_order_release);
+    }
+  }
+};
+thread_local SlotOwner t_slot;
+thread_local bool t_no_slot = false;  // all slots were taken when we asked
+
+Slot* MySlot() {
+  if (t_slot.slot != nullptr) return t_slot.slot;
+  if (t_no_slot) return nullptr;
+  for (Slot& s : g_slots) {
+    bool expected = false;
+    if (s.in_use.compare_exchange_strong(expected, true)) {
+      s.tstate.store(PyThreadState_Get(), std::memory_order_release);
+      s.tid.store(NativeThreadId(), std::memory_order_release);
+      s.stall_id = 0;
+      t_slot.slot = &s;
+      return &s;
+    }
+  }
+  t_no_slot = true;
+  return nullptr;
+}
+
+// Python callbacks (strong references; set by start_stall_watchdog).
+PyObject* g_on_stall = nullptr;
+PyObject* g_describe_call = nullptr;
+
+// ---- the watchdog thread ----------------------------------------------------
+
+std::mutex g_mutex;
+std::condition_variable g_wake;
+bool g_stop = false;
+std::thread* g_thread = nullptr;
+
+void AppendOn(uint64_t thread, uint32_t kind, uint64_t subject, uint64_t object, uint32_t name,
+              int64_t arg, uint32_t stack) {
+  EventRecord e;
+  e.time_ns = MonotonicNs();
+  e.thread = thread;
+  e.subject = subject;
+  e.object = object;
+  e.arg = arg;
+  e.stack = stack;
+  e.name = name;
+  e.kind = kind;
+  try {
+    TheRecorder().Append(e);
+  } catch (const std::bad_alloc&) {
+    TheRecorder().Disable("out of memory");
+  }
+}
+
+// With the GIL held: one sample of the thread of `slot` if it is still in
+// the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
+// stalled thread was not running Python but blocked in a call that released
+// it (time.sleep, I/O, a lock); otherwise it was probably computing, and
+// the call it was in when it let go is only where it happened to be.
+void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free) {
+  if (!g_recording.load() || g_forked_child.load()) return;
+  uint64_t start = slot.start_ns.load(std::memory_order_acquire);
+  if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
+  if (MonotonicNs() - start < g_threshold_ns.load()) return;  // a new, young callback
+  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
+  if (ts == nullptr) return;
+  PyFrameObject* frame = PyThreadState_GetFrame(ts);
+  if (frame == nullptr) return;
+  uint32_t stack = 0;
+  try {
+    stack = TheStackWalker().CaptureFrom(TheRecorder(), frame);
+  } catch (const std::bad_alloc&) {
+    TheRecorder().Disable("out of memory");
+  }
+  if (slot.stall_id == 0) slot.stall_id = NewEntityId();
+  uint64_t stall_id = slot.stall_id;
+  uint64_t tid = slot.tid.load();
+  uint64_t elapsed = MonotonicNs() - start;
+  // Frames are read now, before any Python code runs on this thread: the
+  // describer below may let the stalled thread go on.
+  uint32_t name = 0;
+  if (g_describe_call != nullptr) {
+    PyObject* r = PyObject_CallOneArg(g_describe_call, reinterpret_cast<PyObject*>(frame));
+    if (r == nullptr) {
+      PyErr_Clear();
+    } else {
+      if (!gil_was_free) {
+        PyObject* tagged = r == Py_None ? PyUnicode_FromString("python:")
+                                        : PyUnicode_FromFormat("python:%S", r);
+        Py_DECREF(r);
+        r = tagged;
+        if (r == nullptr) PyErr_Clear();
+      }
+      if (r != nullptr) {
+        name = NameOf(r);
+        Py_DECREF(r);
+      }
+    }
+  }
+  Py_DECREF(frame);
+  if (PyErr_Occurred()) PyErr_Clear();
+  if (!g_recording.load()) return;
+  AppendOn(tid, kLoopStallSample, stall_id, 0, name, int64_t(elapsed), stack);
+}
+
+void WatchdogLoop() {
+  std::unique_lock<std::mutex> lock(g_mutex);
+  while (!g_stop) {
+    uint64_t threshold = g_threshold_ns.load();
+    // A callback that starts right after a scan is seen at most one tick
+    // late; one already running is looked at when it crosses the threshold.
+    uint64_t tick = std::max<uint64_t>(threshold / 10, 2'000'000);
+    uint64_t now = MonotonicNs();
+    uint64_t wait = tick;
+    for (Slot& slot : g_slots) {
+      if (!slot.in_use.load(std::memory_order_relaxed)) continue;
+      uint64_t start = slot.start_ns.load(std::memory_order_relaxed);
+      if (start != 0 && start + threshold > now) wait = std::min(wait, start + threshold - now);
+    }
+    g_wake.wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop; });
+    if (g_stop) break;
+    if (!g_recording.load(std::memory_order_relaxed)) continue;
+    now = MonotonicNs();
+    for (Slot& slot : g_slots) {
+      if (!slot.in_use.load(std::memory_order_acquire)) continue;
+      uint64_t start = slot.start_ns.load(std::memory_order_acquire);
+      if (start == 0 || now < start || now - start < threshold) continue;
+      uint64_t gen = slot.gen.load(std::memory_order_acquire);
+      if (gen != slot.sampled_gen) {
+        slot.sampled_gen = gen;
+        slot.samples = 0;
+      } else if (slot.samples >= kMaxSamplesPerStall || now < slot.next_sample_ns) {
+        continue;
+      }
+      ++slot.samples;
+      slot.next_sample_ns = now + 4 * threshold;
+      // Taking the GIL may wait for the stalled thread to let go of it: do
+      // not hold our mutex meanwhile (stop() must be able to get in).
+      lock.unlock();
+      uint64_t asked = MonotonicNs();
+      PyGILState_STATE st = PyGILState_Ensure();
+      bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
+      {
+        QuietScope quiet;  // the describer must record nothing of its own
+        SampleLocked(slot, gen, gil_was_free);
+      }
+      PyGILState_Release(st);
+      lock.lock();
+      if (g_stop) break;
+    }
+  }
+}
+
+// ---- StallTimer: the replacement of Handle._run -----------------------------
+
+struct TimerObject {
+  PyObject_HEAD
+  vectorcallfunc vectorcall;
+  PyObject* original;
+};
+
+// After an overrun callback, on its thread (GIL held): LOOP_STALL and what it
+// delayed. `handle` is the Handle whose _run overran.
+void ReportStall(Slot& slot, PyObject* handle, uint64_t duration) {
+  PyObject *et, *ev, *tb;
+  PyErr_Fetch(&et, &ev, &tb);  // the callback's own exception, if any
+  uint64_t stall_id = slot.stall_id != 0 ? slot.stall_id : NewEntityId();
+  uint64_t loop = 0;
+  uint32_t name = 0;
+  PyObject* info = nullptr;
+  if (g_on_stall != nullptr && handle != nullptr) {
+    PyObject* d = PyLong_FromUnsignedLongLong(duration);
+    if (d != nullptr) {
+      PyObject* args[] = {handle, d};
+      info = PyObject_Vectorcall(g_on_stall, args, 2, nullptr);
+      Py_DECREF(d);
+    }
+    if (info == nullptr) PyErr_Clear();
+  }
+  if (info != nullptr && PyTuple_Check(info) && PyTuple_GET_SIZE(info) >= 3) {
+    loop = EntityOf(PyTuple_GET_ITEM(info, 0));
+    name = NameOf(PyTuple_GET_ITEM(info, 1));
+  }
+  EmitRaw(kLoopStall, stall_id, loop, name, int64_t(duration), 0);
+  if (info != nullptr && PyTuple_Check(info) && PyTuple_GET_SIZE(info) >= 3 &&
+      PyList_Check(PyTuple_GET_ITEM(info, 2))) {
+    PyObject* delayed = PyTuple_GET_ITEM(info, 2);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(delayed); ++i) {
+      PyObject* item = PyList_GET_ITEM(delayed, i);
+      if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 3) continue;
+      uint64_t count = EntityOf(PyTuple_GET_ITEM(item, 0));
+      int64_t delay = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 1));
+      if (delay == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        delay = 0;
+      }
+      EmitRaw(kLoopStallDelayed, stall_id, count, NameOf(PyTuple_GET_ITEM(item, 2)), delay, 0);
+    }
+  }
+  Py_XDECREF(info);
+  if (PyErr_Occurred()) PyErr_Clear();
+  PyErr_Restore(et, ev, tb);
+}
+
+PyObject* TimerVectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
+                          PyObject* kwnames) {
+  TimerObject* self = reinterpret_cast<TimerObject*>(callable);
+  if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  Slot* slot = MySlot();
+  if (slot == nullptr) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  // Nested callbacks (a loop run inside a callback) restore the outer start.
+  uint64_t outer_start = slot->start_ns.load(std::memory_order_relaxed);
+  uint64_t outer_stall = slot->stall_id;
+  slot->stall_id = 0;
+  slot->gen.store(slot->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  uint64_t start = MonotonicNs();
+  slot->start_ns.store(start, std::memory_order_release);
+
+  PyObject* result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+
+  uint64_t duration = MonotonicNs() - start;
+  if (duration >= g_threshold_ns.load(std::memory_order_relaxed) && Active()) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    ReportStall(*slot, nargs >= 1 ? args[0] : nullptr, duration);
+  }
+  slot->stall_id = outer_stall;
+  slot->gen.store(slot->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  slot->start_ns.store(outer_start, std::memory_order_release);
+  return result;
+}
+
+PyObject* TimerNew(PyTypeObject* type, PyObject* args, PyObject* kwds) {
+  PyObject* original;
+  if (!PyArg_ParseTuple(args, "O:StallTimer", &original)) return nullptr;
+  TimerObject* self = reinterpret_cast<TimerObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->vectorcall = TimerVectorcall;
+  self->original = Py_NewRef(original);
+  return reinterpret_cast<PyObject*>(self);
+}
+
+int TimerTraverse(PyObject* o, visitproc visit, void* arg) {
+  Py_VISIT(reinterpret_cast<TimerObject*>(o)->original);
+  return 0;
+}
+
+int TimerClear(PyObject* o) {
+  Py_CLEAR(reinterpret_cast<TimerObject*>(o)->original);
+  return 0;
+}
+
+void TimerDealloc(PyObject* o) {
+  PyObject_GC_UnTrack(o);
+  TimerClear(o);
+  Py_TYPE(o)->tp_free(o);
+}
+
+PyObject* TimerDescrGet(PyObject* self, PyObject* obj, PyObject* type) {
+  if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
+  return PyMethod_New(self, obj);
+}
+
+// Like Hook: attributes other than its own come from the original.
+PyObject* TimerGetattro(PyObject* o, PyObject* name) {
+  TimerObject* self = reinterpret_cast<TimerObject*>(o);
+  if (PyUnicode_Check(name)) {
+    if (PyUnicode_CompareWithASCIIString(name, "__wrapped__") == 0) {
+      return Py_NewRef(self->original);
+    }
+    if (PyUnicode_CompareWithASCIIString(name, "__class__") != 0 &&
+        PyUnicode_CompareWithASCIIString(name, "__call__") != 0 &&
+        PyUnicode_CompareWithASCIIString(name, "__get__") != 0) {
+      PyObject* r = PyObject_GetAttr(self->original, name);
+      if (r != nullptr) return r;
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
+      PyErr_Clear();
+    }
+  }
+  return PyObject_GenericGetAttr(o, name);
+}
+
+PyObject* TimerRepr(PyObject* o) {
+  return PyObject_Repr(reinterpret_cast<TimerObject*>(o)->original);
+}
+
+PyTypeObject g_timer_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+// ---- module functions -------------------------------------------------------
+
+PyObject* StartWatchdogPy(PyObject*, PyObject* args) {
+  double threshold_ms;
+  PyObject *on_stall, *describe_call;
+  if (!PyArg_ParseTuple(args, "dOO:start_stall_watchdog", &threshold_ms, &on_stall,
+                        &describe_call)) {
+    return nullptr;
+  }
+  if (threshold_ms <= 0) threshold_ms = 100;
+  g_threshold_ns.store(uint64_t(threshold_ms * 1e6));
+  Py_XSETREF(g_on_stall, on_stall == Py_None ? nullptr : Py_NewRef(on_stall));
+  Py_XSETREF(g_describe_call, describe_call == Py_None ? nullptr : Py_NewRef(describe_call));
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_thread == nullptr) {
+    g_stop = false;
+    try {
+      g_thread = new std::thread(WatchdogLoop);
+    } catch (const std::exception&) {
+      g_thread = nullptr;  // no watchdog: stalls are still timed, not sampled
+    }
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* StopWatchdogPy(PyObject*, PyObject*) {
+  Py_BEGIN_ALLOW_THREADS
+  StopStallWatchdog();
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+PyObject* CaptureFrameStackPy(PyObject*, PyObject* frame) {
+  if (!Active() || !PyFrame_Check(frame)) return PyLong_FromLong(0);
+  uint32_t id = 0;
+  try {
+    id = TheStackWalker().CaptureFrom(TheRecorder(), reinterpret_cast<PyFrameObject*>(frame));
+  } catch (const std::bad_alloc&) {
+    TheRecorder().Disable("out of memory");
+  }
+  return PyLong_FromUnsignedLong(id);
+}
+
+PyMethodDef kMethods[] = {
+    {"start_stall_watchdog", StartWatchdogPy, METH_VARARGS,
+     "start_stall_watchdog(threshold_ms, on_stall, describe_call)"},
+    {"stop_stall_watchdog", StopWatchdogPy, METH_NOARGS, nullptr},
+    {"capture_frame_stack", CaptureFrameStackPy, METH_O,
+     "Interned id of the stack from `frame` outwards (0 when not recording)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+}  // namespace
+
+void StopStallWatchdog() {
+  std::thread* t;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    t = g_thread;
+    g_thread = nullptr;
+    g_stop = true;
+  }
+  g_wake.notify_all();
+  if (t != nullptr) {
+    if (t->joinable()) t->join();
+    delete t;
+  }
+}
+
+void AbandonStallWatchdogAfterFork() {
+  g_thread = nullptr;  // leaked: the thread is not in this process
+  new (&g_mutex) std::mutex();
+  g_stop = false;
+}
+
+bool InitStallWatchdog(PyObject* module) {
+  g_timer_type.tp_name = "waitgraph._native.StallTimer";
+  g_timer_type.tp_basicsize = sizeof(TimerObject);
+  g_timer_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                          Py_TPFLAGS_METHOD_DESCRIPTOR;
+  g_timer_type.tp_doc = "Times each asyncio callback for the stall watchdog.";
+  g_timer_type.tp_new = TimerNew;
+  g_timer_type.tp_dealloc = TimerDealloc;
+  g_timer_type.tp_traverse = TimerTraverse;
+  g_timer_type.tp_clear = TimerClear;
+  g_timer_type.tp_call = PyVectorcall_Call;
+  g_timer_type.tp_vectorcall_offset = offsetof(TimerObject, vectorcall);
+  g_timer_type.tp_descr_get = TimerDescrGet;
+  g_timer_type.tp_getattro = TimerGetattro;
+  g_timer_type.tp_repr = TimerRepr;
+  if (PyType_Ready(&g_timer_type) < 0) return false;
+  Py_INCREF(&g_timer_type);
+  if (PyModule_AddObject(module, "StallTimer", reinterpret_cast<PyObject*>(&g_timer_type)) < 0) {
+    Py_DECREF(&g_timer_type);
+    return false;
+  }
+  return PyModule_AddFunctions(module, kMethods) == 0;
+}
+
+}  // namespace waitgraph::shim

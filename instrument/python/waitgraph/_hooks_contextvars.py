@@ -1,0 +1,167 @@
+"""Contexts: ContextVar get/set/reset (in C, native/context_hooks.cc), and
+where contexts are copied or not copied:
+
+- BaseEventLoop.create_task (so asyncio.create_task, ensure_future, gather,
+  TaskGroup): when the caller gives no context=, we pass the copy the Task
+  would have made itself (contextvars.copy_context()), so we know the
+  child's context object; with context= the task runs in that context.
+- contextvars.copy_context (asgiref's sync_to_async/async_to_sync and user
+  code; asyncio's own per-callback copies are left out in C).
+- ThreadPoolExecutor.submit (and so loop.run_in_executor) and Thread.start:
+  work handed to another thread without a copy (CONTEXT_HANDOFF).
+- asgiref.local.Local (3.6 keeps its storage on the task or thread, not in
+  a ContextVar): attribute set/get as var events whose "context" is that
+  storage owner, and each new task's empty storage as a copy of its parent's.
+
+Install last: the submit and Thread.start hooks wrap the hooks other
+modules put there. Never values: ids, names, code locations.
+"""
+
+import asyncio
+import contextvars
+import threading
+from asyncio import base_events
+from concurrent.futures import thread as _cf_thread
+
+from . import _native
+from . import _kinds as K
+
+_emit = _native.emit
+_handoff = _native.context_handoff
+_is_recording = _native.is_recording
+_copy_context_raw = contextvars.copy_context  # the original: not recorded
+
+CONTEXT_VAR_SET = 62
+CONTEXT_VAR_GET = 63
+COPY_TASK = 1
+COPY_SHARED = 3
+COPY_LOCAL = 4
+
+
+class _NativeSwitch:
+    """A Patcher entry for the C-level swap of ContextVar's methods: undoing
+    the patch (setting `on` back to False) puts the originals back."""
+
+    on = False
+
+    def __setattr__(self, name, value):
+        if name == "on" and not value:
+            _native.contextvar_hooks_uninstall()
+            _native.set_task_created_callback(None)
+        object.__setattr__(self, name, value)
+
+
+# --- asgiref.local.Local ---------------------------------------------------
+
+_local_var_ids = {}  # (oid of the Local, attribute) -> var id
+_LOCAL_INTERNAL = ("_context_refs", "_thread_critical", "_thread_lock", "_attr_name")
+
+
+class _ScopeProbe:
+    _thread_critical = False
+
+
+_probe = _ScopeProbe()
+
+
+def _local_scope(local_cls, local=None):
+    """The object asgiref keeps Local storage on right now (a task or a
+    thread, resolved through sync_to_async/async_to_sync launch maps)."""
+    return local_cls._get_context_id(local if local is not None else _probe)
+
+
+def _local_var(local, key):
+    k = (_native.oid(local), key)
+    vid = _local_var_ids.get(k)
+    if vid is None:
+        vid = _local_var_ids[k] = _native.new_id()
+    return vid
+
+
+def _make_local_hooks(local_cls):
+    def setattr_pre(self, key, value):
+        if key in _LOCAL_INTERNAL:
+            return None
+        scope = _local_scope(local_cls, self)
+        _emit(CONTEXT_VAR_SET, _local_var(self, key), scope, "Local." + key, 0, True)
+        return None
+
+    def getattr_post(token, result, exc):
+        self, key = token
+        scope = _local_scope(local_cls, self)
+        found = 1 if exc is None else 0
+        _emit(CONTEXT_VAR_GET, _local_var(self, key), scope, "Local." + key, found, True)
+
+    return setattr_pre, getattr_post
+
+
+def _patch_local(module, patcher):
+    cls = getattr(module, "Local", None)
+    if cls is None or not hasattr(cls, "_get_context_id"):
+        return
+    setattr_pre, getattr_post = _make_local_hooks(cls)
+    _native.set_task_created_callback(_make_task_created(cls))
+    patcher.hook(cls, "__setattr__", setattr_pre)
+    # A list token: not a wait; post sees whether the attribute was found.
+    patcher.hook(cls, "__getattr__", lambda self, key: [self, key], getattr_post)
+
+
+# --- tasks -------------------------------------------------------------------
+# BaseEventLoop.create_task is replaced by _native.wrap_create_task (C: it
+# passes context=copy_context() when the caller gave none, and records the
+# copy). Local storage needs the parent task's scope: a callback after each
+# task is made, installed once asgiref.local is imported.
+
+def _make_task_created(local_cls):
+    def task_created(task):
+        _emit(60, task, _local_scope(local_cls), "create_task", COPY_LOCAL, True)
+    return task_created
+
+
+# --- hand-offs to threads -------------------------------------------------
+
+def _submit_pre(self, *args, **kwargs):
+    return [self]
+
+
+def _submit_post(token, result, exc):
+    if exc is None and result is not None:
+        _handoff(result, K.ENTITY_FUTURE, "ThreadPoolExecutor.submit")
+
+
+def _thread_start_pre(self):
+    return [self]
+
+
+def _thread_start_post(token, result, exc):
+    if exc is None:
+        nid = getattr(token[0], "native_id", None)
+        if nid:
+            _handoff(nid, K.ENTITY_THREAD, "Thread.start")
+
+
+def _wrap(p, owner, name, pre, post):
+    """A Hook around whatever is there now (possibly another module's Hook:
+    Patcher.hook would refuse to wrap it)."""
+    current = owner.__dict__[name]
+    p.replace(owner, name, _native.Hook(current, pre, post, 0, None), current)
+
+
+def install(p):
+    if not _native.contextvar_hooks_install():
+        return  # not CPython 3.11's layout: record nothing about contexts
+    switch = _NativeSwitch()
+    object.__setattr__(switch, "on", True)
+    p._patches.append((switch, "on", False, True))
+
+    p.replace(contextvars, "copy_context", _native.copy_context, _copy_context_raw)
+
+    L = base_events.BaseEventLoop
+    current = L.__dict__["create_task"]
+    p.replace(L, "create_task", _native.wrap_create_task(current), current)
+
+    _wrap(p, _cf_thread.ThreadPoolExecutor, "submit", _submit_pre, _submit_post)
+    _wrap(p, threading.Thread, "start", _thread_start_pre, _thread_start_post)
+
+    from . import _hooks_asgiref
+    _hooks_asgiref._TARGETS["asgiref.local"] = _patch_local

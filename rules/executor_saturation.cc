@@ -1,0 +1,141 @@
+#include "rules/executor_saturation.h"
+
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "rules/describe.h"
+
+namespace waitgraph::rules {
+namespace {
+
+using analyzer::Model;
+using analyzer::PoolKind;
+using analyzer::SaturationEpisode;
+using analyzer::TimeNs;
+
+// Queued at least this long before it counts.
+TimeNs ThresholdNs() {
+  double ms = 500;
+  if (const char* v = std::getenv("WAITGRAPH_SATURATION_MS")) {
+    double parsed;
+    if (absl::SimpleAtod(v, &parsed) && parsed > 0) ms = parsed;
+  }
+  return static_cast<TimeNs>(ms * 1e6);
+}
+
+std::string Secs(TimeNs ns) { return absl::StrFormat("%.2f s", static_cast<double>(ns) / 1e9); }
+
+std::string DescribePool(const Model& model, const SaturationEpisode& ep) {
+  if (ep.kind == PoolKind::kExecutor) return DescribeExecutor(model, ep.pool);
+  return absl::StrCat("anyio CapacityLimiter (total_tokens=", ep.capacity,
+                      "; Starlette's run_in_threadpool and iterate_in_threadpool use the "
+                      "default one)");
+}
+
+// "AnyIO worker thread in stream_chunks() at app.py:31, waiting in queue.Queue.get".
+std::string DescribeHolder(const Model& model, const analyzer::PoolHolder& h) {
+  std::string out = h.thread_name.empty() ? model.ThreadLabel(h.thread) : h.thread_name;
+  const analyzer::Wait* wait = h.wait ? &*h.wait : nullptr;
+  analyzer::StackId stack = h.stack;
+  if (!h.job.empty()) absl::StrAppend(&out, " runs ", h.job);
+  if (wait != nullptr) {
+    stack = wait->stack;
+  }
+  if (const analyzer::Frame* f = model.UserFrame(stack)) {
+    absl::StrAppend(&out, h.job.empty() ? " in " : " from ", f->function, "() at ", f->file, ":",
+                    f->line);
+  }
+  if (wait != nullptr) absl::StrAppend(&out, ", waiting in ", wait->api);
+  return out;
+}
+
+}  // namespace
+
+const RuleInfo& ExecutorSaturationRule::info() const {
+  return *FindRuleInfo("executor-saturation");
+}
+
+void ExecutorSaturationRule::Check(const AnalysisInput& input,
+                                   std::vector<findings::Finding>& out) const {
+  if (input.saturation == nullptr) return;
+  const Model& model = input.model;
+  // A pool that starved itself is a deadlock (executor-starvation) already.
+  std::set<analyzer::EntityId> starved;
+  for (const auto& d : input.deadlocks) {
+    if (d.starved_executor) starved.insert(*d.starved_executor);
+  }
+  const TimeNs threshold = ThresholdNs();
+  std::vector<SaturationEpisode> episodes = input.saturation->Episodes(model);
+  struct Pool {
+    std::vector<const SaturationEpisode*> episodes;
+    const SaturationEpisode* longest = nullptr;
+    size_t max_queued = 0;
+  };
+  std::map<std::pair<int, analyzer::EntityId>, Pool> pools;
+  std::vector<std::pair<int, analyzer::EntityId>> order;
+  for (const SaturationEpisode& ep : episodes) {
+    if (ep.duration() < threshold) continue;
+    if (ep.kind == PoolKind::kExecutor && starved.count(ep.pool)) continue;
+    auto key = std::make_pair(ep.kind == PoolKind::kExecutor ? 0 : 1, ep.pool);
+    auto [it, fresh] = pools.try_emplace(key);
+    if (fresh) order.push_back(key);
+    Pool& p = it->second;
+    p.episodes.push_back(&ep);
+    p.max_queued = std::max(p.max_queued, ep.max_queued);
+    if (p.longest == nullptr || ep.duration() > p.longest->duration()) p.longest = &ep;
+  }
+  for (const auto& key : order) {
+    const Pool& p = pools.at(key);
+    const SaturationEpisode& ep = *p.longest;
+    findings::Finding f = NewFinding(info());
+    std::vector<std::string> holders;
+    std::vector<std::string> parts{ep.kind == PoolKind::kExecutor ? "executor" : "limiter"};
+    for (const auto& h : ep.holders) {
+      holders.push_back(DescribeHolder(model, h));
+      const analyzer::Wait* wait = h.wait ? &*h.wait : nullptr;
+      analyzer::StackId stack = wait ? wait->stack : h.stack;
+      findings::RelatedLocation rel;
+      rel.set_role("holds a worker");
+      rel.set_message(holders.back());
+      const analyzer::Frame* fr = model.UserFrame(stack);
+      if (fr != nullptr) *rel.mutable_location() = ToLocation(*fr);
+      for (auto& loc : ToStack(model, stack)) *rel.add_stack() = std::move(loc);
+      *f.add_related() = std::move(rel);
+      if (fr != nullptr && !f.has_location()) {
+        *f.mutable_location() = ToLocation(*fr);
+        for (auto& loc : ToStack(model, stack)) *f.add_stack() = std::move(loc);
+      }
+      parts.push_back(FingerprintPart(model, h.job.empty() ? "holder" : h.job, stack));
+    }
+    if (!f.has_location() && ep.queued_stack != 0) {
+      if (const analyzer::Frame* fr = model.UserFrame(ep.queued_stack)) {
+        *f.mutable_location() = ToLocation(*fr);
+      }
+    }
+    std::sort(parts.begin(), parts.end());
+    parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+    std::string often = p.episodes.size() == 1 ? "" : absl::StrCat(" (", p.episodes.size(),
+                                                                     " times)");
+    f.set_message(absl::StrFormat(
+        "every worker of %s was busy while work queued behind it for %s%s, up to %d waiting%s; "
+        "held by: %s",
+        DescribePool(model, ep), Secs(ep.duration()), often, p.max_queued,
+        ep.open ? " (still saturated when the trace ended)" : "",
+        holders.empty() ? "(not sampled)" : absl::StrJoin(holders, "; ")));
+    f.set_fix(
+        "do not hold a pool worker while waiting for something slow (a stream's next chunk, a "
+        "lock, another request): produce the stream with an async generator, give long jobs "
+        "their own executor, or raise the pool's size if the work is really CPU or I/O bound");
+    f.set_time_ns(ep.begin);
+    f.set_held_seconds(static_cast<double>(ep.duration()) / 1e9);
+    SetFingerprint(f, parts);
+    out.push_back(std::move(f));
+  }
+}
+
+}  // namespace waitgraph::rules

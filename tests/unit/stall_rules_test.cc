@@ -1,0 +1,126 @@
+// loop-stall and executor-saturation on hand-written traces: what a user
+// reads in the finding (the blocking call, the user frames, how often, what
+// was held up; the holders of a saturated pool).
+#include <cstdlib>
+
+#include "analyzer/class_graph.h"
+#include "analyzer/saturation.h"
+#include "analyzer/stall_model.h"
+#include "analyzer/trace_loader.h"
+#include "analyzer/wait_graph.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rules/registry.h"
+
+namespace waitgraph {
+namespace {
+
+using testing::HasSubstr;
+
+struct Analysed {
+  analyzer::Model model;
+  analyzer::ClassGraph classes;
+  analyzer::StallModel stalls;
+  analyzer::SaturationModel saturation;
+  std::vector<findings::Finding> findings;
+};
+
+std::unique_ptr<Analysed> Analyse(const std::string& name) {
+  auto a = std::make_unique<Analysed>();
+  a->model.set_observer(&a->classes);
+  a->model.AddSink(&a->stalls);
+  a->model.AddSink(&a->saturation);
+  absl::Status status = analyzer::LoadTextTrace(
+      std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/" + name + ".textproto", a->model);
+  EXPECT_TRUE(status.ok()) << status;
+  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
+  rules::Registry registry;
+  rules::RegisterAllRules(registry);
+  rules::AnalysisInput input{a->model, a->classes, deadlocks};
+  input.stalls = &a->stalls;
+  input.saturation = &a->saturation;
+  a->findings = registry.Run(input);
+  return a;
+}
+
+const findings::Finding* Find(const Analysed& a, const std::string& name) {
+  for (const auto& f : a.findings) {
+    if (f.name() == name) return &f;
+  }
+  return nullptr;
+}
+
+TEST(LoopStall, NamesTheCallTheUserFramesHowOftenAndWhatWaited) {
+  auto a = Analyse("loop_stall_blocking_sleep");
+  const findings::Finding* f = Find(*a, "loop-stall");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity(), findings::WARNING);
+  EXPECT_THAT(f->message(), HasSubstr("on MainThread was blocked for 0.500 s"));
+  EXPECT_THAT(f->message(),
+              HasSubstr("in time.sleep called from report() at /srv/app.py:19, in slow() at "
+                        "/srv/app.py:24 (task RequestResponseCycle.run_asgi)"));
+  EXPECT_THAT(f->message(), HasSubstr("2 times, 0.800 s in all"));
+  EXPECT_THAT(f->message(), HasSubstr("2 ready callbacks (task handle_ping) delayed by up to 0.500 s"));
+  EXPECT_THAT(f->message(), HasSubstr("1 socket with input nobody read"));
+  EXPECT_EQ(f->location().path(), "/srv/app.py");
+  EXPECT_EQ(f->location().line(), 19u);
+  EXPECT_EQ(f->location().function(), "report");
+  EXPECT_NEAR(f->held_seconds(), 0.5, 1e-9);
+}
+
+TEST(LoopStall, ARecordedWaitSaysWhatItWaitsForAndLongStallsAreErrors) {
+  auto a = Analyse("loop_stall_recorded_wait");
+  const findings::Finding* f = Find(*a, "loop-stall");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity(), findings::ERROR);
+  EXPECT_THAT(f->message(), HasSubstr("blocked for 1.200 s in Future.result (waiting for render "
+                                      "on executor created at"));
+  EXPECT_THAT(f->message(), HasSubstr("called from handle() at /srv/jobs.py:18"));
+}
+
+TEST(LoopStall, ErrorThresholdIsConfigurable) {
+  setenv("WAITGRAPH_STALL_ERROR_MS", "2000", 1);
+  auto a = Analyse("loop_stall_recorded_wait");
+  unsetenv("WAITGRAPH_STALL_ERROR_MS");
+  const findings::Finding* f = Find(*a, "loop-stall");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity(), findings::WARNING);
+}
+
+TEST(ExecutorSaturation, NamesTheJobsAndWhatTheWorkersWaitIn) {
+  auto a = Analyse("executor_saturated_by_waits");
+  const findings::Finding* f = Find(*a, "executor-saturation");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity(), findings::WARNING);
+  EXPECT_THAT(f->message(), HasSubstr("(max_workers=2) was busy while work queued behind it for 2.00 s"));
+  EXPECT_THAT(f->message(), HasSubstr("pool_0 runs stream_chunks from stream_chunks() at "
+                                      "/srv/app.py:31, waiting in queue.Queue.get"));
+  EXPECT_EQ(f->related_size(), 2);
+  EXPECT_EQ(f->location().line(), 31u);
+}
+
+TEST(ExecutorSaturation, AnyioLimiterHoldersAreTheSampledWorkerThreads) {
+  auto a = Analyse("limiter_saturated_by_streams");
+  const findings::Finding* f = Find(*a, "executor-saturation");
+  ASSERT_NE(f, nullptr);
+  EXPECT_THAT(f->message(), HasSubstr("anyio CapacityLimiter (total_tokens=2"));
+  EXPECT_THAT(f->message(), HasSubstr("for 0.80 s, up to 1 waiting"));
+  EXPECT_THAT(f->message(), HasSubstr("AnyIO worker thread in stream_chunks() at /srv/app.py:34, "
+                                      "waiting in queue.Queue.get"));
+}
+
+TEST(ExecutorSaturation, ThresholdIsConfigurable) {
+  setenv("WAITGRAPH_SATURATION_MS", "1000", 1);
+  auto a = Analyse("limiter_saturated_by_streams");
+  unsetenv("WAITGRAPH_SATURATION_MS");
+  EXPECT_EQ(Find(*a, "executor-saturation"), nullptr);
+}
+
+TEST(ExecutorSaturation, LeavesASelfStarvedPoolToExecutorStarvation) {
+  auto a = Analyse("pool_starvation");
+  EXPECT_NE(Find(*a, "executor-starvation"), nullptr);
+  EXPECT_EQ(Find(*a, "executor-saturation"), nullptr);
+}
+
+}  // namespace
+}  // namespace waitgraph
