@@ -36,6 +36,9 @@ void ContextNotPropagatedRule::Check(const AnalysisInput& input,
     const VarAccess* set = cm.VisibleBinding(h->context, r.var, h->time);
     if (set == nullptr) continue;
 
+    // A library's own bookkeeping: set and read both inside library code.
+    if (InnermostIsLibrary(model, set->stack) && InnermostIsLibrary(model, r.stack)) continue;
+
     const std::string api = ApiOf(model, h->stack, h->api);
     const std::string handoff_site = WhereIn(model, h->stack);
     const std::string read_site = WhereIn(model, r.stack);

@@ -81,6 +81,11 @@ std::string DescribeContext(const analyzer::Model& model, const analyzer::Contex
   }
 }
 
+bool InnermostIsLibrary(const analyzer::Model& model, analyzer::StackId stack) {
+  std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);
+  return !frames.empty() && frames.front()->library;
+}
+
 findings::RelatedLocation AccessLocation(const analyzer::Model& model,
                                          const analyzer::VarAccess& access, std::string role,
                                          std::string message) {

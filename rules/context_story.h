@@ -28,6 +28,10 @@ std::string ApiOf(const analyzer::Model& model, analyzer::StackId stack,
 std::string DescribeContext(const analyzer::Model& model, const analyzer::ContextModel& contexts,
                             analyzer::EntityId context);
 
+// True if the innermost frame of `stack` is library code (stdlib,
+// site-/dist-packages): used to leave a library's own bookkeeping alone.
+bool InnermostIsLibrary(const analyzer::Model& model, analyzer::StackId stack);
+
 // A related location for one var access.
 findings::RelatedLocation AccessLocation(const analyzer::Model& model,
                                          const analyzer::VarAccess& access, std::string role,

@@ -33,11 +33,6 @@ bool InStack(const analyzer::Model& model, analyzer::StackId stack, const char* 
   return false;
 }
 
-bool InnermostIsLibrary(const analyzer::Model& model, analyzer::StackId stack) {
-  std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);
-  return !frames.empty() && frames.front()->library;
-}
-
 // asgiref copies a child's changes back with _restore_context: its reads
 // and writes are plumbing, not the program's.
 bool IsCopyBack(const analyzer::Model& model, const VarAccess& a) {

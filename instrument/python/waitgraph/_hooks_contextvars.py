@@ -2,9 +2,10 @@
 where contexts are copied or not copied:
 
 - BaseEventLoop.create_task (so asyncio.create_task, ensure_future, gather,
-  TaskGroup): when the caller gives no context=, we pass the copy the Task
-  would have made itself (contextvars.copy_context()), so we know the
-  child's context object; with context= the task runs in that context.
+  TaskGroup, anyio's start_soon), in C (_native.wrap_create_task): when the
+  caller gives no context=, it passes the copy the Task would have made
+  itself, so we know the child's context object; with context= the task
+  runs in that context.
 - contextvars.copy_context (asgiref's sync_to_async/async_to_sync and user
   code; asyncio's own per-callback copies are left out in C).
 - ThreadPoolExecutor.submit (and so loop.run_in_executor) and Thread.start:
@@ -17,7 +18,6 @@ Install last: the submit and Thread.start hooks wrap the hooks other
 modules put there. Never values: ids, names, code locations.
 """
 
-import asyncio
 import contextvars
 import threading
 from asyncio import base_events
@@ -28,13 +28,12 @@ from . import _kinds as K
 
 _emit = _native.emit
 _handoff = _native.context_handoff
-_is_recording = _native.is_recording
 _copy_context_raw = contextvars.copy_context  # the original: not recorded
 
+# trace/waitgraph_trace.proto: EventKind, ContextCopyKind
+CONTEXT_COPIED = 60
 CONTEXT_VAR_SET = 62
 CONTEXT_VAR_GET = 63
-COPY_TASK = 1
-COPY_SHARED = 3
 COPY_LOCAL = 4
 
 
@@ -114,7 +113,7 @@ def _patch_local(module, patcher):
 
 def _make_task_created(local_cls):
     def task_created(task):
-        _emit(60, task, _local_scope(local_cls), "create_task", COPY_LOCAL, True)
+        _emit(CONTEXT_COPIED, task, _local_scope(local_cls), "create_task", COPY_LOCAL, True)
     return task_created
 
 
