@@ -5,7 +5,9 @@ function(wg_cc_library)
   add_library(${WG_NAME} STATIC ${WG_SRCS} ${WG_HDRS})
   target_include_directories(${WG_NAME} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
   target_link_libraries(${WG_NAME} PUBLIC ${WG_DEPS})
-  target_compile_options(${WG_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # Designated initializers leave the other members at their defaults on purpose.
+  target_compile_options(${WG_NAME} PRIVATE -Wall -Wextra -Wno-unused-parameter
+                         -Wno-missing-field-initializers)
 endfunction()
 
 # wg_cc_test(NAME SRCS ... [DEPS ...]): a GoogleTest binary registered with ctest.
