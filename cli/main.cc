@@ -9,10 +9,15 @@ namespace {
 
 constexpr char kHelp[] = R"(usage: waitgraph COMMAND [ARGS...]
 
-Finds the deadlocks of async Python services: threads, event loops and
-executors waiting for each other (asgiref sync_to_async/async_to_sync,
-run_in_executor, run_coroutine_threadsafe), and thread pools starved by their
-own work.
+Finds the bugs that hang or corrupt async Python services:
+  deadlocks      threads, event loops and executors waiting for each other
+                 (asgiref sync_to_async/async_to_sync, run_in_executor,
+                 run_coroutine_threadsafe); pools starved by their own work
+  context        ContextVar writes lost in a task's copy of the context, or
+                 never handed to a thread
+  loop affinity  futures, queues, transports of one event loop used on
+                 another, or after it closed
+  stalls         blocking calls that freeze an event loop; saturated pools
 
 commands:
   run [--trace PATH] [--hang-timeout S] -- PROGRAM [ARGS...]
@@ -23,6 +28,11 @@ commands:
   live PID|TRACE      what a running or hung process is waiting for, now
   explain NAME|CODE   a rule's documentation
   rules               list the rules
+
+environment (the shim): WAITGRAPH_TRACE=PATH (%p = pid) turns it on, with
+PYTHONPATH=<prefix>/lib/waitgraph/python; WAITGRAPH_STALL_MS (default 100, 0 =
+off), WAITGRAPH_STALL_ERROR_MS (default 1000), WAITGRAPH_SATURATION_MS
+(default 500), WAITGRAPH_FLUSH_MS (default 50), WAITGRAPH_DEBUG=1.
 
 `waitgraph COMMAND --help` tells more. The Python side:
   PYTHONPATH=<prefix>/lib/waitgraph/python WAITGRAPH_TRACE=out.wgtrace python app.py

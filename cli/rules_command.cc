@@ -1,5 +1,7 @@
 // `waitgraph rules` and `waitgraph explain NAME|CODE`: the rule table and docs.
+#include <algorithm>
 #include <iostream>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
@@ -17,7 +19,9 @@ int RulesCommand(const Args& args) {
     std::cerr << "waitgraph: rules takes no arguments (see `waitgraph rules --help`)\n";
     return kExitBadInput;
   }
-  for (const rules::RuleInfo& r : rules::RuleTable()) {
+  std::vector<rules::RuleInfo> table(rules::RuleTable().begin(), rules::RuleTable().end());
+  std::sort(table.begin(), table.end(), [](const auto& a, const auto& b) { return a.code < b.code; });
+  for (const rules::RuleInfo& r : table) {
     if (r.group == rules::RuleGroup::kRemoved) continue;
     std::cout << absl::StrFormat("%-6s %-31s %-8s %s\n", r.code, r.name,
                                  rules::SeverityName(r.severity), r.summary);

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/policy.h"
 #include "cli/report.h"
 #include "cli/shim_locator.h"
 
@@ -35,9 +36,13 @@ and exits 3.
   --trace PATH          where to write the trace (default
                         ${TMPDIR:-/tmp}/waitgraph-run-<pid>.wgtrace); keep it
                         for `waitgraph analyze` and `check`
-  --hang-timeout SECS   how long a deadlock must hold (default 2)
+  --hang-timeout SECS   how long a deadlock must hold (default 2, or
+                        [run] hang-timeout in ./waitgraph.toml)
   --format text|json    report format (default text)
   --report FILE         write the report to FILE (default: stderr)
+
+./waitgraph.toml (see `waitgraph check --help`) and `# waitgraph: ignore[rule]`
+comments apply to the report as they do for check.
 
 The shim is switched on with PYTHONPATH=<shim dir> and WAITGRAPH_TRACE=PATH;
 `waitgraph live PID` reads a running program's trace.
@@ -120,6 +125,7 @@ struct RunOptions {
   Format format = Format::kText;
   std::string report_path;  // empty: stderr
   std::vector<std::string> program;
+  Policy policy;  // waitgraph.toml and `# waitgraph: ignore[...]` comments
 };
 
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
@@ -133,6 +139,10 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   out.program = opts->after_dashes;
   if (out.program.empty()) return Usage("no program given: waitgraph run -- PROGRAM [ARGS...]");
   out.trace = opts->Get("--trace").value_or(DefaultTracePath());
+  auto config = LoadConfig("");  // ./waitgraph.toml, if any
+  if (!config.ok()) return Usage(std::string(config.status().message()));
+  out.policy.config = *config;
+  if (config->hang_timeout) out.hang_timeout = *config->hang_timeout;
   if (auto t = opts->Get("--hang-timeout")) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {
       return Usage(absl::StrCat("--hang-timeout wants seconds, got ", *t));
@@ -160,7 +170,9 @@ std::vector<analyzer::Deadlock> HeldDeadlocks(const analyzer::TraceAnalysis& ana
 }
 
 int Print(const findings::Report& report, const RunOptions& opts) {
-  std::string text = Render({report}, {.format = opts.format});
+  std::vector<findings::Report> reports = {report};
+  ApplyPolicy(opts.policy, reports);
+  std::string text = Render(reports, {.format = opts.format});
   if (opts.report_path.empty()) {
     std::cerr << "\n" << text << std::flush;
     return kExitOk;
