@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "rules/context_story.h"
@@ -66,6 +67,21 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
   const ContextModel& cm = *input.contexts;
   const analyzer::Model& model = input.model;
   std::set<std::pair<EntityId, std::string>> reported;
+  // The context each context was ultimately copied from: accesses in another
+  // tree (another thread's contexts) are rejected with one lookup instead of
+  // a walk up their copy chain (which made this rule quadratic in practice).
+  std::unordered_map<EntityId, EntityId> roots;
+  auto root_of = [&](EntityId context) {
+    auto [it, added] = roots.try_emplace(context, context);
+    if (!added) return it->second;
+    EntityId root = context;
+    for (int depth = 0; depth < 256; ++depth) {
+      const analyzer::ContextCopy* c = cm.CopyOf(root);
+      if (c == nullptr) break;
+      root = c->parent;
+    }
+    return roots[context] = root;
+  };
 
   for (const VarAccess& w : cm.accesses()) {
     if (w.kind != VarAccess::kSet || IsCopyBack(model, w)) continue;
@@ -99,6 +115,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
          ++i) {
       const VarAccess& r = cm.accesses()[*i];
       if (r.time <= w.time) continue;
+      if (root_of(r.context) != root_of(parent)) continue;
       if (!InParentLineage(cm, r.context, parent, w.context, w.time)) continue;
       if (IsCopyBack(model, r)) continue;
       if (r.time < child_last) {
