@@ -54,6 +54,7 @@ def install():
         return
     _patcher = Patcher()
     from . import _hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio, _hooks_asgiref
+    from ._import_patch import PatchOnImport
     from . import _hooks_loops
     from . import _hooks_stall
     from . import _hooks_contextvars  # last: wraps hooks installed before it
@@ -64,7 +65,7 @@ def install():
             mod.install(_patcher)
         except Exception:
             _debug_report(mod.__name__)
-    _import_hook = _hooks_asgiref.PatchOnImport(_patcher)
+    _import_hook = PatchOnImport(_patcher, _hooks_asgiref.TARGETS)
     _import_hook.install()
 
 

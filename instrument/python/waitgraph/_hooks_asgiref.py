@@ -45,73 +45,7 @@ def _patch_cte(module, patcher):
         patcher.hook(cls, "run_until_future", _run_until_future_pre, _run_until_future_post)
 
 
-_TARGETS = {
+TARGETS = {
     "asgiref.sync": _patch_sync,
     "asgiref.current_thread_executor": _patch_cte,
 }
-
-
-class PatchOnImport:
-    """A sys.meta_path finder that lets the real finders find the target
-    modules and patches them right after they execute. The module's
-    __loader__/__spec__ stay the real ones."""
-
-    def __init__(self, patcher):
-        self._patcher = patcher
-
-    def install(self):
-        for name, patch in _TARGETS.items():
-            module = sys.modules.get(name)
-            if module is not None:
-                self._patch(name, module)
-        sys.meta_path.insert(0, self)
-
-    def uninstall(self):
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
-
-    def _patch(self, name, module):
-        try:
-            _TARGETS[name](module, self._patcher)
-        except Exception:
-            pass
-
-    def find_spec(self, name, path=None, target=None):
-        if name not in _TARGETS:
-            return None
-        spec = None
-        for finder in sys.meta_path:
-            if finder is self:
-                continue
-            find = getattr(finder, "find_spec", None)
-            if find is None:
-                continue
-            spec = find(name, path, target)
-            if spec is not None:
-                break
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        original_exec = getattr(loader, "exec_module", None)
-        if original_exec is None:
-            return spec
-        hook = self
-
-        def exec_module(module):
-            try:
-                del loader.exec_module  # back to the class's method
-            except AttributeError:
-                pass
-            original_exec(module)
-            hook._patch(name, module)
-
-        try:
-            loader.exec_module = exec_module
-        except Exception:
-            pass
-        return spec
-
-    def invalidate_caches(self):
-        pass

@@ -22,6 +22,7 @@ import types
 from asyncio import events
 
 from . import _native
+from ._import_patch import PatchOnImport
 
 # trace/waitgraph_trace.proto (LOOP_STALL* are emitted in C: native/stall_watchdog.cc)
 LIMITER_TOKEN = 83
@@ -292,68 +293,6 @@ def _patch_anyio(module, patcher):
 _TARGETS = {"anyio._backends._asyncio": _patch_anyio}
 
 
-class _PatchOnImport:
-    """Patches anyio's asyncio backend right after it is imported (or at once)."""
-
-    def __init__(self, patcher):
-        self._patcher = patcher
-
-    def install(self):
-        for name in _TARGETS:
-            module = sys.modules.get(name)
-            if module is not None:
-                self._patch(name, module)
-        sys.meta_path.insert(0, self)
-
-    def uninstall(self):
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
-
-    def _patch(self, name, module):
-        try:
-            _TARGETS[name](module, self._patcher)
-        except Exception:
-            pass
-
-    def find_spec(self, name, path=None, target=None):
-        if name not in _TARGETS:
-            return None
-        spec = None
-        for finder in sys.meta_path:
-            if finder is self:
-                continue
-            find = getattr(finder, "find_spec", None)
-            if find is None:
-                continue
-            spec = find(name, path, target)
-            if spec is not None:
-                break
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        original_exec = getattr(loader, "exec_module", None)
-        if original_exec is None:
-            return spec
-        hook = self
-
-        def exec_module(module):
-            try:
-                del loader.exec_module
-            except AttributeError:
-                pass
-            original_exec(module)
-            hook._patch(name, module)
-
-        try:
-            loader.exec_module = exec_module
-        except Exception:
-            pass
-        return spec
-
-    def invalidate_caches(self):
-        pass
 
 
 _import_hook = None
@@ -368,7 +307,7 @@ def install(p):
             p.replace(events.Handle, "_run", _native.StallTimer(original), original)
         _native.start_stall_watchdog(threshold, on_stall, describe_call)
     if _import_hook is None:
-        _import_hook = _PatchOnImport(p)
+        _import_hook = PatchOnImport(p, _TARGETS)
         _import_hook.install()
 
 
