@@ -163,4 +163,4 @@ def install(p):
     _wrap(p, threading.Thread, "start", _thread_start_pre, _thread_start_post)
 
     from . import _hooks_asgiref
-    _hooks_asgiref._TARGETS["asgiref.local"] = _patch_local
+    _hooks_asgiref.TARGETS["asgiref.local"] = _patch_local
