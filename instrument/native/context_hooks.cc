@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
@@ -439,27 +440,8 @@ void TaskHookDealloc(PyObject* o) {
   Py_TYPE(o)->tp_free(o);
 }
 
-PyObject* TaskHookDescrGet(PyObject* self, PyObject* obj, PyObject*) {
-  if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
-  return PyMethod_New(self, obj);
-}
-
 PyObject* TaskHookGetattro(PyObject* o, PyObject* name) {
-  auto* self = reinterpret_cast<TaskHookObject*>(o);
-  if (PyUnicode_Check(name)) {
-    if (PyUnicode_CompareWithASCIIString(name, "__wrapped__") == 0) {
-      return Py_NewRef(self->original);
-    }
-    if (PyUnicode_CompareWithASCIIString(name, "__class__") != 0 &&
-        PyUnicode_CompareWithASCIIString(name, "__call__") != 0 &&
-        PyUnicode_CompareWithASCIIString(name, "__get__") != 0) {
-      PyObject* r = PyObject_GetAttr(self->original, name);
-      if (r != nullptr) return r;
-      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
-      PyErr_Clear();
-    }
-  }
-  return PyObject_GenericGetAttr(o, name);
+  return WrapperGetattr(o, reinterpret_cast<TaskHookObject*>(o)->original, name);
 }
 
 PyObject* TaskHookRepr(PyObject* o) {
@@ -492,7 +474,7 @@ bool InitTaskHookType(PyObject* module) {
   g_task_hook_type.tp_clear = TaskHookClear;
   g_task_hook_type.tp_call = PyVectorcall_Call;
   g_task_hook_type.tp_vectorcall_offset = offsetof(TaskHookObject, vectorcall);
-  g_task_hook_type.tp_descr_get = TaskHookDescrGet;
+  g_task_hook_type.tp_descr_get = WrapperDescrGet;
   g_task_hook_type.tp_getattro = TaskHookGetattro;
   g_task_hook_type.tp_repr = TaskHookRepr;
   g_context_kw = PyUnicode_InternFromString("context");

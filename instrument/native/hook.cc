@@ -186,32 +186,8 @@ PyObject* HookNew(PyTypeObject* type, PyObject* args, PyObject* kwds) {
   return reinterpret_cast<PyObject*>(self);
 }
 
-// Bound like a function: Class.method gives the hook, instance.method a
-// bound method.
-PyObject* HookDescrGet(PyObject* self, PyObject* obj, PyObject* type) {
-  if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
-  return PyMethod_New(self, obj);
-}
-
-// Attribute look-ups other than the hook's own are answered by the original
-// (__name__, __qualname__, __doc__, __module__, ...); __wrapped__ is the
-// original, so inspect.signature() sees the original's signature.
 PyObject* HookGetattro(PyObject* o, PyObject* name) {
-  HookObject* self = reinterpret_cast<HookObject*>(o);
-  if (PyUnicode_Check(name)) {
-    if (PyUnicode_CompareWithASCIIString(name, "__wrapped__") == 0) {
-      return Py_NewRef(self->original);
-    }
-    if (PyUnicode_CompareWithASCIIString(name, "__class__") != 0 &&
-        PyUnicode_CompareWithASCIIString(name, "__call__") != 0 &&
-        PyUnicode_CompareWithASCIIString(name, "__get__") != 0) {
-      PyObject* r = PyObject_GetAttr(self->original, name);
-      if (r != nullptr) return r;
-      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
-      PyErr_Clear();
-    }
-  }
-  return PyObject_GenericGetAttr(o, name);
+  return WrapperGetattr(o, reinterpret_cast<HookObject*>(o)->original, name);
 }
 
 PyObject* HookRepr(PyObject* o) {
@@ -225,6 +201,26 @@ PyTypeObject g_hook_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
 void SetHookDebug(bool on) { g_debug = on; }
 
+PyObject* WrapperDescrGet(PyObject* self, PyObject* obj, PyObject* type) {
+  if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
+  return PyMethod_New(self, obj);
+}
+
+PyObject* WrapperGetattr(PyObject* wrapper, PyObject* original, PyObject* name) {
+  if (PyUnicode_Check(name)) {
+    if (PyUnicode_CompareWithASCIIString(name, "__wrapped__") == 0) return Py_NewRef(original);
+    if (PyUnicode_CompareWithASCIIString(name, "__class__") != 0 &&
+        PyUnicode_CompareWithASCIIString(name, "__call__") != 0 &&
+        PyUnicode_CompareWithASCIIString(name, "__get__") != 0) {
+      PyObject* r = PyObject_GetAttr(original, name);
+      if (r != nullptr) return r;
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
+      PyErr_Clear();
+    }
+  }
+  return PyObject_GenericGetAttr(wrapper, name);
+}
+
 bool InitHookType(PyObject* module) {
   g_hook_type.tp_name = "waitgraph._native.Hook";
   g_hook_type.tp_basicsize = sizeof(HookObject);
@@ -237,7 +233,7 @@ bool InitHookType(PyObject* module) {
   g_hook_type.tp_clear = HookClear;
   g_hook_type.tp_call = PyVectorcall_Call;
   g_hook_type.tp_vectorcall_offset = offsetof(HookObject, vectorcall);
-  g_hook_type.tp_descr_get = HookDescrGet;
+  g_hook_type.tp_descr_get = WrapperDescrGet;
   g_hook_type.tp_getattro = HookGetattro;
   g_hook_type.tp_repr = HookRepr;
   if (PyType_Ready(&g_hook_type) < 0) return false;

@@ -36,6 +36,16 @@ enum HookFlags : int {
   kHookContext = 4,
 };
 
+// What every transparent wrapper type of the shim (Hook, StallTimer, the
+// create_task hook) shares, so it looks like the function it wraps:
+// bound like a function (Class.method gives the wrapper, instance.method a
+// bound method) ...
+PyObject* WrapperDescrGet(PyObject* self, PyObject* obj, PyObject* type);
+// ... and attribute look-ups other than its own answered by `original`
+// (__name__, __qualname__, __doc__, __module__, ...); __wrapped__ is the
+// original, so inspect.signature() sees the original's signature.
+PyObject* WrapperGetattr(PyObject* wrapper, PyObject* original, PyObject* name);
+
 // Adds the Hook type to `module`. False (with a Python error) on failure.
 bool InitHookType(PyObject* module);
 // Set from WAITGRAPH_DEBUG: print errors raised by pre/post hooks.

@@ -9,6 +9,7 @@
 #include <new>
 #include <thread>
 
+#include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
@@ -310,28 +311,8 @@ void TimerDealloc(PyObject* o) {
   Py_TYPE(o)->tp_free(o);
 }
 
-PyObject* TimerDescrGet(PyObject* self, PyObject* obj, PyObject* type) {
-  if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
-  return PyMethod_New(self, obj);
-}
-
-// Like Hook: attributes other than its own come from the original.
 PyObject* TimerGetattro(PyObject* o, PyObject* name) {
-  TimerObject* self = reinterpret_cast<TimerObject*>(o);
-  if (PyUnicode_Check(name)) {
-    if (PyUnicode_CompareWithASCIIString(name, "__wrapped__") == 0) {
-      return Py_NewRef(self->original);
-    }
-    if (PyUnicode_CompareWithASCIIString(name, "__class__") != 0 &&
-        PyUnicode_CompareWithASCIIString(name, "__call__") != 0 &&
-        PyUnicode_CompareWithASCIIString(name, "__get__") != 0) {
-      PyObject* r = PyObject_GetAttr(self->original, name);
-      if (r != nullptr) return r;
-      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return nullptr;
-      PyErr_Clear();
-    }
-  }
-  return PyObject_GenericGetAttr(o, name);
+  return WrapperGetattr(o, reinterpret_cast<TimerObject*>(o)->original, name);
 }
 
 PyObject* TimerRepr(PyObject* o) {
@@ -427,7 +408,7 @@ bool InitStallWatchdog(PyObject* module) {
   g_timer_type.tp_clear = TimerClear;
   g_timer_type.tp_call = PyVectorcall_Call;
   g_timer_type.tp_vectorcall_offset = offsetof(TimerObject, vectorcall);
-  g_timer_type.tp_descr_get = TimerDescrGet;
+  g_timer_type.tp_descr_get = WrapperDescrGet;
   g_timer_type.tp_getattro = TimerGetattro;
   g_timer_type.tp_repr = TimerRepr;
   if (PyType_Ready(&g_timer_type) < 0) return false;
