@@ -23,7 +23,7 @@ TraceAnalysis::TraceAnalysis(std::string path)
 bool TraceAnalysis::Poll() {
   std::vector<trace::TraceChunk> chunks;
   bool ok = reader_.Poll(chunks);
-  for (const auto& chunk : chunks) model_->AddChunk(chunk);
+  for (const auto& chunk : chunks) AddChunk(chunk);
   return ok;
 }
 
@@ -57,16 +57,16 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
   return notes;
 }
 
-absl::Status LoadTextTrace(const std::string& path, Model& model) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+absl::Status TraceAnalysis::LoadTextTrace() {
+  std::ifstream in(path_);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path_));
   std::stringstream text;
   text << in.rdbuf();
   trace::TextTrace trace;
   if (!google::protobuf::TextFormat::ParseFromString(text.str(), &trace)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a TextTrace textproto"));
+    return absl::InvalidArgumentError(absl::StrCat(path_, " is not a TextTrace textproto"));
   }
-  for (const auto& chunk : trace.chunks()) model.AddChunk(chunk);
+  for (const auto& chunk : trace.chunks()) AddChunk(chunk);
   return absl::OkStatus();
 }
 

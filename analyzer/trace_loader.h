@@ -26,6 +26,11 @@ class TraceAnalysis {
   // Reads whatever the writer has completed since the last call. Returns
   // false once the trace cannot be read further (see status()).
   bool Poll();
+  // Feeds chunks that did not come from the file (tests, fuzzing).
+  void AddChunk(const trace::TraceChunk& chunk) { model_->AddChunk(chunk); }
+  // Reads path() as a hand-written TextTrace (.textproto) instead of a
+  // binary trace: the same analyses, for tests.
+  absl::Status LoadTextTrace();
 
   const std::string& path() const { return path_; }
   const Model& model() const { return *model_; }
@@ -55,9 +60,6 @@ class TraceAnalysis {
   std::unique_ptr<StallModel> stalls_ = std::make_unique<StallModel>();
   std::unique_ptr<SaturationModel> saturation_ = std::make_unique<SaturationModel>();
 };
-
-// Loads a hand-written TextTrace (.textproto) into `model` (for tests).
-absl::Status LoadTextTrace(const std::string& path, Model& model);
 
 }  // namespace waitgraph::analyzer
 

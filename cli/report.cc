@@ -25,11 +25,7 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   findings::Report report;
   report.set_trace(analysis.path());
   report.set_events(analysis.model().stats().events);
-  rules::AnalysisInput input{analysis.model(), analysis.classes(), deadlocks};
-  input.contexts = &analysis.contexts();
-  input.loop_affinity = &analysis.loop_affinity();
-  input.stalls = &analysis.stalls();
-  input.saturation = &analysis.saturation();
+  rules::AnalysisInput input = rules::InputFor(analysis, deadlocks);
   for (auto& f : registry->Run(input)) {
     if (f.time_ns() != 0) f.set_scope(analysis.model().ScopeAt(f.time_ns()));
     *report.add_findings() = std::move(f);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "analyzer/class_graph.h"
@@ -95,6 +97,15 @@ std::string FingerprintPart(const Model& model, const std::string& api, analyzer
   size_t slash = f->file.rfind('/');
   return absl::StrCat(api, "@", slash == std::string::npos ? f->file : f->file.substr(slash + 1),
                       ":", f->function);
+}
+
+analyzer::TimeNs ThresholdFromEnv(const char* variable, double default_ms) {
+  double ms = default_ms;
+  if (const char* v = std::getenv(variable)) {
+    double parsed;
+    if (absl::SimpleAtod(v, &parsed) && parsed > 0) ms = parsed;
+  }
+  return static_cast<analyzer::TimeNs>(ms * 1e6);
 }
 
 findings::Finding NewFinding(const RuleInfo& info) {

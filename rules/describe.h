@@ -40,6 +40,10 @@ double SecondsSinceStart(const analyzer::Model& model, analyzer::TimeNs time);
 std::string FingerprintPart(const analyzer::Model& model, const std::string& api,
                             analyzer::StackId stack);
 
+// A threshold in milliseconds from environment variable `variable` (a
+// positive number), else `default_ms`; in ns.
+analyzer::TimeNs ThresholdFromEnv(const char* variable, double default_ms);
+
 // A new finding with the rule's identity filled in.
 findings::Finding NewFinding(const RuleInfo& info);
 // Sets the fingerprint from the rule and parts that survive unrelated edits

@@ -19,14 +19,7 @@ using analyzer::SaturationEpisode;
 using analyzer::TimeNs;
 
 // Queued at least this long before it counts.
-TimeNs ThresholdNs() {
-  double ms = 500;
-  if (const char* v = std::getenv("WAITGRAPH_SATURATION_MS")) {
-    double parsed;
-    if (absl::SimpleAtod(v, &parsed) && parsed > 0) ms = parsed;
-  }
-  return static_cast<TimeNs>(ms * 1e6);
-}
+TimeNs ThresholdNs() { return ThresholdFromEnv("WAITGRAPH_SATURATION_MS", 500); }
 
 std::string Secs(TimeNs ns) { return absl::StrFormat("%.2f s", static_cast<double>(ns) / 1e9); }
 

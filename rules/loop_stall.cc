@@ -20,14 +20,7 @@ using analyzer::Stall;
 using analyzer::TimeNs;
 
 // Stalls this long or longer make the finding an error.
-TimeNs ErrorThresholdNs() {
-  double ms = 1000;
-  if (const char* v = std::getenv("WAITGRAPH_STALL_ERROR_MS")) {
-    double parsed;
-    if (absl::SimpleAtod(v, &parsed) && parsed > 0) ms = parsed;
-  }
-  return static_cast<TimeNs>(ms * 1e6);
-}
+TimeNs ErrorThresholdNs() { return ThresholdFromEnv("WAITGRAPH_STALL_ERROR_MS", 1000); }
 
 std::string Secs(TimeNs ns) { return absl::StrFormat("%.3f s", static_cast<double>(ns) / 1e9); }
 

@@ -12,8 +12,6 @@ namespace {
 using analyzer::Frame;
 using analyzer::Incident;
 
-std::string At(const Frame& f) { return absl::StrCat(f.file, ":", f.line); }
-
 std::string SiteKey(const analyzer::Model& model, analyzer::StackId stack) {
   return analyzer::LoopAffinity::DescribeSite(model, stack);
 }

@@ -10,6 +10,7 @@
 #include "analyzer/context_model.h"
 #include "analyzer/loop_affinity.h"
 #include "analyzer/model.h"
+#include "analyzer/trace_loader.h"
 #include "analyzer/saturation.h"
 #include "analyzer/stall_model.h"
 #include "analyzer/wait_graph.h"
@@ -31,6 +32,18 @@ struct AnalysisInput {
   const analyzer::StallModel* stalls = nullptr;
   const analyzer::SaturationModel* saturation = nullptr;
 };
+
+// Everything `analysis` derived, for the rules: the one place that knows
+// which analyses exist (a new one is added here and in TraceAnalysis).
+inline AnalysisInput InputFor(const analyzer::TraceAnalysis& analysis,
+                              const std::vector<analyzer::Deadlock>& deadlocks) {
+  AnalysisInput input{analysis.model(), analysis.classes(), deadlocks};
+  input.contexts = &analysis.contexts();
+  input.loop_affinity = &analysis.loop_affinity();
+  input.stalls = &analysis.stalls();
+  input.saturation = &analysis.saturation();
+  return input;
+}
 
 class Rule {
  public:

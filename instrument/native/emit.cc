@@ -55,9 +55,14 @@ uint32_t CaptureStack() {
 void EmitRaw(uint32_t kind, uint64_t subject, uint64_t object, uint32_t name, int64_t arg,
              uint32_t stack) {
   if (!Active()) return;
+  EmitOn(NativeThreadId(), kind, subject, object, name, arg, stack);
+}
+
+void EmitOn(uint64_t thread, uint32_t kind, uint64_t subject, uint64_t object, uint32_t name,
+            int64_t arg, uint32_t stack) {
   EventRecord e;
   e.time_ns = MonotonicNs();
-  e.thread = NativeThreadId();
+  e.thread = thread;
   e.subject = subject;
   e.object = object;
   e.arg = arg;

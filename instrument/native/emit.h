@@ -33,6 +33,11 @@ uint32_t CaptureStack();
 // Appends an event on the current thread if recording is active.
 void EmitRaw(uint32_t kind, uint64_t subject, uint64_t object, uint32_t name, int64_t arg,
              uint32_t stack);
+// Appends an event stamped as happening on `thread` (the stall watchdog
+// records samples on behalf of the stalled thread). The caller checks that
+// recording is on.
+void EmitOn(uint64_t thread, uint32_t kind, uint64_t subject, uint64_t object, uint32_t name,
+            int64_t arg, uint32_t stack);
 
 // WAIT_BEGIN (+ WAIT_TARGET for each extra target when `target` is a list)
 // with the caller's stack; returns the wait id, or 0 when not recording.

@@ -90,24 +90,6 @@ std::condition_variable g_wake;
 bool g_stop = false;
 std::thread* g_thread = nullptr;
 
-void AppendOn(uint64_t thread, uint32_t kind, uint64_t subject, uint64_t object, uint32_t name,
-              int64_t arg, uint32_t stack) {
-  EventRecord e;
-  e.time_ns = MonotonicNs();
-  e.thread = thread;
-  e.subject = subject;
-  e.object = object;
-  e.arg = arg;
-  e.stack = stack;
-  e.name = name;
-  e.kind = kind;
-  try {
-    TheRecorder().Append(e);
-  } catch (const std::bad_alloc&) {
-    TheRecorder().Disable("out of memory");
-  }
-}
-
 // With the GIL held: one sample of the thread of `slot` if it is still in
 // the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
 // stalled thread was not running Python but blocked in a call that released
@@ -156,7 +138,7 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free) {
   Py_DECREF(frame);
   if (PyErr_Occurred()) PyErr_Clear();
   if (!g_recording.load()) return;
-  AppendOn(tid, kLoopStallSample, stall_id, 0, name, int64_t(elapsed), stack);
+  EmitOn(tid, kLoopStallSample, stall_id, 0, name, int64_t(elapsed), stack);
 }
 
 void WatchdogLoop() {

@@ -51,11 +51,12 @@ trace::TraceChunk RandomChunk(std::mt19937& rng, uint64_t sequence) {
   return chunk;
 }
 
-void AnalyseEverything(const analyzer::Model& model, const analyzer::ClassGraph& classes) {
-  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(model);
+// Every analysis and every rule, as the CLI runs them.
+void AnalyseEverything(const analyzer::TraceAnalysis& analysis) {
+  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(analysis.model());
   rules::Registry registry;
   rules::RegisterAllRules(registry);
-  for (const auto& f : registry.Run({model, classes, deadlocks})) {
+  for (const auto& f : registry.Run(rules::InputFor(analysis, deadlocks))) {
     EXPECT_FALSE(f.code().empty());
   }
 }
@@ -63,19 +64,16 @@ void AnalyseEverything(const analyzer::Model& model, const analyzer::ClassGraph&
 TEST(AnalyzerRobustness, RandomEventStreamsNeverCrash) {
   std::mt19937 rng(12345);
   for (int round = 0; round < 300; ++round) {
-    analyzer::Model model;
-    analyzer::ClassGraph classes;
-    model.set_observer(&classes);
+    analyzer::TraceAnalysis analysis("random");  // fed in memory, never read from disk
     for (uint64_t c = 0; c < 3; ++c) {
-      model.AddChunk(RandomChunk(rng, c));
-      AnalyseEverything(model, classes);
+      analysis.AddChunk(RandomChunk(rng, c));
+      AnalyseEverything(analysis);
     }
   }
 }
 
 TEST(AnalyzerRobustness, RealTraceCutAtEveryOffset) {
   // The hand-written seed trace, framed as the shim writes it.
-  analyzer::Model unused;
   trace::TextTrace text;
   {
     std::ifstream in(std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/asgiref_shutdown_deadlock.textproto");
@@ -90,7 +88,7 @@ TEST(AnalyzerRobustness, RealTraceCutAtEveryOffset) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
     analyzer::TraceAnalysis analysis(path);
     analysis.Poll();
-    AnalyseEverything(analysis.model(), analysis.classes());
+    AnalyseEverything(analysis);
     (void)analysis.Notes(/*writer_gone=*/true);
   }
   // And single-byte corruptions all over the file (every 3rd byte: the
@@ -101,7 +99,7 @@ TEST(AnalyzerRobustness, RealTraceCutAtEveryOffset) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
     analyzer::TraceAnalysis analysis(path);
     analysis.Poll();
-    AnalyseEverything(analysis.model(), analysis.classes());
+    AnalyseEverything(analysis);
   }
 }
 

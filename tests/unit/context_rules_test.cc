@@ -8,35 +8,17 @@
 #include "analyzer/wait_graph.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/analysed_trace.h"
 #include "rules/registry.h"
 
 namespace waitgraph {
 namespace {
 
+using testing_support::Analyse;
+using testing_support::ExpectedFindings;
+using testing_support::TraceDir;
+
 using testing::HasSubstr;
-
-struct Analysed {
-  analyzer::Model model;
-  analyzer::ClassGraph classes;
-  analyzer::ContextModel contexts;
-  std::vector<findings::Finding> findings;
-};
-
-std::unique_ptr<Analysed> Analyse(const std::string& name) {
-  auto a = std::make_unique<Analysed>();
-  a->model.set_observer(&a->classes);
-  a->model.AddSink(&a->contexts);
-  absl::Status status = analyzer::LoadTextTrace(
-      std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/" + name + ".textproto", a->model);
-  EXPECT_TRUE(status.ok()) << status;
-  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
-  rules::Registry registry;
-  rules::RegisterAllRules(registry);
-  rules::AnalysisInput input{a->model, a->classes, deadlocks};
-  input.contexts = &a->contexts;
-  a->findings = registry.Run(input);
-  return a;
-}
 
 TEST(LostContextWrite, NamesTheWriteTheGatherAndTheRead) {
   auto a = Analyse("context_lost_write_gather");

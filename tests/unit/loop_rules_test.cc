@@ -10,65 +10,17 @@
 #include "analyzer/wait_graph.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/analysed_trace.h"
 #include "rules/registry.h"
 
 namespace waitgraph {
 namespace {
 
+using testing_support::Analyse;
+using testing_support::ExpectedFindings;
+using testing_support::TraceDir;
+
 using testing::HasSubstr;
-
-std::string TraceDir() { return std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/"; }
-
-struct Analysed {
-  analyzer::Model model;
-  analyzer::ClassGraph classes;
-  analyzer::LoopAffinity loops;
-  std::vector<findings::Finding> findings;
-};
-
-std::unique_ptr<Analysed> Analyse(const std::string& name) {
-  auto a = std::make_unique<Analysed>();
-  a->model.set_observer(&a->classes);
-  a->model.AddSink(&a->loops);
-  absl::Status status = analyzer::LoadTextTrace(TraceDir() + name + ".textproto", a->model);
-  EXPECT_TRUE(status.ok()) << status;
-  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
-  rules::Registry registry;
-  rules::RegisterAllRules(registry);
-  rules::AnalysisInput input{a->model, a->classes, deadlocks};
-  input.loop_affinity = &a->loops;
-  a->findings = registry.Run(input);
-  return a;
-}
-
-std::vector<std::string> ExpectedFindings(const std::string& name) {
-  std::ifstream in(TraceDir() + name + ".expected");
-  EXPECT_TRUE(in) << "missing " << name << ".expected";
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-class LoopRulesDiffTest : public testing::TestWithParam<std::string> {};
-
-TEST_P(LoopRulesDiffTest, GivesExactlyTheExpectedFindings) {
-  auto a = Analyse(GetParam());
-  std::vector<std::string> got;
-  for (const auto& f : a->findings) got.push_back(f.code() + " " + f.name());
-  EXPECT_THAT(got, testing::UnorderedElementsAreArray(ExpectedFindings(GetParam())));
-  for (const auto& f : a->findings) {
-    EXPECT_FALSE(f.message().empty());
-    EXPECT_FALSE(f.fix().empty());
-    EXPECT_EQ(f.fingerprint().size(), 16u);
-    EXPECT_FALSE(f.location().path().empty()) << f.message();
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Traces, LoopRulesDiffTest,
-                         testing::Values("loop_queue_crossing", "loop_closed_transport",
-                                         "loop_foreign_thread_call", "loop_churn", "loop_silent"));
 
 TEST(LoopCrossing, NamesBothLoopsAndTheObjectsLine) {
   auto a = Analyse("loop_queue_crossing");

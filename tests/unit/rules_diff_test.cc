@@ -9,50 +9,15 @@
 #include "analyzer/wait_graph.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/analysed_trace.h"
 #include "rules/registry.h"
 
 namespace waitgraph {
 namespace {
 
-std::string TraceDir() { return std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/"; }
-
-std::vector<std::string> ExpectedFindings(const std::string& name) {
-  std::ifstream in(TraceDir() + name + ".expected");
-  EXPECT_TRUE(in) << "missing " << name << ".expected";
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-struct Analysed {
-  analyzer::Model model;
-  analyzer::ClassGraph classes;
-  analyzer::ContextModel contexts;
-  analyzer::StallModel stalls;
-  analyzer::SaturationModel saturation;
-  std::vector<findings::Finding> findings;
-};
-
-std::unique_ptr<Analysed> Analyse(const std::string& name) {
-  auto a = std::make_unique<Analysed>();
-  a->model.set_observer(&a->classes);
-  a->model.AddSink(&a->contexts);
-  a->model.AddSink(&a->stalls);
-  a->model.AddSink(&a->saturation);
-  absl::Status status = analyzer::LoadTextTrace(TraceDir() + name + ".textproto", a->model);
-  EXPECT_TRUE(status.ok()) << status;
-  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
-  rules::Registry registry;
-  rules::RegisterAllRules(registry);
-  rules::AnalysisInput input{a->model, a->classes, deadlocks};
-  input.contexts = &a->contexts;
-  input.stalls = &a->stalls;
-  input.saturation = &a->saturation;
-  a->findings = registry.Run(input);
-  return a;
-}
+using testing_support::Analyse;
+using testing_support::ExpectedFindings;
+using testing_support::TraceDir;
 
 class RulesDiffTest : public testing::TestWithParam<std::string> {};
 
@@ -70,6 +35,8 @@ TEST_P(RulesDiffTest, GivesExactlyTheExpectedFindings) {
 
 INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                          testing::Values("asgiref_shutdown_deadlock", "asgiref_pipeline_completes",
+                                         "loop_queue_crossing", "loop_closed_transport",
+                                         "loop_foreign_thread_call", "loop_churn", "loop_silent",
                                          "pool_starvation", "threadsafe_free_loop",
                                          "timed_wait_breaks_cycle", "self_wait_on_own_loop",
                                          "any_of_with_free_target",
@@ -113,14 +80,8 @@ TEST(CrossCallDeadlock, FingerprintIgnoresLineNumbers) {
   }
   std::string shifted = testing::TempDir() + "/shifted.textproto";
   std::ofstream(shifted) << text;
-  analyzer::Model model;
-  analyzer::ClassGraph classes;
-  model.set_observer(&classes);
-  ASSERT_TRUE(analyzer::LoadTextTrace(shifted, model).ok());
-  auto deadlocks = analyzer::FindDeadlocks(model);
-  rules::Registry registry;
-  rules::RegisterAllRules(registry);
-  auto findings = registry.Run({model, classes, deadlocks});
+  auto shifted_analysed = testing_support::AnalyseTextTraceAt(shifted);
+  const auto& findings = shifted_analysed->findings;
   ASSERT_EQ(findings.size(), 1u);
   EXPECT_EQ(findings[0].fingerprint(), a->findings[0].fingerprint());
   EXPECT_NE(findings[0].location().line(), a->findings[0].location().line());

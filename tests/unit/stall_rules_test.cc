@@ -10,38 +10,18 @@
 #include "analyzer/wait_graph.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/analysed_trace.h"
 #include "rules/registry.h"
 
 namespace waitgraph {
 namespace {
 
+using testing_support::Analyse;
+using testing_support::Analysed;
+using testing_support::ExpectedFindings;
+using testing_support::TraceDir;
+
 using testing::HasSubstr;
-
-struct Analysed {
-  analyzer::Model model;
-  analyzer::ClassGraph classes;
-  analyzer::StallModel stalls;
-  analyzer::SaturationModel saturation;
-  std::vector<findings::Finding> findings;
-};
-
-std::unique_ptr<Analysed> Analyse(const std::string& name) {
-  auto a = std::make_unique<Analysed>();
-  a->model.set_observer(&a->classes);
-  a->model.AddSink(&a->stalls);
-  a->model.AddSink(&a->saturation);
-  absl::Status status = analyzer::LoadTextTrace(
-      std::string(WAITGRAPH_SOURCE_DIR) + "/testdata/traces/" + name + ".textproto", a->model);
-  EXPECT_TRUE(status.ok()) << status;
-  std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);
-  rules::Registry registry;
-  rules::RegisterAllRules(registry);
-  rules::AnalysisInput input{a->model, a->classes, deadlocks};
-  input.stalls = &a->stalls;
-  input.saturation = &a->saturation;
-  a->findings = registry.Run(input);
-  return a;
-}
 
 const findings::Finding* Find(const Analysed& a, const std::string& name) {
   for (const auto& f : a.findings) {
