@@ -38,15 +38,32 @@ BlockingClass ClassGraph::LoopClass(const Model& model, EntityId loop) {
   return {Kind::kLoop, absl::StrCat("loop@", site), absl::StrCat("event loop created at ", site)};
 }
 
+const Frame* LibraryMaker(const Model& model, const Executor& executor) {
+  std::vector<const Frame*> frames = model.StackFrames(executor.created_stack);
+  if (frames.empty() || !frames.front()->library) return nullptr;
+  return frames.front();
+}
+
 BlockingClass ClassGraph::ExecutorClass(const Model& model, EntityId executor) {
   const Executor* ex = model.FindExecutor(executor);
+  // A pool made inside a library (asgiref's thread-sensitive executor, a
+  // loop's default executor) is of the library's own site, never of the
+  // user's line that happened to run that code (often an import).
+  if (const Frame* maker = ex == nullptr ? nullptr : LibraryMaker(model, *ex)) {
+    std::string site = ShortLocation(*maker);
+    return {Kind::kExecutor, absl::StrCat("executor@", site),
+            absl::StrCat("executor made at ", site, " (", maker->function, ")")};
+  }
   std::string site = ex == nullptr ? "" : Site(model, ex->created_stack);
+  std::string name = ex == nullptr || ex->name_prefix.empty()
+                         ? "executor"
+                         : absl::StrCat("executor '", ex->name_prefix, "'");
   if (site.empty()) {
     return {Kind::kExecutor, absl::StrCat("executor#", executor),
-            absl::StrCat("executor #", executor)};
+            absl::StrCat(name, " #", executor)};
   }
   return {Kind::kExecutor, absl::StrCat("executor@", site),
-          absl::StrCat("executor created at ", site)};
+          absl::StrCat(name, " created at ", site)};
 }
 
 BlockingClass ClassGraph::ThreadClass(const Model& model, ThreadId tid) {

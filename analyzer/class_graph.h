@@ -69,6 +69,10 @@ class ClassGraph : public ModelObserver {
   std::map<std::pair<BlockingClass, BlockingClass>, ClassEdgeSighting> edges_;
 };
 
+// The library frame that made `executor` (the innermost frame of its
+// creation stack, when that is library code), or nullptr if user code did.
+const Frame* LibraryMaker(const Model& model, const Executor& executor);
+
 // "app.py:40" for a frame; shortened to the last two path components.
 std::string ShortLocation(const Frame& frame);
 

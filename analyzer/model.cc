@@ -142,6 +142,10 @@ void Model::Apply(const Event& e, TimeNs time) {
       return ApplyExecutorEvent(e, time);
     case trace::FUTURE_PRODUCER: {
       Future& f = FutureRef(e.subject());
+      if (e.arg() == trace::ENTITY_FUTURE) {  // a dependency, the producer stays
+        f.after.push_back({e.object(), String(e.name()), e.stack(), e.thread()});
+        return;
+      }
       switch (static_cast<trace::EntityKind>(e.arg())) {
         case trace::ENTITY_LOOP: f.producer_kind = ProducerKind::kLoop; break;
         case trace::ENTITY_EXECUTOR: f.producer_kind = ProducerKind::kExecutor; break;
@@ -234,6 +238,7 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       ex.created_stack = e.stack();
       break;
     case trace::EXECUTOR_SUBMIT: {
+      if (ex.first_submit_stack == 0) ex.first_submit_stack = e.stack();
       ex.queued.insert(e.object());
       Future& f = FutureRef(e.object());
       f.producer_kind = ProducerKind::kExecutor;

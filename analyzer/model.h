@@ -66,6 +66,7 @@ struct Executor {
   int max_workers = 0;
   std::string name_prefix;
   StackId created_stack = 0;
+  StackId first_submit_stack = 0;        // the first submit: who first used it
   std::map<EntityId, ThreadId> running;  // work future -> worker
   std::set<EntityId> queued;             // submitted, not begun
   std::set<ThreadId> workers;
@@ -74,6 +75,15 @@ struct Executor {
 
 enum class ProducerKind { kUnknown, kLoop, kExecutor, kThread };
 
+// A future that must complete before another can (FUTURE_PRODUCER of kind
+// ENTITY_FUTURE): an AsyncToSync result whose task awaits executor work.
+struct FutureDependency {
+  EntityId future = 0;
+  std::string reason;  // "AsyncToSync task: send_receipt awaits task deliver_receipt"
+  StackId stack = 0;   // where the awaiting task handed the work over
+  ThreadId seen_on = 0;
+};
+
 struct Future {
   EntityId id = 0;
   ProducerKind producer_kind = ProducerKind::kUnknown;
@@ -81,6 +91,7 @@ struct Future {
   std::string producer_reason;  // "run_coroutine_threadsafe", "AsyncToSync", submitted callable
   StackId producer_stack = 0;
   ThreadId producer_set_by = 0;
+  std::vector<FutureDependency> after;  // completes only after each of these
   bool done = false;
 };
 

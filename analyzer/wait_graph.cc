@@ -94,6 +94,11 @@ class GraphBuilder {
       case ProducerKind::kUnknown:
         break;
     }
+    // Futures it completes only after: each must complete too (AND). One
+    // already done (forgotten by the model) constrains nothing.
+    for (const FutureDependency& dep : f->after) {
+      if (model_.FindFuture(dep.future) != nullptr) s.nodes.push_back({NodeKind::kFuture, dep.future});
+    }
     return s;
   }
 
@@ -175,6 +180,28 @@ std::set<NodeKey> BlockedNodes(const std::map<NodeKey, Successors>& nodes) {
   return blocked;
 }
 
+// The executor a cycle starves of itself: the cycle's only executor queue,
+// every future on it that executor's own work. A cycle through two pools, a
+// loop or a task's dependency is a cross-call deadlock instead.
+std::optional<EntityId> SelfStarvedExecutor(const Model& model, const std::vector<NodeKey>& cycle) {
+  std::optional<EntityId> queue;
+  for (const NodeKey& k : cycle) {
+    if (k.kind != NodeKind::kExecutorQueue) continue;
+    if (queue && *queue != k.id) return std::nullopt;
+    queue = k.id;
+  }
+  if (!queue) return std::nullopt;
+  for (const NodeKey& k : cycle) {
+    if (k.kind == NodeKind::kLoop) return std::nullopt;
+    if (k.kind != NodeKind::kFuture) continue;
+    const Future* f = model.FindFuture(k.id);
+    if (f == nullptr || f->producer_kind != ProducerKind::kExecutor || f->producer != *queue) {
+      return std::nullopt;
+    }
+  }
+  return queue;
+}
+
 TimeNs HeldSince(const Model& model, const std::vector<NodeKey>& cycle) {
   TimeNs since = 0;
   for (const NodeKey& n : cycle) {
@@ -218,9 +245,7 @@ std::vector<Deadlock> FindDeadlocks(const Model& model) {
       target = deadlocks.size();
       Deadlock d;
       d.cycle.assign(path.begin() + index[n], path.end());
-      for (const NodeKey& k : d.cycle) {
-        if (k.kind == NodeKind::kExecutorQueue) d.starved_executor = k.id;
-      }
+      d.starved_executor = SelfStarvedExecutor(model, d.cycle);
       d.held_since = HeldSince(model, d.cycle);
       deadlocks.push_back(std::move(d));
       for (size_t i = 0; i < index[n]; ++i) {

@@ -41,7 +41,9 @@ struct Deadlock {
   std::vector<NodeKey> cycle;
   // Threads that cannot progress because of this cycle but are not on it.
   std::vector<ThreadId> also_blocked;
-  // Set when the cycle runs through an executor whose every worker waits.
+  // Set when the cycle is one executor starving itself: every worker waits
+  // for that executor's own queued work (not another pool's, a loop's or a
+  // task's).
   std::optional<EntityId> starved_executor;
   // When the last of the cycle's waits began: the cycle has held since.
   TimeNs held_since = 0;

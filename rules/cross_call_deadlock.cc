@@ -1,5 +1,8 @@
 #include "rules/cross_call_deadlock.h"
 
+#include <algorithm>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "rules/cycle_story.h"
@@ -27,6 +30,46 @@ std::string FixFor(const std::string& api) {
          "event loop or its pool to finish";
 }
 
+// What the cycle runs through, for the fix.
+struct CycleShape {
+  std::set<analyzer::EntityId> executor_queues;
+  bool task_dependency = false;  // a future that waits for a task's executor work
+};
+
+CycleShape ShapeOf(const analyzer::Model& model, const analyzer::Deadlock& deadlock) {
+  CycleShape shape;
+  for (const analyzer::NodeKey& n : deadlock.cycle) {
+    if (n.kind == analyzer::NodeKind::kExecutorQueue) shape.executor_queues.insert(n.id);
+    if (n.kind != analyzer::NodeKind::kFuture) continue;
+    const analyzer::Future* f = model.FindFuture(n.id);
+    if (f == nullptr) continue;
+    for (const analyzer::FutureDependency& dep : f->after) {
+      analyzer::NodeKey on{analyzer::NodeKind::kFuture, dep.future};
+      if (std::find(deadlock.cycle.begin(), deadlock.cycle.end(), on) != deadlock.cycle.end()) {
+        shape.task_dependency = true;
+      }
+    }
+  }
+  return shape;
+}
+
+// The fix depends on what the cycle runs through, then on how the first
+// thread of the story blocks.
+std::string FixFor(const CycleShape& shape, const std::string& api) {
+  if (shape.task_dependency) {
+    return "do not wait, in thread-sensitive sync code, for a task that itself calls "
+           "thread-sensitive sync code (asgiref runs that on the waiting thread's executor): "
+           "await the task from async code after the sync code returns, or call the sync "
+           "function directly instead of through sync_to_async";
+  }
+  if (shape.executor_queues.size() > 1) {
+    return "use separate pools for the outer and inner jobs (a pool whose jobs wait must not "
+           "run jobs another waiting pool needs), or do not block inside pool work: await "
+           "it or chain callbacks";
+  }
+  return FixFor(api);
+}
+
 }  // namespace
 
 const RuleInfo& CrossCallDeadlockRule::info() const {
@@ -51,7 +94,7 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
         *f.mutable_location() = ToLocation(*fr);
       }
       for (auto& loc : ToStack(model, first->stack)) *f.add_stack() = std::move(loc);
-      f.set_fix(FixFor(first->api));
+      f.set_fix(FixFor(ShapeOf(model, deadlock), first->api));
     }
     for (auto& rel : story.related) *f.add_related() = std::move(rel);
     SetFingerprint(f, story.fingerprint_parts);

@@ -55,6 +55,30 @@ std::string FuturePhrase(const Model& model, analyzer::EntityId id, CycleStory& 
   }
 }
 
+// The dependency of future `id` on future `next` (FUTURE_PRODUCER of kind
+// ENTITY_FUTURE), if that is how the cycle goes on.
+const analyzer::FutureDependency* DependencyOn(const Model& model, analyzer::EntityId id,
+                                               const NodeKey& next) {
+  const analyzer::Future* f = model.FindFuture(id);
+  if (f == nullptr || next.kind != NodeKind::kFuture) return nullptr;
+  for (const analyzer::FutureDependency& dep : f->after) {
+    if (dep.future == next.id) return &dep;
+  }
+  return nullptr;
+}
+
+std::string DependencyPhrase(const Model& model, const analyzer::FutureDependency& dep,
+                             CycleStory& story) {
+  findings::RelatedLocation rel;
+  rel.set_role("waits for");
+  rel.set_message(absl::StrCat(dep.reason, ", handed over on ", model.ThreadLabel(dep.seen_on)));
+  if (const analyzer::Frame* fr = model.UserFrame(dep.stack)) *rel.mutable_location() = ToLocation(*fr);
+  for (auto& loc : ToStack(model, dep.stack)) *rel.add_stack() = std::move(loc);
+  story.related.push_back(std::move(rel));
+  story.fingerprint_parts.push_back(FingerprintPart(model, "await", dep.stack));
+  return absl::StrCat(", which waits (", dep.reason, ")");
+}
+
 }  // namespace
 
 CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
@@ -84,9 +108,14 @@ CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
       case NodeKind::kExecutorDrain:
         absl::StrAppend(&text, " for the workers of ", DescribeExecutor(model, n.id));
         break;
-      case NodeKind::kFuture:
+      case NodeKind::kFuture: {
         absl::StrAppend(&text, " ", FuturePhrase(model, n.id, story));
+        const NodeKey& next = cycle[(i + 1) % cycle.size()];
+        if (const analyzer::FutureDependency* dep = DependencyOn(model, n.id, next)) {
+          absl::StrAppend(&text, DependencyPhrase(model, *dep, story));
+        }
         break;
+      }
       case NodeKind::kLoop: {
         const NodeKey& next = cycle[(i + 1) % cycle.size()];
         absl::StrAppend(&text, ", and that loop runs only on ", model.ThreadLabel(next.id));

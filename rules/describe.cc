@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -56,9 +57,63 @@ std::string DescribeLoop(const Model& model, analyzer::EntityId loop) {
   return analyzer::ClassGraph::LoopClass(model, loop).label;
 }
 
+namespace {
+
+// What a pool made inside a well-known library is for, by the library's
+// file and function that made it.
+struct LibraryExecutorRole {
+  absl::string_view file_suffix;
+  absl::string_view function;
+  absl::string_view role;
+};
+
+constexpr LibraryExecutorRole kLibraryExecutorRoles[] = {
+    {"asgiref/sync.py", "SyncToAsync.__call__",
+     "asgiref's thread-sensitive executor of a ThreadSensitiveContext"},
+    {"asgiref/sync.py", "SyncToAsync", "asgiref's thread-sensitive executor (single_thread_executor)"},
+    {"asgiref/sync.py", "AsyncToSync.__call__", "asgiref's event-loop thread of an async_to_sync call"},
+    {"asyncio/base_events.py", "BaseEventLoop.run_in_executor", "the event loop's default executor"},
+};
+
+std::string LibraryExecutorLabel(const Model& model, const analyzer::Executor& ex,
+                                 const Frame& maker) {
+  std::string role = absl::StrCat("executor made in library code");
+  for (const LibraryExecutorRole& known : kLibraryExecutorRoles) {
+    if (absl::EndsWith(maker.file, known.file_suffix) && maker.function == known.function) {
+      role = std::string(known.role);
+      break;
+    }
+  }
+  std::string label = absl::StrCat(role, " (made at ", analyzer::ShortLocation(maker), " in ",
+                                    maker.function);
+  // The user's call that first used it: a lazily made pool's creation
+  // stack says that too, an import-time one's only its first submit.
+  const Frame* user = nullptr;
+  for (analyzer::StackId stack : {ex.first_submit_stack, ex.created_stack}) {
+    for (const Frame* f : model.StackFrames(stack)) {
+      if (!f->library) {
+        user = f;
+        break;
+      }
+    }
+    if (user != nullptr) break;
+  }
+  if (user != nullptr) {
+    absl::StrAppend(&label, ", first used at ", analyzer::ShortLocation(*user), " in ",
+                    user->function);
+  }
+  return label + ")";
+}
+
+}  // namespace
+
 std::string DescribeExecutor(const Model& model, analyzer::EntityId executor) {
-  std::string label = analyzer::ClassGraph::ExecutorClass(model, executor).label;
-  if (const analyzer::Executor* ex = model.FindExecutor(executor); ex && ex->max_workers > 0) {
+  const analyzer::Executor* ex = model.FindExecutor(executor);
+  const Frame* maker = ex == nullptr ? nullptr : analyzer::LibraryMaker(model, *ex);
+  std::string label = maker != nullptr
+                          ? LibraryExecutorLabel(model, *ex, *maker)
+                          : analyzer::ClassGraph::ExecutorClass(model, executor).label;
+  if (ex != nullptr && ex->max_workers > 0) {
     absl::StrAppend(&label, " (max_workers=", ex->max_workers, ")");
   }
   return label;

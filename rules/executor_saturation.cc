@@ -57,10 +57,13 @@ void ExecutorSaturationRule::Check(const AnalysisInput& input,
                                    std::vector<findings::Finding>& out) const {
   if (input.saturation == nullptr) return;
   const Model& model = input.model;
-  // A pool that starved itself is a deadlock (executor-starvation) already.
+  // A pool whose queue is on a deadlock cycle (starved by itself or by
+  // another pool) is reported as that deadlock already.
   std::set<analyzer::EntityId> starved;
   for (const auto& d : input.deadlocks) {
-    if (d.starved_executor) starved.insert(*d.starved_executor);
+    for (const analyzer::NodeKey& n : d.cycle) {
+      if (n.kind == analyzer::NodeKind::kExecutorQueue) starved.insert(n.id);
+    }
   }
   const TimeNs threshold = ThresholdNs();
   std::vector<SaturationEpisode> episodes = input.saturation->Episodes(model);

@@ -37,6 +37,21 @@ std::set<std::string> ClassesInActualDeadlocks(const AnalysisInput& input) {
   return keys;
 }
 
+// Pools waiting on each other want layering; anything with a loop or a
+// thread in it wants one wait made non-blocking.
+std::string FixFor(const analyzer::ClassCycle& cycle) {
+  bool only_pools = std::all_of(cycle.edges.begin(), cycle.edges.end(), [](const auto& e) {
+    return e.from.kind == BlockingClass::Kind::kExecutor;
+  });
+  if (only_pools) {
+    return "use separate pools for the outer and inner jobs (a pool whose jobs wait must not "
+           "run jobs another waiting pool needs), or do not block inside pool work: await "
+           "it or chain callbacks";
+  }
+  return "make one of these waits non-blocking (await it, or shut down with wait=False), or run "
+         "the callback on a loop or pool the waiter does not hold";
+}
+
 }  // namespace
 
 const RuleInfo& PotentialCrossCallDeadlockRule::info() const {
@@ -84,9 +99,7 @@ void PotentialCrossCallDeadlockRule::Check(const AnalysisInput& input,
     f.set_message(absl::StrCat(
         "potential deadlock: ", absl::StrJoin(steps, "; "),
         "; each wait was seen, never all at once, so only timing kept it from hanging"));
-    f.set_fix(
-        "make one of these waits non-blocking (await it, or shut down with wait=False), or run "
-        "the callback on a loop or pool the waiter does not hold");
+    f.set_fix(FixFor(cycle));
     SetFingerprint(f, parts);
     out.push_back(std::move(f));
   }

@@ -1,10 +1,15 @@
 """asgiref (Django's sync/async bridge): AsyncToSync hands its coroutine to
 the outer event loop (FUTURE_PRODUCER); CurrentThreadExecutor blocks its
-thread until a future is done (a wait). Patched when asgiref.sync /
-asgiref.current_thread_executor get imported, or at once if they already
-are."""
+thread until a future is done (a wait); the executor work an AsyncToSync
+call's task waits for (FUTURE_PRODUCER of kind ENTITY_FUTURE). Patched when
+asgiref.sync / asgiref.current_thread_executor get imported, or at once if
+they already are."""
 
+import asyncio
 import sys
+import weakref
+from asyncio import futures as _aio_futures
+from concurrent.futures import Future as _ConcurrentFuture
 
 from . import _native
 from . import _kinds as K
@@ -12,11 +17,126 @@ from ._hooks import tls
 
 _emit = _native.emit
 
+# main_wrap coroutine -> the concurrent Future its AsyncToSync caller waits for.
+_call_results = weakref.WeakKeyDictionary()
+# SyncToAsync.__call__'s code: wrap_future called from it is always awaited.
+_s2a_call_code = None
+_AsyncToSync = None
+
 
 def _main_wrap_pre(self, args, kwargs, call_result, *rest, **kw):
     loop = self.main_event_loop
     if loop is not None and loop.is_running():
         _emit(K.FUTURE_PRODUCER, call_result, loop, "AsyncToSync", K.ENTITY_LOOP, True)
+    return [call_result]
+
+
+def _main_wrap_post(token, coro, exc):
+    if exc is None:
+        _call_results[coro] = token[0]
+
+
+# --- An AsyncToSync result that waits for executor work ----------------------
+#
+# AsyncToSync.__call__ blocks its thread until `call_result` is set by the
+# task running main_wrap on the loop. asgiref routes sync_to_async calls of
+# that task back to the blocked thread (its CurrentThreadExecutor), but not
+# those of tasks it starts and awaits: theirs go to a ThreadPoolExecutor
+# (a ThreadSensitiveContext's, the single-thread one, or any other), and
+# call_result cannot be set before that work is done. When sync_to_async
+# hands its work to an executor (run_in_executor -> wrap_future), we say so
+# if the awaiting task is awaited by an AsyncToSync task through plain
+# awaits of tasks and gathers, with no timeout on the way (a timeout would
+# end the wait by itself): FUTURE_PRODUCER(call_result, work future,
+# ENTITY_FUTURE), with this task's stack.
+
+_MAX_CHAIN = 64
+
+
+def _awaiter_chain(task, target):
+    """The tasks from `task` down to `target` through what each awaits, or None."""
+    parent = {task: None}
+    todo = [task]
+    while todo and len(parent) <= _MAX_CHAIN:
+        node = todo.pop()
+        if node is target:
+            chain = []
+            while node is not None:
+                chain.append(node)
+                node = parent[node]
+            return chain[::-1]
+        if isinstance(node, asyncio.Task):
+            nexts = [node._fut_waiter] if node._fut_waiter is not None else []
+        else:
+            nexts = getattr(node, "_children", ())  # gather's future; others end the walk
+        for n in nexts:
+            if n not in parent:
+                parent[n] = node
+                todo.append(n)
+    return None
+
+
+def _timeout_bounds(loop, chain):
+    """A pending asyncio.timeout() or wait_for() timer that would cancel a task of the chain."""
+    tasks = {id(t) for t in chain}
+    for handle in getattr(loop, "_scheduled", ()):
+        if handle.cancelled():
+            continue
+        owner = getattr(handle._callback, "__self__", None)
+        if id(getattr(owner, "_task", None)) in tasks:
+            return True
+    return False
+
+
+def _coroutine_name(task):
+    """The innermost coroutine function the task is suspended in."""
+    coro = task.get_coro()
+    name = getattr(getattr(coro, "cr_code", None), "co_qualname", "?")
+    while True:
+        coro = getattr(coro, "cr_await", None)
+        code = getattr(coro, "cr_code", None)
+        if code is None:
+            return name
+        name = code.co_qualname
+
+
+def _describe_chain(chain):
+    """"AsyncToSync task: send_receipt awaits task deliver_receipt": code names only."""
+    tasks = [t for t in chain if isinstance(t, asyncio.Task)]
+    steps = [_coroutine_name(tasks[0])]
+    for t in tasks[1:]:
+        steps.append("task " + getattr(getattr(t.get_coro(), "cr_code", None), "co_qualname", "?"))
+    return "AsyncToSync task: " + " awaits ".join(steps)
+
+
+def _called_from_sync_to_async():
+    frame = sys._getframe(2)
+    for _ in range(3):
+        if frame is None:
+            return False
+        if frame.f_code is _s2a_call_code:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _wrap_future_pre(future, *, loop=None):
+    launch_map = getattr(_AsyncToSync, "launch_map", None)
+    if (not launch_map or loop is None or not isinstance(future, _ConcurrentFuture)
+            or not _called_from_sync_to_async()):
+        return None
+    current = asyncio.current_task(loop)
+    if current is None:
+        return None
+    for task in list(launch_map):
+        call_result = _call_results.get(task.get_coro()) if isinstance(task, asyncio.Task) else None
+        if call_result is None or call_result.done() or task.get_loop() is not loop:
+            continue
+        chain = _awaiter_chain(task, current)
+        if chain is None or _timeout_bounds(loop, chain):
+            continue
+        _emit(K.FUTURE_PRODUCER, call_result, future, _describe_chain(chain), K.ENTITY_FUTURE,
+              True)
     return None
 
 
@@ -34,9 +154,15 @@ def _run_until_future_post(token, result, exc):
 
 
 def _patch_sync(module, patcher):
+    global _AsyncToSync, _s2a_call_code
     cls = getattr(module, "AsyncToSync", None)
     if cls is not None and "main_wrap" in cls.__dict__:
-        patcher.hook(cls, "main_wrap", _main_wrap_pre)
+        patcher.hook(cls, "main_wrap", _main_wrap_pre, _main_wrap_post)
+        s2a_call = getattr(getattr(module, "SyncToAsync", None), "__call__", None)
+        if hasattr(s2a_call, "__code__") and hasattr(cls, "launch_map"):
+            _AsyncToSync = cls
+            _s2a_call_code = s2a_call.__code__
+            patcher.hook(_aio_futures, "wrap_future", _wrap_future_pre)
 
 
 def _patch_cte(module, patcher):
