@@ -12,7 +12,7 @@ constexpr uint32_t kWorkBegin = 22, kWorkEnd = 23, kExecutorSubmit = 21, kFuture
 constexpr int64_t kEntityFuture = 4, kWaitHasTimeout = 0x200;
 
 PyObject *s_state, *s_pending, *s_cancelled, *s_cancelled_notified, *s_finished, *s_timeout,
-    *s_future, *s_executor_attr, *s_qualname, *s_func, *s_name_result, *s_name_exception;
+    *s_future, *s_executor_attr, *s_qualname, *s_func, *s_args, *s_name_result, *s_name_exception;
 PyTypeObject* g_partial_type = nullptr;
 
 bool Intern(PyObject** slot, const char* s) {
@@ -103,16 +103,47 @@ PyObject* FutureCancelPre(PyObject*, PyObject* const* args, size_t nargsf, PyObj
   Py_RETURN_NONE;
 }
 
+// A bound contextvars Context.run: what it is handed is the job.
+bool IsContextRun(PyObject* fn) {
+  return PyCFunction_Check(fn) && PyCFunction_GET_SELF(fn) != nullptr &&
+         PyContext_CheckExact(PyCFunction_GET_SELF(fn));
+}
+
+// What a partial will call, as a new reference (nullptr if `fn` is no
+// partial): its function, or, past a Context.run, the job that runs in the
+// context -- partial(ctx.run, job) (asyncio.to_thread) or asgiref's
+// partial(thread_handler, loop, task, exc_info, ctx.run, job) -- so that a
+// sync_to_async job is named by the user's function, not the trampoline.
+PyObject* CalleeOfPartial(PyObject* fn) {
+  if (g_partial_type == nullptr || !PyObject_TypeCheck(fn, g_partial_type)) return nullptr;
+  PyObject* func = PyObject_GetAttr(fn, s_func);
+  PyObject* args = func == nullptr ? nullptr : PyObject_GetAttr(fn, s_args);
+  if (args == nullptr || !PyTuple_Check(args)) {
+    PyErr_Clear();
+    Py_XDECREF(args);
+    return func;
+  }
+  PyObject* job = nullptr;
+  Py_ssize_t n = PyTuple_GET_SIZE(args);
+  if (IsContextRun(func) && n >= 1) job = PyTuple_GET_ITEM(args, 0);
+  for (Py_ssize_t i = 0; job == nullptr && i + 1 < n; ++i) {
+    if (IsContextRun(PyTuple_GET_ITEM(args, i))) job = PyTuple_GET_ITEM(args, i + 1);
+  }
+  if (job != nullptr) {
+    Py_INCREF(job);
+    Py_DECREF(func);
+    func = job;
+  }
+  Py_DECREF(args);
+  return func;
+}
+
 uint32_t QualnameOf(PyObject* fn) {
   Py_INCREF(fn);
-  for (int i = 0; i < 8 && g_partial_type != nullptr && PyObject_TypeCheck(fn, g_partial_type);
-       ++i) {
-    PyObject* inner = PyObject_GetAttr(fn, s_func);
+  for (int i = 0; i < 8; ++i) {
+    PyObject* inner = CalleeOfPartial(fn);
+    if (inner == nullptr) break;
     Py_DECREF(fn);
-    if (inner == nullptr) {
-      PyErr_Clear();
-      return 0;
-    }
     fn = inner;
   }
   PyObject* q = PyObject_GetAttr(fn, s_qualname);
@@ -211,6 +242,7 @@ bool InitFastHooks(PyObject* module) {
       !Intern(&s_finished, "FINISHED") || !Intern(&s_timeout, "timeout") ||
       !Intern(&s_future, "future") || !Intern(&s_executor_attr, "_waitgraph_executor") ||
       !Intern(&s_qualname, "__qualname__") || !Intern(&s_func, "func") ||
+      !Intern(&s_args, "args") ||
       !Intern(&s_name_result, "Future.result") || !Intern(&s_name_exception, "Future.exception")) {
     return false;
   }
