@@ -45,7 +45,39 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "context_reset_mismatch", "context_correct_uses",
                                          "loop_stall_blocking_sleep", "loop_stall_recorded_wait",
                                          "pool_busy_briefly", "executor_saturated_by_waits",
-                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall"));
+                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall",
+                                         "two_pools_wait_on_each_other",
+                                         "async_to_sync_awaits_queued_work",
+                                         "async_to_sync_dependency_done"));
+
+TEST(CrossCallDeadlock, TwoPoolsWaitingOnEachOtherNameBothPoolsAndBothWaits) {
+  auto a = Analyse("two_pools_wait_on_each_other");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "waits in place_order → Future.result for charge_card queued on executor 'billing' "
+      "created at srv/shop.py:4 (max_workers=1)"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "waits in issue_refund → Future.result for restock queued on executor 'orders' "
+      "created at srv/shop.py:3 (max_workers=1)"));
+  EXPECT_THAT(f.fix(), testing::HasSubstr("separate pools for the outer and inner jobs"));
+}
+
+TEST(CrossCallDeadlock, AsyncToSyncWaitingForQueuedTaskWorkNamesAsgirefsExecutor) {
+  auto a = Analyse("async_to_sync_awaits_queued_work");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "which waits (AsyncToSync task: send_receipt awaits task deliver_receipt) for "
+      "write_audit_row queued on asgiref's thread-sensitive executor of a "
+      "ThreadSensitiveContext (made at asgiref/sync.py:410 in SyncToAsync.__call__, first "
+      "used at srv/shop.py:46 in handle_request) (max_workers=1)"));
+  EXPECT_EQ(f.location().function(), "checkout_view");
+  bool task_stack = false;
+  for (const auto& rel : f.related()) task_stack |= rel.location().function() == "deliver_receipt";
+  EXPECT_TRUE(task_stack) << "the background task's stack is a related location";
+  EXPECT_THAT(f.fix(), testing::HasSubstr("thread-sensitive"));
+}
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
