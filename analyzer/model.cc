@@ -236,6 +236,7 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       ex.max_workers = static_cast<int>(e.arg());
       ex.name_prefix = String(e.name());
       ex.created_stack = e.stack();
+      ex.own_thread = e.object();
       break;
     case trace::EXECUTOR_SUBMIT: {
       if (ex.first_submit_stack == 0) ex.first_submit_stack = e.stack();
@@ -252,7 +253,8 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       ex.queued.erase(e.object());
       ex.running[e.object()] = e.thread();
       ex.workers.insert(e.thread());
-      ThreadRef(e.thread()).worker_of = ex.id;
+      // A thread running its own CurrentThreadExecutor's work is no pool worker.
+      if (ex.own_thread == 0) ThreadRef(e.thread()).worker_of = ex.id;
       break;
     case trace::WORK_END:
       ex.running.erase(e.object());

@@ -67,6 +67,7 @@ struct Executor {
   std::string name_prefix;
   StackId created_stack = 0;
   StackId first_submit_stack = 0;        // the first submit: who first used it
+  ThreadId own_thread = 0;  // runs its work on this one thread (CurrentThreadExecutor)
   std::map<EntityId, ThreadId> running;  // work future -> worker
   std::set<EntityId> queued;             // submitted, not begun
   std::set<ThreadId> workers;

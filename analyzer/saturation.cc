@@ -80,7 +80,8 @@ void SaturationModel::RefreshHolderWaits(const Model& model, SaturationEpisode& 
 
 void SaturationModel::UpdateExecutor(const Model& model, EntityId id, TimeNs time) {
   const Executor* ex = model.FindExecutor(id);
-  if (ex == nullptr || ex->max_workers <= 0) return;
+  // A CurrentThreadExecutor serializes on its thread by design: not a pool.
+  if (ex == nullptr || ex->max_workers <= 0 || ex->own_thread != 0) return;
   bool saturated = static_cast<int>(ex->running.size()) >= ex->max_workers && !ex->queued.empty();
   auto key = std::make_pair(KeyKind(PoolKind::kExecutor), id);
   auto it = open_.find(key);

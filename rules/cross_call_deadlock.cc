@@ -70,6 +70,18 @@ std::string FixFor(const CycleShape& shape, const std::string& api) {
   return FixFor(api);
 }
 
+// The wait of `thread` that is on the cycle (a nested one, when an outer
+// wait is not what blocks it), else its outermost.
+const analyzer::Wait* CycleWait(const analyzer::Model& model, const analyzer::Deadlock& deadlock,
+                                analyzer::ThreadId thread) {
+  for (const analyzer::NodeKey& n : deadlock.cycle) {
+    if (n.kind != analyzer::NodeKind::kWait) continue;
+    const analyzer::Wait* w = model.FindWait(n.id);
+    if (w != nullptr && w->thread == thread) return w;
+  }
+  return OutermostWait(model, thread);
+}
+
 }  // namespace
 
 const RuleInfo& CrossCallDeadlockRule::info() const {
@@ -88,7 +100,7 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
     f.set_held_seconds(held);
     f.set_time_ns(deadlock.held_since);
     f.set_message(absl::StrFormat("deadlock: %s; held %.1f s", story.text, held));
-    const analyzer::Wait* first = OutermostWait(model, story.threads.front());
+    const analyzer::Wait* first = CycleWait(model, deadlock, story.threads.front());
     if (first != nullptr) {
       if (const analyzer::Frame* fr = model.UserFrame(first->stack)) {
         *f.mutable_location() = ToLocation(*fr);

@@ -65,9 +65,14 @@ struct LibraryExecutorRole {
   absl::string_view file_suffix;
   absl::string_view function;
   absl::string_view role;
+  absl::string_view name = "";  // the executor's name, when the site makes two kinds
 };
 
 constexpr LibraryExecutorRole kLibraryExecutorRoles[] = {
+    {"asgiref/sync.py", "AsyncToSync.__call__",
+     "asgiref's CurrentThreadExecutor of an async_to_sync call (runs the loop's "
+     "thread-sensitive work on the calling thread, only while it waits there)",
+     "CurrentThreadExecutor"},
     {"asgiref/sync.py", "SyncToAsync.__call__",
      "asgiref's thread-sensitive executor of a ThreadSensitiveContext"},
     {"asgiref/sync.py", "SyncToAsync", "asgiref's thread-sensitive executor (single_thread_executor)"},
@@ -79,7 +84,8 @@ std::string LibraryExecutorLabel(const Model& model, const analyzer::Executor& e
                                  const Frame& maker) {
   std::string role = absl::StrCat("executor made in library code");
   for (const LibraryExecutorRole& known : kLibraryExecutorRoles) {
-    if (absl::EndsWith(maker.file, known.file_suffix) && maker.function == known.function) {
+    if (absl::EndsWith(maker.file, known.file_suffix) && maker.function == known.function &&
+        (known.name.empty() || ex.name_prefix == known.name)) {
       role = std::string(known.role);
       break;
     }

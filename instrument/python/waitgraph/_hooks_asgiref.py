@@ -6,7 +6,10 @@ asgiref.sync / asgiref.current_thread_executor get imported, or at once if
 they already are."""
 
 import asyncio
+import contextvars
+import functools
 import sys
+import threading
 import weakref
 from asyncio import futures as _aio_futures
 from concurrent.futures import Future as _ConcurrentFuture
@@ -16,6 +19,10 @@ from . import _kinds as K
 from ._hooks import tls
 
 _emit = _native.emit
+
+
+def _self_pre(self, *args, **kwargs):
+    return self
 
 # main_wrap coroutine -> the concurrent Future its AsyncToSync caller waits for.
 _call_results = weakref.WeakKeyDictionary()
@@ -140,16 +147,69 @@ def _wrap_future_pre(future, *, loop=None):
     return None
 
 
+# --- CurrentThreadExecutor: an executor whose one worker is its own thread --
+#
+# AsyncToSync makes one per call; thread-sensitive sync_to_async work of the
+# loop it hands to comes back to it. Its work runs only while its thread is
+# in its own run_until_future loop, one item at a time: an executor with one
+# worker, that thread (EXECUTOR_CREATED.object), busy while an item runs.
+
+def _cte_init_post(self, result, exc):
+    if exc is None:
+        _emit(K.EXECUTOR_CREATED, self, threading.get_ident(), "CurrentThreadExecutor", 1, True)
+
+
+def _job_name(fn):
+    """The user's function inside a job: through partials and Context.run."""
+    for _ in range(8):
+        if not isinstance(fn, functools.partial):
+            break
+        inner = fn.func
+        for i, arg in enumerate(fn.args):
+            if isinstance(getattr(arg, "__self__", None), contextvars.Context) and i + 1 < len(fn.args):
+                inner = fn.args[i + 1]
+                break
+        else:
+            if isinstance(getattr(inner, "__self__", None), contextvars.Context) and fn.args:
+                inner = fn.args[0]
+        fn = inner
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__
+
+
+def _cte_submit_pre(self, fn, *args, **kwargs):
+    return [self, fn]
+
+
+def _cte_submit_post(token, future, exc):
+    if exc is None:
+        _emit(K.EXECUTOR_SUBMIT, token[0], future, _job_name(token[1]), 0, True)
+
+
+def _cte_item_run_pre(item):
+    cte = getattr(tls, "current_cte", None)
+    future = getattr(item, "future", None)
+    if cte is None or getattr(future, "_state", None) != "PENDING":
+        return None  # cancelled: run() will not call the function
+    _emit(K.WORK_BEGIN, cte, future, None, 0, False)
+    return [cte, future]
+
+
+def _cte_item_run_post(token, result, exc):
+    _emit(K.WORK_END, token[0], token[1], None, 0, False)
+
+
 def _run_until_future_pre(self, future):
-    previous = getattr(tls, "quiet_queue", None)
+    previous = (getattr(tls, "quiet_queue", None), getattr(tls, "current_cte", None))
     # The executor's own queue.get() calls are this wait; work items it runs
-    # meanwhile are recorded normally.
+    # meanwhile are recorded normally, as its work.
     tls.quiet_queue = self._work_queue
+    tls.current_cte = self
     return (future, K.ENTITY_FUTURE, "CurrentThreadExecutor.run_until_future", previous)
 
 
 def _run_until_future_post(token, result, exc):
-    tls.quiet_queue = token[3]
+    tls.quiet_queue, tls.current_cte = token[3]
     return None
 
 
@@ -169,6 +229,12 @@ def _patch_cte(module, patcher):
     cls = getattr(module, "CurrentThreadExecutor", None)
     if cls is not None and "run_until_future" in cls.__dict__:
         patcher.hook(cls, "run_until_future", _run_until_future_pre, _run_until_future_post)
+    item = getattr(module, "_WorkItem", None)
+    if (cls is not None and item is not None and "submit" in cls.__dict__
+            and "__init__" in cls.__dict__ and "run" in item.__dict__):
+        patcher.hook(cls, "__init__", _self_pre, _cte_init_post)
+        patcher.hook(cls, "submit", _cte_submit_pre, _cte_submit_post)
+        patcher.hook(item, "run", _cte_item_run_pre, _cte_item_run_post)
 
 
 TARGETS = {
