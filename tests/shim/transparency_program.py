@@ -405,6 +405,68 @@ def section_asgiref():
     out("from a thread", cf.ThreadPoolExecutor(1).submit(nested_sync).result())
 
 
+def section_asgiref_executors():
+    """What the executor hooks see: CurrentThreadExecutor work, tasks started
+    inside async_to_sync (the AsyncToSync dependency walk), timeouts on the
+    way, late results for cancelled run_in_executor futures."""
+    out("== asgiref executors")
+    from asgiref.current_thread_executor import CurrentThreadExecutor
+
+    def sync_fail():
+        raise PermissionError("cte side")
+
+    async def via_tasks(x):
+        # gathered tasks: not the AsyncToSync task, so not its executor
+        results = await asyncio.gather(
+            asyncio.ensure_future(sync_to_async(pow, thread_sensitive=False)(x, 2)),
+            sync_to_async(abs, thread_sensitive=False)(-x))
+        task = asyncio.ensure_future(sync_to_async(str, thread_sensitive=False)(x))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 5)
+            async with asyncio.timeout(5):
+                await task
+        except AttributeError:  # no asyncio.timeout before 3.11
+            await task
+        return results, task.result()
+
+    def view(x):
+        r = async_to_sync(via_tasks)(x)
+        try:
+            async_to_sync(sync_to_async(sync_fail))()
+        except PermissionError as e:
+            out("cte work raised", describe(e))
+        return r
+
+    async def handler():
+        return await sync_to_async(view)(3)
+
+    out("view", async_to_sync(handler)())
+    cte = CurrentThreadExecutor()
+    try:
+        cte.submit(int)
+    except RuntimeError as e:
+        out("own-thread submit", describe(e))
+    out("cte submit", cte.submit.__qualname__, str(inspect.signature(cte.submit)))
+
+    async def abandoned():
+        loop = asyncio.get_running_loop()
+        gate = threading.Event()
+        fut = loop.run_in_executor(None, gate.wait, 5)
+        await asyncio.sleep(0)
+        fut.cancel()  # the work still runs; its result comes back late
+        gate.set()
+        await asyncio.sleep(0.05)
+        return fut.cancelled()
+
+    out("abandoned", asyncio.run(abandoned()))
+    cf_future = cf.ThreadPoolExecutor(1).submit(pow, 2, 5)
+
+    async def wrapped():
+        return await asyncio.wrap_future(cf_future)
+
+    out("wrap_future", asyncio.run(wrapped()))
+
+
 # --- introspection ----------------------------------------------------------
 
 def section_introspection():
@@ -445,6 +507,7 @@ def main():
     section_queue()
     section_asyncio()
     section_asgiref()
+    section_asgiref_executors()
     section_introspection()
     section_fork()
     # Leftover threads visible to Python (none of the shim's own).

@@ -117,7 +117,10 @@ def _describe_chain(chain):
 
 
 def _called_from_sync_to_async():
-    frame = sys._getframe(2)
+    try:
+        frame = sys._getframe(2)  # past this hook and run_in_executor
+    except ValueError:
+        return False
     for _ in range(3):
         if frame is None:
             return False

@@ -41,7 +41,24 @@ def _close_pre(self):
     return None
 
 
+def _inner_code(function, name):
+    for const in function.__code__.co_consts:
+        if getattr(const, "co_name", None) == name:
+            return const
+    return None
+
+
+# asyncio.futures._chain_future's _set_state: how run_in_executor (and
+# wrap_future) hands an executor's result back to the loop.
+_CHAIN_SET_STATE = _inner_code(asyncio.futures._chain_future, "_set_state")
+
+
 def _call_soon_threadsafe_pre(self, *args, **kwargs):
+    if (len(args) >= 2 and getattr(args[0], "__code__", None) is _CHAIN_SET_STATE
+            and asyncio.isfuture(args[1]) and args[1].cancelled()):
+        # A late result for a future that was cancelled (its awaiter gave up):
+        # _set_state drops it, so nothing waits for this hand-off.
+        return None
     if not self._closed:
         _emit(K.LOOP_HANDOFF, self, 0, "call_soon_threadsafe", 0, True)
     else:  # raises "Event loop is closed": work handed to a closed loop
