@@ -72,7 +72,9 @@ std::string DependencyPhrase(const Model& model, const analyzer::FutureDependenc
   findings::RelatedLocation rel;
   rel.set_role("waits for");
   rel.set_message(absl::StrCat(dep.reason, ", handed over on ", model.ThreadLabel(dep.seen_on)));
-  if (const analyzer::Frame* fr = model.UserFrame(dep.stack)) *rel.mutable_location() = ToLocation(*fr);
+  if (const analyzer::Frame* fr = model.UserFrame(dep.stack)) {
+    *rel.mutable_location() = ToLocation(*fr);
+  }
   for (auto& loc : ToStack(model, dep.stack)) *rel.add_stack() = std::move(loc);
   story.related.push_back(std::move(rel));
   story.fingerprint_parts.push_back(FingerprintPart(model, "await", dep.stack));

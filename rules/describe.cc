@@ -75,14 +75,17 @@ constexpr LibraryExecutorRole kLibraryExecutorRoles[] = {
      "CurrentThreadExecutor"},
     {"asgiref/sync.py", "SyncToAsync.__call__",
      "asgiref's thread-sensitive executor of a ThreadSensitiveContext"},
-    {"asgiref/sync.py", "SyncToAsync", "asgiref's thread-sensitive executor (single_thread_executor)"},
-    {"asgiref/sync.py", "AsyncToSync.__call__", "asgiref's event-loop thread of an async_to_sync call"},
-    {"asyncio/base_events.py", "BaseEventLoop.run_in_executor", "the event loop's default executor"},
+    {"asgiref/sync.py", "SyncToAsync",
+     "asgiref's thread-sensitive executor (single_thread_executor)"},
+    {"asgiref/sync.py", "AsyncToSync.__call__",
+     "asgiref's event-loop thread of an async_to_sync call"},
+    {"asyncio/base_events.py", "BaseEventLoop.run_in_executor",
+     "the event loop's default executor"},
 };
 
 std::string LibraryExecutorLabel(const Model& model, const analyzer::Executor& ex,
                                  const Frame& maker) {
-  std::string role = absl::StrCat("executor made in library code");
+  std::string role = "executor of library code";
   for (const LibraryExecutorRole& known : kLibraryExecutorRoles) {
     if (absl::EndsWith(maker.file, known.file_suffix) && maker.function == known.function &&
         (known.name.empty() || ex.name_prefix == known.name)) {

@@ -24,6 +24,7 @@ _emit = _native.emit
 def _self_pre(self, *args, **kwargs):
     return self
 
+
 # main_wrap coroutine -> the concurrent Future its AsyncToSync caller waits for.
 _call_results = weakref.WeakKeyDictionary()
 # SyncToAsync.__call__'s code: wrap_future called from it is always awaited.
@@ -84,7 +85,8 @@ def _awaiter_chain(task, target):
 
 
 def _timeout_bounds(loop, chain):
-    """A pending asyncio.timeout() or wait_for() timer that would cancel a task of the chain."""
+    """A pending asyncio.timeout() that would cancel a task of the chain. (A
+    wait_for() with a timeout awaits a plain future: the walk stops there.)"""
     tasks = {id(t) for t in chain}
     for handle in getattr(loop, "_scheduled", ()):
         if handle.cancelled():
@@ -139,7 +141,9 @@ def _wrap_future_pre(future, *, loop=None):
     if current is None:
         return None
     for task in list(launch_map):
-        call_result = _call_results.get(task.get_coro()) if isinstance(task, asyncio.Task) else None
+        if not isinstance(task, asyncio.Task):
+            continue
+        call_result = _call_results.get(task.get_coro())
         if call_result is None or call_result.done() or task.get_loop() is not loop:
             continue
         chain = _awaiter_chain(task, current)
@@ -169,7 +173,8 @@ def _job_name(fn):
             break
         inner = fn.func
         for i, arg in enumerate(fn.args):
-            if isinstance(getattr(arg, "__self__", None), contextvars.Context) and i + 1 < len(fn.args):
+            if i + 1 < len(fn.args) and isinstance(getattr(arg, "__self__", None),
+                                                   contextvars.Context):
                 inner = fn.args[i + 1]
                 break
         else:
