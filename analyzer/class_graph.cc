@@ -49,10 +49,16 @@ BlockingClass ClassGraph::ExecutorClass(const Model& model, EntityId executor) {
   // A pool made inside a library (asgiref's thread-sensitive executor, a
   // loop's default executor) is of the library's own site, never of the
   // user's line that happened to run that code (often an import).
+  // Its class is that site and the user's call that first used it (its
+  // first submit, else the creation): one class per use, as a pool the
+  // user made is one class per creation line.
   if (const Frame* maker = ex == nullptr ? nullptr : LibraryMaker(model, *ex)) {
     std::string site = ShortLocation(*maker);
-    return {Kind::kExecutor, absl::StrCat("executor@", site),
-            absl::StrCat("executor made at ", site, " (", maker->function, ")")};
+    std::string used = Site(model, ex->first_submit_stack);
+    if (used.empty()) used = Site(model, ex->created_stack);
+    return {Kind::kExecutor, absl::StrCat("executor@", site, "@", used),
+            absl::StrCat("executor made at ", site, " (", maker->function, ")",
+                         used.empty() ? "" : absl::StrCat(", first used at ", used))};
   }
   std::string site = ex == nullptr ? "" : Site(model, ex->created_stack);
   std::string name = ex == nullptr || ex->name_prefix.empty()
