@@ -8,9 +8,12 @@
 //   wait        AND over its targets, or OR for any-of waits; a wait with a
 //               timeout ends by itself = progress
 //   future      -> its producer: the loop for hand-offs, the worker running
-//               its work item, or the executor's queue if not started yet
+//               its work item, or the executor's queue if not started yet;
+//               AND every future it completes only after (an AsyncToSync
+//               result whose task awaits executor work)
 //   loop        -> the thread running it now
-//   executor queue   OR over its busy workers, only when all are busy
+//   executor queue   OR over its busy workers, only when all are busy (a
+//                    CurrentThreadExecutor's one worker is its own thread)
 //   executor drain   AND over its busy workers (shutdown(wait=True))
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
