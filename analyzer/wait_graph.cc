@@ -25,6 +25,7 @@ class GraphBuilder {
       case NodeKind::kLoop: return OfLoop(n.id);
       case NodeKind::kExecutorQueue: return OfExecutorQueue(n.id);
       case NodeKind::kExecutorDrain: return OfExecutorDrain(n.id);
+      case NodeKind::kLock: return OfLock(n.id);
     }
     return {};
   }
@@ -65,6 +66,9 @@ class GraphBuilder {
       case trace::ENTITY_EXECUTOR:
         if (model_.FindExecutor(t.id) == nullptr) return std::nullopt;
         return NodeKey{NodeKind::kExecutorDrain, t.id};
+      case trace::ENTITY_LOCK:
+        if (model_.FindLock(t.id) == nullptr) return std::nullopt;
+        return NodeKey{NodeKind::kLock, t.id};
       default:
         return std::nullopt;  // no known producer
     }
@@ -124,6 +128,13 @@ class GraphBuilder {
     const Executor* ex = model_.FindExecutor(id);
     if (ex == nullptr) return s;
     for (const auto& [future, worker] : ex->running) s.nodes.push_back({NodeKind::kThread, worker});
+    return s;
+  }
+
+  Successors OfLock(EntityId id) const {
+    Successors s;
+    const Lock* lock = model_.FindLock(id);
+    if (lock != nullptr && lock->holder != 0) s.nodes.push_back({NodeKind::kThread, lock->holder});
     return s;
   }
 

@@ -12,6 +12,9 @@
 //   loop        -> the thread running it now
 //   executor queue   OR over its busy workers, only when all are busy
 //   executor drain   AND over its busy workers (shutdown(wait=True))
+//   lock        -> the thread holding it (a traced threading Lock/RLock;
+//               an untraced lock, a Semaphore or a Barrier has no known
+//               holder: free)
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
 #ifndef WAITGRAPH_ANALYZER_WAIT_GRAPH_H_
@@ -24,7 +27,7 @@
 
 namespace waitgraph::analyzer {
 
-enum class NodeKind { kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain };
+enum class NodeKind { kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain, kLock };
 
 struct NodeKey {
   NodeKind kind;

@@ -1,5 +1,7 @@
 #include "rules/cross_call_deadlock.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "rules/cycle_story.h"
@@ -25,6 +27,22 @@ std::string FixFor(const std::string& api) {
   }
   return "break the cycle: never block a thread on work that needs that same thread, its "
          "event loop or its pool to finish";
+}
+
+// A cycle through threading locks: the fix is about the locks.
+std::optional<std::string> LockFix(const analyzer::Deadlock& deadlock) {
+  bool lock = false, work = false;
+  for (const analyzer::NodeKey& n : deadlock.cycle) {
+    lock = lock || n.kind == analyzer::NodeKind::kLock;
+    work = work || n.kind == analyzer::NodeKind::kFuture || n.kind == analyzer::NodeKind::kLoop ||
+           n.kind == analyzer::NodeKind::kExecutorDrain;
+  }
+  if (!lock) return std::nullopt;
+  if (work) {
+    return "release the lock before waiting for work that takes it (or do not take that lock "
+           "in the work)";
+  }
+  return "take these locks in one order everywhere (or guard the data with a single lock)";
 }
 
 }  // namespace
@@ -53,6 +71,7 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
       for (auto& loc : ToStack(model, first->stack)) *f.add_stack() = std::move(loc);
       f.set_fix(FixFor(first->api));
     }
+    if (auto fix = LockFix(deadlock)) f.set_fix(*fix);
     for (auto& rel : story.related) *f.add_related() = std::move(rel);
     SetFingerprint(f, story.fingerprint_parts);
     out.push_back(std::move(f));
