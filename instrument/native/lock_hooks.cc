@@ -84,13 +84,28 @@ struct Held {
   uint32_t seq;
 };
 constexpr size_t kMaxHeld = 32;
-thread_local std::vector<Held> t_held;
 
 struct Work {
   uint64_t entity;
   int64_t kind;
 };
-thread_local std::vector<Work> t_work;
+
+// Everything per thread in one thread-local block: the hot path looks it
+// up once per call (a TLS look-up in a shared object is a function call).
+struct ThreadLocks {
+  uint64_t tid = 0;  // native thread id
+  std::vector<Held> held;
+  std::vector<Work> work;
+  PyCodeObject* last_code = nullptr;  // SkipCode's one-entry cache
+  bool last_skip = false;
+};
+thread_local ThreadLocks t_locks;
+
+ThreadLocks& Me() {
+  ThreadLocks& me = t_locks;
+  if (me.tid == 0) me.tid = NativeThreadId();
+  return me;
+}
 
 PyTypeObject* g_lock_type;
 PyTypeObject* g_rlock_type;
@@ -139,10 +154,8 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 
 // Frames of threading.py, queue.py and the shim are never "where": a lock
 // made by Condition() belongs to the line that made the Condition.
-bool SkipCode(PyCodeObject* code) {
-  static thread_local PyCodeObject* last = nullptr;
-  static thread_local bool last_skip = false;
-  if (code == last) return last_skip;
+bool SkipCode(ThreadLocks& me, PyCodeObject* code) {
+  if (code == me.last_code) return me.last_skip;
   bool skip;
   if (auto it = g_skip_code->find(reinterpret_cast<PyObject*>(code)); it != g_skip_code->end()) {
     skip = it->second;
@@ -155,18 +168,18 @@ bool SkipCode(PyCodeObject* code) {
     Py_INCREF(code);
     g_skip_code->emplace(reinterpret_cast<PyObject*>(code), skip);
   }
-  last = code;
-  last_skip = skip;
+  me.last_code = code;
+  me.last_skip = skip;
   return skip;
 }
 
 // The innermost frame outside threading.py & co; `first_skipped` gets the
 // innermost skipped one (e.g. Condition.__init__), if any.
-InterpreterFrame* CallerFrame(InterpreterFrame** first_skipped = nullptr) {
+InterpreterFrame* CallerFrame(ThreadLocks& me, InterpreterFrame** first_skipped = nullptr) {
   int depth = 0;
   for (InterpreterFrame* f = CurrentFrame(); f != nullptr && depth < 32; f = f->previous, ++depth) {
     if (!Complete(f)) continue;
-    if (!SkipCode(f->f_code)) return f;
+    if (!SkipCode(me, f->f_code)) return f;
     if (first_skipped != nullptr && *first_skipped == nullptr) *first_skipped = f;
   }
   return nullptr;
@@ -193,7 +206,7 @@ std::string TypeName(bool reentrant, InterpreterFrame* skipped) {
 
 LockClass* ClassOfNewLock(bool reentrant) {
   InterpreterFrame* skipped = nullptr;
-  InterpreterFrame* f = CallerFrame(&skipped);
+  InterpreterFrame* f = CallerFrame(Me(), &skipped);
   std::pair<PyObject*, int> key{nullptr, 0};
   if (f != nullptr) key = {reinterpret_cast<PyObject*>(f->f_code), LastiBytes(f)};
   auto it = g_classes->find(key);
@@ -245,16 +258,16 @@ int64_t Depth(LockObject* self) {
 
 bool HeldValid(const Held& h, uint64_t me) { return h.lock->holder == me && h.lock->seq == h.seq; }
 
-void PruneHeld(uint64_t me) {
+void PruneHeld(ThreadLocks& me) {
   size_t out = 0;
-  for (size_t i = 0; i < t_held.size(); ++i) {
-    if (HeldValid(t_held[i], me)) {
-      t_held[out++] = t_held[i];
+  for (size_t i = 0; i < me.held.size(); ++i) {
+    if (HeldValid(me.held[i], me.tid)) {
+      me.held[out++] = me.held[i];
     } else {
-      Py_DECREF(t_held[i].lock);
+      Py_DECREF(me.held[i].lock);
     }
   }
-  t_held.resize(out);
+  me.held.resize(out);
 }
 
 void PairsForThisTrace() {
@@ -270,8 +283,8 @@ bool FirstTime(uint64_t a, uint64_t b) {
 
 // "Took class B while holding class A" / "work of E took class B": written
 // once per distinct pair, with the stack of its first occurrence.
-void RecordOrder(LockObject* self, uint64_t me) {
-  if (t_held.empty() && t_work.empty()) return;
+void RecordOrder(LockObject* self, ThreadLocks& me) {
+  if (me.held.empty() && me.work.empty()) return;
   PairsForThisTrace();
   uint32_t stack = 0;
   bool have_stack = false;
@@ -282,23 +295,23 @@ void RecordOrder(LockObject* self, uint64_t me) {
     }
     return stack;
   };
-  for (const Held& h : t_held) {
-    if (!HeldValid(h, me) || h.lock->cls == self->cls) continue;  // same class: instances merge
+  for (const Held& h : me.held) {
+    if (!HeldValid(h, me.tid) || h.lock->cls == self->cls) continue;  // same class: instances merge
     if (!FirstTime(h.lock->cls->id, self->cls->id)) continue;
     EmitClass(h.lock->cls);
     EmitClass(self->cls);
-    EmitOn(me, kLockOrder, h.lock->cls->id, self->cls->id, 0,
+    EmitOn(me.tid, kLockOrder, h.lock->cls->id, self->cls->id, 0,
            int64_t(SiteStack(h.lock->site_code, h.lock->site_lasti)), where());
   }
-  for (const Work& w : t_work) {
+  for (const Work& w : me.work) {
     if (!FirstTime(w.entity, self->cls->id)) continue;
     EmitClass(self->cls);
-    EmitOn(me, kLockInWork, w.entity, self->cls->id, 0, w.kind, where());
+    EmitOn(me.tid, kLockInWork, w.entity, self->cls->id, 0, w.kind, where());
   }
 }
 
-void SetSite(LockObject* self) {
-  InterpreterFrame* f = CallerFrame();
+void SetSite(LockObject* self, ThreadLocks& me) {
+  InterpreterFrame* f = CallerFrame(me);
   PyCodeObject* old = self->site_code;
   if (f != nullptr) {
     Py_INCREF(f->f_code);
@@ -313,20 +326,20 @@ void SetSite(LockObject* self) {
 // After a successful acquire. `fresh`: the lock was free before (not an
 // RLock's recursion).
 void OnAcquired(LockObject* self, bool fresh) {
-  uint64_t me = NativeThreadId();
+  ThreadLocks& me = Me();
   if (fresh) {
-    self->holder = me;
+    self->holder = me.tid;
     ++self->seq;
-    SetSite(self);
+    SetSite(self, me);
     if (Recording()) RecordOrder(self, me);
-    if (t_held.size() >= kMaxHeld) PruneHeld(me);
-    if (t_held.size() < kMaxHeld) {
+    if (me.held.size() >= kMaxHeld) PruneHeld(me);
+    if (me.held.size() < kMaxHeld) {
       Py_INCREF(self);
-      t_held.push_back({self, self->seq});
+      me.held.push_back({self, self->seq});
     }
   }
   if (Recording() && Traced(self)) {
-    EmitOn(me, kLockAcquired, self->id, 0, 0, Depth(self),
+    EmitOn(me.tid, kLockAcquired, self->id, 0, 0, Depth(self),
            fresh ? SiteStack(self->site_code, self->site_lasti) : 0);
   }
 }
@@ -334,12 +347,12 @@ void OnAcquired(LockObject* self, bool fresh) {
 void OnReleased(LockObject* self) {
   int64_t depth = Depth(self);
   if (depth == 0) {
-    uint64_t me = NativeThreadId();
-    if (self->holder == me) {
-      for (size_t i = t_held.size(); i-- > 0;) {
-        if (t_held[i].lock == self) {
+    ThreadLocks& me = Me();
+    if (self->holder == me.tid) {
+      for (size_t i = me.held.size(); i-- > 0;) {
+        if (me.held[i].lock == self) {
           Py_DECREF(self);
-          t_held.erase(t_held.begin() + long(i));
+          me.held.erase(me.held.begin() + long(i));
           break;
         }
       }
@@ -474,12 +487,32 @@ PyObject* Acquire(PyObject* op, PyObject* const* args, Py_ssize_t nargsf, PyObje
   return CallReal(descr, self, args, nargs, kwnames);
 }
 
+// Exactly what the real release does when it succeeds; false when it
+// would raise (then the real release is called, to raise its own error).
+bool TryRelease(LockObject* self) {
+  if (!self->reentrant) {
+    auto* real = reinterpret_cast<RealLock*>(self->inner);
+    if (!real->locked) return false;
+    PyThread_release_lock(real->lock_lock);
+    real->locked = 0;
+    return true;
+  }
+  auto* real = reinterpret_cast<RealRLock*>(self->inner);
+  if (real->rlock_count == 0 || real->rlock_owner != PyThread_get_thread_ident()) return false;
+  if (--real->rlock_count == 0) {
+    real->rlock_owner = 0;
+    PyThread_release_lock(real->rlock_lock);
+  }
+  return true;
+}
+
 PyObject* Release(PyObject* op, PyObject*) {
   auto* self = reinterpret_cast<LockObject*>(op);
-  PyObject* result = CallReal(self->reentrant ? g_rlock_release : g_lock_release, self, nullptr, 0,
-                              nullptr);
-  if (result != nullptr) OnReleased(self);
-  return result;
+  if (TryRelease(self)) {
+    OnReleased(self);
+    Py_RETURN_NONE;
+  }
+  return CallReal(self->reentrant ? g_rlock_release : g_lock_release, self, nullptr, 0, nullptr);
 }
 
 PyObject* Exit(PyObject* op, PyObject* const*, Py_ssize_t) { return Release(op, nullptr); }
@@ -496,7 +529,7 @@ PyObject* ReleaseSave(PyObject* op, PyObject*) {
 
 PyObject* AcquireRestore(PyObject* op, PyObject* state) {
   auto* self = reinterpret_cast<LockObject*>(op);
-  if (Depth(self) != 0 && self->holder != NativeThreadId()) EnsureTraced(self);
+  if (Depth(self) != 0 && self->holder != Me().tid) EnsureTraced(self);
   PyObject* args[1] = {state};
   PyObject* result = CallReal(g_rlock_acquire_restore, self, args, 1, nullptr);
   if (result != nullptr) OnAcquired(self, true);
@@ -532,14 +565,6 @@ PyObject* AtForkReinit(PyObject* op, PyObject*) {
 }
 
 PyObject* Repr(PyObject* op) { return PyObject_Repr(reinterpret_cast<LockObject*>(op)->inner); }
-
-// Attributes the wrapper does not define come from the real lock.
-PyObject* GetAttr(PyObject* op, PyObject* name) {
-  PyObject* r = PyObject_GenericGetAttr(op, name);
-  if (r != nullptr || !PyErr_ExceptionMatches(PyExc_AttributeError)) return r;
-  PyErr_Clear();
-  return PyObject_GetAttr(reinterpret_cast<LockObject*>(op)->inner, name);
-}
 
 void Dealloc(PyObject* op) {
   auto* self = reinterpret_cast<LockObject*>(op);
@@ -578,7 +603,6 @@ PyTypeObject* NewLockType(const char* name, PyMethodDef* methods) {
   PyType_Slot slots[] = {
       {Py_tp_dealloc, reinterpret_cast<void*>(Dealloc)},
       {Py_tp_repr, reinterpret_cast<void*>(Repr)},
-      {Py_tp_getattro, reinterpret_cast<void*>(GetAttr)},
       {Py_tp_methods, methods},
       {0, nullptr},
   };
@@ -766,21 +790,23 @@ PyMethodDef kMethods[] = {
 }  // namespace
 
 void TraceHeldLocksBeforeWait() {
-  if (t_held.empty() || !Recording()) return;
-  uint64_t me = NativeThreadId();
-  for (const Held& h : t_held) {
-    if (HeldValid(h, me)) EnsureTraced(h.lock);
+  ThreadLocks& me = Me();
+  if (me.held.empty() || !Recording()) return;
+  for (const Held& h : me.held) {
+    if (HeldValid(h, me.tid)) EnsureTraced(h.lock);
   }
 }
 
 void EnterLockWork(int64_t kind, uint64_t entity) {
-  if (t_work.size() < 8) t_work.push_back({entity, kind});
+  ThreadLocks& me = Me();
+  if (me.work.size() < 8) me.work.push_back({entity, kind});
 }
 
 void LeaveLockWork(uint64_t entity) {
-  for (size_t i = t_work.size(); i-- > 0;) {
-    if (t_work[i].entity == entity) {
-      t_work.erase(t_work.begin() + long(i));
+  ThreadLocks& me = Me();
+  for (size_t i = me.work.size(); i-- > 0;) {
+    if (me.work[i].entity == entity) {
+      me.work.erase(me.work.begin() + long(i));
       return;
     }
   }
