@@ -25,9 +25,19 @@ def worker(n):
     phase.wait()
 
 
+# The main thread holds every token at first, so the workers queue on both
+# semaphores until it lets go.
+for _ in range(2):
+    downloads.acquire()
+    connections.acquire()
 threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
 for t in threads:
     t.start()
+time.sleep(0.2)
+downloads.release(2)
+time.sleep(0.1)
+connections.release()
+connections.release()
 for t in threads:
     t.join()
 try:
