@@ -45,7 +45,41 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "context_reset_mismatch", "context_correct_uses",
                                          "loop_stall_blocking_sleep", "loop_stall_recorded_wait",
                                          "pool_busy_briefly", "executor_saturated_by_waits",
-                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall"));
+                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall",
+                                         "lock_abba_cycle", "lock_order_inversion_latent",
+                                         "lock_order_consistent"));
+
+TEST(LockCycle, NamesBothLocksAndTheirHolders) {
+  auto a = Analyse("lock_abba_cycle");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "transfer waits in transfer → Lock.acquire for Lock created at srv/app.py:5, held by audit "
+      "since srv/app.py:18"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "audit waits in audit → Lock.acquire for Lock created at srv/app.py:4, held by transfer "
+      "since srv/app.py:10"));
+  EXPECT_EQ(f.location().line(), 12u);
+  EXPECT_THAT(f.fix(), testing::HasSubstr("one order everywhere"));
+}
+
+TEST(LockOrderInversion, SaysWhereEachOrderWasTaken) {
+  auto a = Analyse("lock_order_inversion_latent");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "refresher took Lock created at srv/app.py:7 while holding Lock created at srv/app.py:6 "
+      "(srv/app.py:13"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "writer took Lock created at srv/app.py:6 while holding Lock created at srv/app.py:7 "
+      "(srv/app.py:20"));
+  EXPECT_EQ(f.location().line(), 13u);
+  std::vector<std::string> roles;
+  for (const auto& r : f.related()) {
+    roles.push_back(r.role() + ":" + std::to_string(r.location().line()));
+  }
+  EXPECT_THAT(roles, testing::ElementsAre("takes:13", "held since:12", "takes:20", "held since:18"));
+}
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
