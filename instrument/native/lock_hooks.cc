@@ -451,18 +451,23 @@ PyObject* Acquire(PyObject* op, PyObject* const* args, Py_ssize_t nargsf, PyObje
   // acquire untouched (it raises the errors the caller expects).
   PyObject* blocking_arg = nargs > 0 ? args[0] : nullptr;
   PyObject* timeout_arg = nargs > 1 ? args[1] : nullptr;
-  for (size_t i = 0; i < nkw; ++i) {
+  bool odd = nargs > 2;  // too many, unknown or repeated arguments: the real acquire raises
+  for (size_t i = 0; i < nkw && !odd; ++i) {
     const char* k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, Py_ssize_t(i)));
     if (k == nullptr) {
       PyErr_Clear();
-      continue;
+      odd = true;
+    } else if (std::strcmp(k, "blocking") == 0 && blocking_arg == nullptr) {
+      blocking_arg = args[nargs + i];
+    } else if (std::strcmp(k, "timeout") == 0 && timeout_arg == nullptr) {
+      timeout_arg = args[nargs + i];
+    } else {
+      odd = true;
     }
-    if (std::strcmp(k, "blocking") == 0) blocking_arg = args[nargs + i];
-    if (std::strcmp(k, "timeout") == 0) timeout_arg = args[nargs + i];
   }
-  int blocking = blocking_arg == nullptr ? 1 : PyObject_IsTrue(blocking_arg);
+  int blocking = odd ? -1 : blocking_arg == nullptr ? 1 : PyObject_IsTrue(blocking_arg);
   double timeout = -1;
-  if (timeout_arg != nullptr) {
+  if (timeout_arg != nullptr && blocking >= 0) {
     timeout = PyFloat_AsDouble(timeout_arg);
     if (timeout == -1 && PyErr_Occurred()) {
       PyErr_Clear();
@@ -568,10 +573,12 @@ PyObject* Repr(PyObject* op) { return PyObject_Repr(reinterpret_cast<LockObject*
 
 void Dealloc(PyObject* op) {
   auto* self = reinterpret_cast<LockObject*>(op);
+  PyTypeObject* type = Py_TYPE(op);
   if (self->weakrefs != nullptr) PyObject_ClearWeakRefs(op);
   Py_XDECREF(self->inner);
   Py_XDECREF(self->site_code);
-  Py_TYPE(op)->tp_free(op);
+  type->tp_free(op);
+  Py_DECREF(type);  // instances of a heap type hold a reference to it
 }
 
 #define FAST(f) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f))

@@ -58,6 +58,14 @@ def section_lock():
             lock.acquire(*bad)
         except (ValueError, TypeError) as e:
             out("acquire%r raised" % (bad,), describe(e))
+    for args, kwargs in (((True,), {"blocking": True}), ((), {"foo": 1}), ((True, -1, 3), {}),
+                         ((), {"timeout": 0.01, "blocking": False})):
+        try:
+            lock.acquire(*args, **kwargs)
+            out("acquire(*%r, **%r) returned" % (args, kwargs))
+        except (ValueError, TypeError) as e:
+            out("acquire(*%r, **%r) raised" % (args, kwargs), describe(e))
+    out("after odd arguments locked", lock.locked())
     try:
         lock.acquire(timeout=1e300)
     except OverflowError as e:
