@@ -342,6 +342,7 @@ void Model::ApplyLockEvent(const Event& e, TimeNs time) {
     }
     if (e.stack() != 0) lock.holder_stack = e.stack();
   } else if (e.arg() == 0) {  // LOCK_RELEASED, free now
+    if (lock.holder != 0 && lock.holder != e.thread()) lock.released_by_other = true;
     SetLockHolder(lock, 0);
     lock.holder_stack = 0;
   }

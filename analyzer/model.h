@@ -114,6 +114,9 @@ struct Lock {
   int64_t depth = 0;       // RLock recursion
   StackId holder_stack = 0;  // where the holder took it (one frame)
   TimeNs held_since = 0;
+  // Once released by a thread that did not hold it, the lock is used as a
+  // signal: whoever holds it, another thread may be the one to release it.
+  bool released_by_other = false;
 };
 
 // A named span (a pytest test, ...) from SCOPE_BEGIN to SCOPE_END.

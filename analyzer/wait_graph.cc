@@ -45,7 +45,7 @@ class GraphBuilder {
     if (w == nullptr || w->has_timeout) return s;
     s.any_of = w->any_of;
     for (const Target& t : w->targets) {
-      std::optional<NodeKey> node = TargetNode(t);
+      std::optional<NodeKey> node = TargetNode(t, w->thread);
       if (!node) {
         if (w->any_of) return {};  // one free target frees an any-of wait
         continue;
@@ -55,7 +55,7 @@ class GraphBuilder {
     return s;
   }
 
-  std::optional<NodeKey> TargetNode(const Target& t) const {
+  std::optional<NodeKey> TargetNode(const Target& t, ThreadId waiter) const {
     switch (t.kind) {
       case trace::ENTITY_FUTURE:
         if (model_.FindFuture(t.id) == nullptr) return std::nullopt;
@@ -66,9 +66,14 @@ class GraphBuilder {
       case trace::ENTITY_EXECUTOR:
         if (model_.FindExecutor(t.id) == nullptr) return std::nullopt;
         return NodeKey{NodeKind::kExecutorDrain, t.id};
-      case trace::ENTITY_LOCK:
-        if (model_.FindLock(t.id) == nullptr) return std::nullopt;
+      case trace::ENTITY_LOCK: {
+        // A thread waiting for a Lock it holds itself is waiting for another
+        // thread to release it (Lock allows that): a signal, not a cycle we
+        // can show. So is a lock once released by a thread not holding it.
+        const Lock* lock = model_.FindLock(t.id);
+        if (lock == nullptr || lock->holder == waiter || lock->released_by_other) return std::nullopt;
         return NodeKey{NodeKind::kLock, t.id};
+      }
       default:
         return std::nullopt;  // no known producer
     }

@@ -14,7 +14,9 @@
 //   executor drain   AND over its busy workers (shutdown(wait=True))
 //   lock        -> the thread holding it (a traced threading Lock/RLock;
 //               an untraced lock, a Semaphore or a Barrier has no known
-//               holder: free)
+//               holder: free; so has a Lock its own waiter holds or that
+//               was once released by a thread not holding it: a Lock used
+//               as a signal is released by someone else)
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
 #ifndef WAITGRAPH_ANALYZER_WAIT_GRAPH_H_

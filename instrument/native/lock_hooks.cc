@@ -346,8 +346,12 @@ void OnAcquired(LockObject* self, bool fresh) {
 
 void OnReleased(LockObject* self) {
   int64_t depth = Depth(self);
+  ThreadLocks& me = Me();
+  // A Lock released by another thread than its holder is a signal, not a
+  // mutex (lock.acquire() now, a worker's lock.release() later): trace it,
+  // so that the analyzer sees who released it and claims no holder for it.
+  if (depth == 0 && self->holder != 0 && self->holder != me.tid) EnsureTraced(self);
   if (depth == 0) {
-    ThreadLocks& me = Me();
     if (self->holder == me.tid) {
       for (size_t i = me.held.size(); i-- > 0;) {
         if (me.held[i].lock == self) {
@@ -360,7 +364,7 @@ void OnReleased(LockObject* self) {
     self->holder = 0;
     Py_CLEAR(self->site_code);
   }
-  if (Recording() && Traced(self)) EmitOn(NativeThreadId(), kLockReleased, self->id, 0, 0, depth, 0);
+  if (Recording() && Traced(self)) EmitOn(me.tid, kLockReleased, self->id, 0, 0, depth, 0);
 }
 
 // A non-blocking attempt straight on the real lock's state, exactly what
