@@ -3,6 +3,7 @@ flush_workqueue under a lock): a job of the pool takes the config lock at
 one time; later a thread waits, holding the config lock, for a job of the
 same pool. Had the two met, it would hang."""
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 config_lock = threading.Lock()
@@ -16,6 +17,7 @@ def read_mode():
 
 
 def render():
+    time.sleep(0.05)  # still running when the caller starts to wait
     return "page"
 
 
