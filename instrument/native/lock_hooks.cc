@@ -472,6 +472,11 @@ PyObject* Acquire(PyObject* op, PyObject* const* args, Py_ssize_t nargsf, PyObje
   int blocking = odd ? -1 : blocking_arg == nullptr ? 1 : PyObject_IsTrue(blocking_arg);
   double timeout = -1;
   if (timeout_arg != nullptr && blocking >= 0) {
+    // Only what the real acquire surely reads the same way (it rejects,
+    // e.g., a Decimal that float() would take).
+    if (!PyFloat_CheckExact(timeout_arg) && !PyLong_CheckExact(timeout_arg)) blocking = -1;
+  }
+  if (timeout_arg != nullptr && blocking >= 0) {
     timeout = PyFloat_AsDouble(timeout_arg);
     if (timeout == -1 && PyErr_Occurred()) {
       PyErr_Clear();

@@ -59,13 +59,17 @@ def section_lock():
         except (ValueError, TypeError) as e:
             out("acquire%r raised" % (bad,), describe(e))
     for args, kwargs in (((True,), {"blocking": True}), ((), {"foo": 1}), ((True, -1, 3), {}),
-                         ((), {"timeout": 0.01, "blocking": False})):
+                         ((), {"timeout": 0.01, "blocking": False}),
+                         ((), {"timeout": __import__("decimal").Decimal("0.5")}),
+                         ((True, 2), {})):
         try:
             lock.acquire(*args, **kwargs)
             out("acquire(*%r, **%r) returned" % (args, kwargs))
         except (ValueError, TypeError) as e:
             out("acquire(*%r, **%r) raised" % (args, kwargs), describe(e))
     out("after odd arguments locked", lock.locked())
+    if lock.locked():
+        lock.release()
     try:
         lock.acquire(timeout=1e300)
     except OverflowError as e:
