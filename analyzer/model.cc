@@ -96,6 +96,7 @@ const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id)
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
 const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }
 const LockClass* Model::FindLockClass(EntityId id) const { return FindIn(lock_classes_, id); }
+const Semaphore* Model::FindSemaphore(EntityId id) const { return FindIn(semaphores_, id); }
 
 std::string Model::ThreadLabel(ThreadId tid) const {
   const Thread* t = FindThread(tid);
@@ -170,6 +171,19 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::LOCK_ACQUIRED:
     case trace::LOCK_RELEASED:
       return ApplyLockEvent(e, time);
+    case trace::SEMAPHORE_HOLDER: {
+      Semaphore& sem = semaphores_[e.subject()];
+      sem.id = e.subject();
+      if (e.arg() < 0) {
+        sem.unknown = true;
+        sem.holders.clear();
+      } else if (e.object() != 0 && e.arg() == 0) {
+        sem.holders.erase(e.object());
+      } else if (e.object() != 0) {
+        sem.holders[e.object()] = e.arg();
+      }
+      return;
+    }
     case trace::SCOPE_BEGIN:
       scopes_[e.subject()] = Scope{String(e.name()), time, std::nullopt};
       return;

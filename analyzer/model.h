@@ -119,6 +119,13 @@ struct Lock {
   bool released_by_other = false;
 };
 
+// A threading.Semaphore whose token holders are known (SEMAPHORE_HOLDER).
+struct Semaphore {
+  EntityId id = 0;
+  std::map<ThreadId, int64_t> holders;  // tokens each thread holds
+  bool unknown = false;                 // used as a signal: holders unknown
+};
+
 // A named span (a pytest test, ...) from SCOPE_BEGIN to SCOPE_END.
 struct Scope {
   std::string name;
@@ -187,6 +194,7 @@ class Model {
   const Wait* FindWait(EntityId id) const;
   const Lock* FindLock(EntityId id) const;
   const LockClass* FindLockClass(EntityId id) const;
+  const Semaphore* FindSemaphore(EntityId id) const;
   const std::map<ThreadId, Thread>& threads() const { return threads_; }
   const std::map<EntityId, Loop>& loops() const { return loops_; }
   const std::map<EntityId, Executor>& executors() const { return executors_; }
@@ -235,6 +243,7 @@ class Model {
   std::map<EntityId, Scope> scopes_;
   std::map<EntityId, Lock> locks_;
   std::map<EntityId, LockClass> lock_classes_;
+  std::map<EntityId, Semaphore> semaphores_;
 };
 
 }  // namespace waitgraph::analyzer

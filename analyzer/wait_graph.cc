@@ -26,6 +26,7 @@ class GraphBuilder {
       case NodeKind::kExecutorQueue: return OfExecutorQueue(n.id);
       case NodeKind::kExecutorDrain: return OfExecutorDrain(n.id);
       case NodeKind::kLock: return OfLock(n.id);
+      case NodeKind::kSemaphore: return OfSemaphore(n.id);
     }
     return {};
   }
@@ -73,6 +74,14 @@ class GraphBuilder {
         const Lock* lock = model_.FindLock(t.id);
         if (lock == nullptr || lock->holder == waiter || lock->released_by_other) return std::nullopt;
         return NodeKey{NodeKind::kLock, t.id};
+      }
+      case trace::ENTITY_SEMAPHORE: {
+        // Only known holders, none of them the waiter itself (see Lock).
+        const Semaphore* sem = model_.FindSemaphore(t.id);
+        if (sem == nullptr || sem->unknown || sem->holders.empty() || sem->holders.count(waiter)) {
+          return std::nullopt;
+        }
+        return NodeKey{NodeKind::kSemaphore, t.id};
       }
       default:
         return std::nullopt;  // no known producer
@@ -140,6 +149,15 @@ class GraphBuilder {
     Successors s;
     const Lock* lock = model_.FindLock(id);
     if (lock != nullptr && lock->holder != 0) s.nodes.push_back({NodeKind::kThread, lock->holder});
+    return s;
+  }
+
+  Successors OfSemaphore(EntityId id) const {
+    Successors s;
+    const Semaphore* sem = model_.FindSemaphore(id);
+    if (sem == nullptr || sem->unknown) return s;
+    s.any_of = true;  // one holder's release frees a token
+    for (const auto& [tid, tokens] : sem->holders) s.nodes.push_back({NodeKind::kThread, tid});
     return s;
   }
 

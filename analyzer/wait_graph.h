@@ -17,6 +17,8 @@
 //               holder: free; so has a Lock its own waiter holds or that
 //               was once released by a thread not holding it: a Lock used
 //               as a signal is released by someone else)
+//   semaphore   OR over the threads holding its tokens, when they are known
+//               (made while recording, never released by a non-holder)
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
 #ifndef WAITGRAPH_ANALYZER_WAIT_GRAPH_H_
@@ -29,7 +31,9 @@
 
 namespace waitgraph::analyzer {
 
-enum class NodeKind { kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain, kLock };
+enum class NodeKind {
+  kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain, kLock, kSemaphore
+};
 
 struct NodeKey {
   NodeKind kind;

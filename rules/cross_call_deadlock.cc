@@ -33,7 +33,7 @@ std::string FixFor(const std::string& api) {
 std::optional<std::string> LockFix(const analyzer::Deadlock& deadlock) {
   bool lock = false, work = false;
   for (const analyzer::NodeKey& n : deadlock.cycle) {
-    lock = lock || n.kind == analyzer::NodeKind::kLock;
+    lock = lock || n.kind == analyzer::NodeKind::kLock || n.kind == analyzer::NodeKind::kSemaphore;
     work = work || n.kind == analyzer::NodeKind::kFuture || n.kind == analyzer::NodeKind::kLoop ||
            n.kind == analyzer::NodeKind::kExecutorDrain;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "rules/describe.h"
 #include "analyzer/class_graph.h"
 
@@ -140,6 +141,15 @@ CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
       case NodeKind::kLock:
         absl::StrAppend(&text, LockPhrase(model, n.id, story));
         break;
+      case NodeKind::kSemaphore: {
+        std::vector<std::string> holders;
+        if (const analyzer::Semaphore* sem = model.FindSemaphore(n.id)) {
+          for (const auto& [tid, tokens] : sem->holders) holders.push_back(model.ThreadLabel(tid));
+        }
+        absl::StrAppend(&text, " for a token of the semaphore, held by ",
+                        absl::StrJoin(holders, " and "));
+        break;
+      }
     }
   }
   story.text = std::move(text);

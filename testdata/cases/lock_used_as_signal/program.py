@@ -26,3 +26,11 @@ threading.Thread(target=lambda: (time.sleep(0.1), done.release()), name="again")
 done.acquire()
 done.acquire()
 print("signalled twice")
+
+# A Semaphore used the same way: its only token is taken, and released by
+# another thread 2.5 s later (again longer than --hang-timeout).
+ready = threading.Semaphore(1)
+ready.acquire()
+threading.Thread(target=lambda: (time.sleep(2.5), ready.release()), name="ready").start()
+ready.acquire()
+print("semaphore signalled")
