@@ -94,6 +94,9 @@ const Loop* Model::FindLoop(EntityId id) const { return FindIn(loops_, id); }
 const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors_, id); }
 const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
+const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }
+const LockClass* Model::FindLockClass(EntityId id) const { return FindIn(lock_classes_, id); }
+const Semaphore* Model::FindSemaphore(EntityId id) const { return FindIn(semaphores_, id); }
 
 std::string Model::ThreadLabel(ThreadId tid) const {
   const Thread* t = FindThread(tid);
@@ -167,6 +170,24 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::WAIT_TARGET:
     case trace::WAIT_END:
       return ApplyWaitEvent(e, time);
+    case trace::LOCK_CLASS:
+    case trace::LOCK_TRACED:
+    case trace::LOCK_ACQUIRED:
+    case trace::LOCK_RELEASED:
+      return ApplyLockEvent(e, time);
+    case trace::SEMAPHORE_HOLDER: {
+      Semaphore& sem = semaphores_[e.subject()];
+      sem.id = e.subject();
+      if (e.arg() < 0) {
+        sem.unknown = true;
+        sem.holders.clear();
+      } else if (e.object() != 0 && e.arg() == 0) {
+        sem.holders.erase(e.object());
+      } else if (e.object() != 0) {
+        sem.holders[e.object()] = e.arg();
+      }
+      return;
+    }
     case trace::SCOPE_BEGIN:
       scopes_[e.subject()] = Scope{String(e.name()), time, std::nullopt};
       return;
@@ -298,6 +319,54 @@ void Model::ApplyWaitEvent(const Event& e, TimeNs time) {
   auto& active = ThreadRef(w.thread).active_waits;
   active.erase(std::remove(active.begin(), active.end(), w.id), active.end());
   waits_.erase(it);
+}
+
+void Model::SetLockHolder(Lock& lock, ThreadId holder) {
+  if (lock.holder == holder) return;
+  if (lock.holder != 0) {
+    auto& held = ThreadRef(lock.holder).held_locks;
+    held.erase(std::remove(held.begin(), held.end(), lock.id), held.end());
+  }
+  lock.holder = holder;
+  if (holder != 0) ThreadRef(holder).held_locks.push_back(lock.id);
+}
+
+void Model::ApplyLockEvent(const Event& e, TimeNs time) {
+  if (e.kind() == trace::LOCK_CLASS) {
+    LockClass& c = lock_classes_[e.subject()];
+    c.id = e.subject();
+    c.type_name = String(e.name());
+    c.created_stack = e.stack();
+    return;
+  }
+  if (e.kind() == trace::LOCK_TRACED) {
+    Lock& lock = locks_[e.subject()];
+    lock.id = e.subject();
+    lock.class_id = e.object();
+    SetLockHolder(lock, static_cast<ThreadId>(e.arg()));
+    lock.depth = e.arg() != 0 ? 1 : 0;
+    lock.holder_stack = e.stack();
+    lock.held_since = time;
+    return;
+  }
+  auto it = locks_.find(e.subject());
+  if (it == locks_.end()) {
+    ++stats_.dangling_references;
+    return;
+  }
+  Lock& lock = it->second;
+  lock.depth = e.arg();
+  if (e.kind() == trace::LOCK_ACQUIRED) {
+    if (lock.holder != e.thread()) {
+      SetLockHolder(lock, e.thread());
+      lock.held_since = time;
+    }
+    if (e.stack() != 0) lock.holder_stack = e.stack();
+  } else if (e.arg() == 0) {  // LOCK_RELEASED, free now
+    if (lock.holder != 0 && lock.holder != e.thread()) lock.released_by_other = true;
+    SetLockHolder(lock, 0);
+    lock.holder_stack = 0;
+  }
 }
 
 }  // namespace waitgraph::analyzer

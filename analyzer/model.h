@@ -46,6 +46,7 @@ struct Thread {
   std::optional<EntityId> worker_of;  // executor whose work it has run
   std::vector<EntityId> active_waits;  // outermost first
   std::vector<EntityId> loops_running;  // innermost last (nested run_until_complete)
+  std::vector<EntityId> held_locks;     // traced locks it holds, oldest first
 };
 
 struct Loop {
@@ -108,6 +109,33 @@ struct Wait {
   bool has_timeout = false;
   std::optional<EntityId> loop_of_thread;  // the loop its thread was running
   bool active() const { return !end.has_value(); }
+};
+
+// A class of threading locks: where they are made (lockdep's lock class).
+struct LockClass {
+  EntityId id = 0;
+  std::string type_name;  // "Lock", "RLock", "Lock of Semaphore"
+  StackId created_stack = 0;
+};
+
+// A traced threading lock (LOCK_TRACED onwards): its holder is always known.
+struct Lock {
+  EntityId id = 0;
+  EntityId class_id = 0;
+  ThreadId holder = 0;     // 0 = free (or unknown)
+  int64_t depth = 0;       // RLock recursion
+  StackId holder_stack = 0;  // where the holder took it (one frame)
+  TimeNs held_since = 0;
+  // Once released by a thread that did not hold it, the lock is used as a
+  // signal: whoever holds it, another thread may be the one to release it.
+  bool released_by_other = false;
+};
+
+// A threading.Semaphore whose token holders are known (SEMAPHORE_HOLDER).
+struct Semaphore {
+  EntityId id = 0;
+  std::map<ThreadId, int64_t> holders;  // tokens each thread holds
+  bool unknown = false;                 // used as a signal: holders unknown
 };
 
 // A named span (a pytest test, ...) from SCOPE_BEGIN to SCOPE_END.
@@ -176,6 +204,9 @@ class Model {
   const Executor* FindExecutor(EntityId id) const;
   const Future* FindFuture(EntityId id) const;
   const Wait* FindWait(EntityId id) const;
+  const Lock* FindLock(EntityId id) const;
+  const LockClass* FindLockClass(EntityId id) const;
+  const Semaphore* FindSemaphore(EntityId id) const;
   const std::map<ThreadId, Thread>& threads() const { return threads_; }
   const std::map<EntityId, Loop>& loops() const { return loops_; }
   const std::map<EntityId, Executor>& executors() const { return executors_; }
@@ -195,6 +226,8 @@ class Model {
   void ApplyLoopEvent(const trace::Event& e, TimeNs time);
   void ApplyExecutorEvent(const trace::Event& e, TimeNs time);
   void ApplyWaitEvent(const trace::Event& e, TimeNs time);
+  void ApplyLockEvent(const trace::Event& e, TimeNs time);
+  void SetLockHolder(Lock& lock, ThreadId holder);
   Thread& ThreadRef(ThreadId tid);
   Future& FutureRef(EntityId id);
 
@@ -220,6 +253,9 @@ class Model {
   std::map<EntityId, Future> futures_;
   std::map<EntityId, Wait> waits_;
   std::map<EntityId, Scope> scopes_;
+  std::map<EntityId, Lock> locks_;
+  std::map<EntityId, LockClass> lock_classes_;
+  std::map<EntityId, Semaphore> semaphores_;
 };
 
 }  // namespace waitgraph::analyzer

@@ -18,6 +18,7 @@ TraceAnalysis::TraceAnalysis(std::string path)
   model_->AddSink(loop_affinity_.get());
   model_->AddSink(stalls_.get());
   model_->AddSink(saturation_.get());
+  model_->AddSink(lock_order_.get());
 }
 
 bool TraceAnalysis::Poll() {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "analyzer/class_graph.h"
 #include "analyzer/context_model.h"
+#include "analyzer/lock_order.h"
 #include "analyzer/loop_affinity.h"
 #include "analyzer/model.h"
 #include "analyzer/saturation.h"
@@ -40,6 +41,7 @@ class TraceAnalysis {
   const LoopAffinity& loop_affinity() const { return *loop_affinity_; }
   const StallModel& stalls() const { return *stalls_; }
   const SaturationModel& saturation() const { return *saturation_; }
+  const LockOrder& lock_order() const { return *lock_order_; }
   const absl::Status& status() const { return reader_.status(); }
 
   // True if nothing usable was read: the caller should fail with status().
@@ -59,6 +61,7 @@ class TraceAnalysis {
   std::unique_ptr<LoopAffinity> loop_affinity_ = std::make_unique<LoopAffinity>();
   std::unique_ptr<StallModel> stalls_ = std::make_unique<StallModel>();
   std::unique_ptr<SaturationModel> saturation_ = std::make_unique<SaturationModel>();
+  std::unique_ptr<LockOrder> lock_order_ = std::make_unique<LockOrder>();
 };
 
 }  // namespace waitgraph::analyzer

@@ -25,6 +25,8 @@ class GraphBuilder {
       case NodeKind::kLoop: return OfLoop(n.id);
       case NodeKind::kExecutorQueue: return OfExecutorQueue(n.id);
       case NodeKind::kExecutorDrain: return OfExecutorDrain(n.id);
+      case NodeKind::kLock: return OfLock(n.id);
+      case NodeKind::kSemaphore: return OfSemaphore(n.id);
     }
     return {};
   }
@@ -44,7 +46,7 @@ class GraphBuilder {
     if (w == nullptr || w->has_timeout) return s;
     s.any_of = w->any_of;
     for (const Target& t : w->targets) {
-      std::optional<NodeKey> node = TargetNode(t);
+      std::optional<NodeKey> node = TargetNode(t, w->thread);
       if (!node) {
         if (w->any_of) return {};  // one free target frees an any-of wait
         continue;
@@ -54,7 +56,7 @@ class GraphBuilder {
     return s;
   }
 
-  std::optional<NodeKey> TargetNode(const Target& t) const {
+  std::optional<NodeKey> TargetNode(const Target& t, ThreadId waiter) const {
     switch (t.kind) {
       case trace::ENTITY_FUTURE:
         if (model_.FindFuture(t.id) == nullptr) return std::nullopt;
@@ -65,6 +67,22 @@ class GraphBuilder {
       case trace::ENTITY_EXECUTOR:
         if (model_.FindExecutor(t.id) == nullptr) return std::nullopt;
         return NodeKey{NodeKind::kExecutorDrain, t.id};
+      case trace::ENTITY_LOCK: {
+        // A thread waiting for a Lock it holds itself is waiting for another
+        // thread to release it (Lock allows that): a signal, not a cycle we
+        // can show. So is a lock once released by a thread not holding it.
+        const Lock* lock = model_.FindLock(t.id);
+        if (lock == nullptr || lock->holder == waiter || lock->released_by_other) return std::nullopt;
+        return NodeKey{NodeKind::kLock, t.id};
+      }
+      case trace::ENTITY_SEMAPHORE: {
+        // Only known holders, none of them the waiter itself (see Lock).
+        const Semaphore* sem = model_.FindSemaphore(t.id);
+        if (sem == nullptr || sem->unknown || sem->holders.empty() || sem->holders.count(waiter)) {
+          return std::nullopt;
+        }
+        return NodeKey{NodeKind::kSemaphore, t.id};
+      }
       default:
         return std::nullopt;  // no known producer
     }
@@ -129,6 +147,22 @@ class GraphBuilder {
     const Executor* ex = model_.FindExecutor(id);
     if (ex == nullptr) return s;
     for (const auto& [future, worker] : ex->running) s.nodes.push_back({NodeKind::kThread, worker});
+    return s;
+  }
+
+  Successors OfLock(EntityId id) const {
+    Successors s;
+    const Lock* lock = model_.FindLock(id);
+    if (lock != nullptr && lock->holder != 0) s.nodes.push_back({NodeKind::kThread, lock->holder});
+    return s;
+  }
+
+  Successors OfSemaphore(EntityId id) const {
+    Successors s;
+    const Semaphore* sem = model_.FindSemaphore(id);
+    if (sem == nullptr || sem->unknown) return s;
+    s.any_of = true;  // one holder's release frees a token
+    for (const auto& [tid, tokens] : sem->holders) s.nodes.push_back({NodeKind::kThread, tid});
     return s;
   }
 

@@ -15,6 +15,13 @@
 //   executor queue   OR over its busy workers, only when all are busy (a
 //                    CurrentThreadExecutor's one worker is its own thread)
 //   executor drain   AND over its busy workers (shutdown(wait=True))
+//   lock        -> the thread holding it (a traced threading Lock/RLock;
+//               an untraced lock, a Semaphore or a Barrier has no known
+//               holder: free; so has a Lock its own waiter holds or that
+//               was once released by a thread not holding it: a Lock used
+//               as a signal is released by someone else)
+//   semaphore   OR over the threads holding its tokens, when they are known
+//               (made while recording, never released by a non-holder)
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
 #ifndef WAITGRAPH_ANALYZER_WAIT_GRAPH_H_
@@ -27,7 +34,9 @@
 
 namespace waitgraph::analyzer {
 
-enum class NodeKind { kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain };
+enum class NodeKind {
+  kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain, kLock, kSemaphore
+};
 
 struct NodeKey {
   NodeKind kind;

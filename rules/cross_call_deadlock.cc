@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -82,6 +83,22 @@ const analyzer::Wait* CycleWait(const analyzer::Model& model, const analyzer::De
   return OutermostWait(model, thread);
 }
 
+// A cycle through threading locks: the fix is about the locks.
+std::optional<std::string> LockFix(const analyzer::Deadlock& deadlock) {
+  bool lock = false, work = false;
+  for (const analyzer::NodeKey& n : deadlock.cycle) {
+    lock = lock || n.kind == analyzer::NodeKind::kLock || n.kind == analyzer::NodeKind::kSemaphore;
+    work = work || n.kind == analyzer::NodeKind::kFuture || n.kind == analyzer::NodeKind::kLoop ||
+           n.kind == analyzer::NodeKind::kExecutorDrain;
+  }
+  if (!lock) return std::nullopt;
+  if (work) {
+    return "release the lock before waiting for work that takes it (or do not take that lock "
+           "in the work)";
+  }
+  return "take these locks in one order everywhere (or guard the data with a single lock)";
+}
+
 }  // namespace
 
 const RuleInfo& CrossCallDeadlockRule::info() const {
@@ -108,6 +125,7 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
       for (auto& loc : ToStack(model, first->stack)) *f.add_stack() = std::move(loc);
       f.set_fix(FixFor(ShapeOf(model, deadlock), first->api));
     }
+    if (auto fix = LockFix(deadlock)) f.set_fix(*fix);
     for (auto& rel : story.related) *f.add_related() = std::move(rel);
     SetFingerprint(f, story.fingerprint_parts);
     out.push_back(std::move(f));

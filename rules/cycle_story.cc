@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "rules/describe.h"
+#include "analyzer/class_graph.h"
 
 namespace waitgraph::rules {
 namespace {
@@ -81,6 +83,37 @@ std::string DependencyPhrase(const Model& model, const analyzer::FutureDependenc
   return absl::StrCat(", which waits (", dep.reason, ")");
 }
 
+// " for Lock created at app.py:12, held by Thread-2 since app.py:30", with
+// where the holder took it and where the lock was made as related locations.
+std::string LockPhrase(const Model& model, analyzer::EntityId id, CycleStory& story) {
+  std::string text = absl::StrCat(" for ", DescribeLock(model, id));
+  const analyzer::Lock* lock = model.FindLock(id);
+  if (lock == nullptr) return text;
+  if (lock->holder != 0) {
+    absl::StrAppend(&text, ", held by ", model.ThreadLabel(lock->holder));
+    const analyzer::Frame* site = model.UserFrame(lock->holder_stack);
+    if (site != nullptr) absl::StrAppend(&text, " since ", analyzer::ShortLocation(*site));
+    findings::RelatedLocation rel;
+    rel.set_role("held since");
+    rel.set_message(absl::StrCat(model.ThreadLabel(lock->holder), " took ",
+                                 DescribeLock(model, id), " here"));
+    if (site != nullptr) *rel.mutable_location() = ToLocation(*site);
+    for (auto& loc : ToStack(model, lock->holder_stack)) *rel.add_stack() = std::move(loc);
+    story.related.push_back(std::move(rel));
+  }
+  if (const analyzer::LockClass* c = model.FindLockClass(lock->class_id); c && c->created_stack) {
+    findings::RelatedLocation rel;
+    rel.set_role("lock created here");
+    rel.set_message(DescribeLock(model, id));
+    if (const analyzer::Frame* fr = model.UserFrame(c->created_stack)) {
+      *rel.mutable_location() = ToLocation(*fr);
+    }
+    for (auto& loc : ToStack(model, c->created_stack)) *rel.add_stack() = std::move(loc);
+    story.related.push_back(std::move(rel));
+  }
+  return text;
+}
+
 }  // namespace
 
 CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
@@ -136,6 +169,18 @@ CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
       }
       case NodeKind::kExecutorQueue:
         break;  // told by the future phrase
+      case NodeKind::kLock:
+        absl::StrAppend(&text, LockPhrase(model, n.id, story));
+        break;
+      case NodeKind::kSemaphore: {
+        std::vector<std::string> holders;
+        if (const analyzer::Semaphore* sem = model.FindSemaphore(n.id)) {
+          for (const auto& [tid, tokens] : sem->holders) holders.push_back(model.ThreadLabel(tid));
+        }
+        absl::StrAppend(&text, " for a token of the semaphore, held by ",
+                        absl::StrJoin(holders, " and "));
+        break;
+      }
     }
   }
   story.text = std::move(text);

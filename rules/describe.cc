@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "analyzer/class_graph.h"
+#include "analyzer/lock_order.h"
 
 namespace waitgraph::rules {
 
@@ -126,6 +127,12 @@ std::string DescribeExecutor(const Model& model, analyzer::EntityId executor) {
     absl::StrAppend(&label, " (max_workers=", ex->max_workers, ")");
   }
   return label;
+}
+
+std::string DescribeLock(const Model& model, analyzer::EntityId lock) {
+  const analyzer::Lock* l = model.FindLock(lock);
+  if (l == nullptr) return absl::StrCat("lock #", lock);
+  return analyzer::LockOrder::LockClassNode(model, l->class_id).label;
 }
 
 std::string DescribeThread(const Model& model, analyzer::ThreadId thread) {

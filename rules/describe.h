@@ -25,6 +25,8 @@ std::string DescribeWaitChain(const analyzer::Model& model, analyzer::ThreadId t
 std::string DescribeThread(const analyzer::Model& model, analyzer::ThreadId thread);
 std::string DescribeLoop(const analyzer::Model& model, analyzer::EntityId loop);
 std::string DescribeExecutor(const analyzer::Model& model, analyzer::EntityId executor);
+// "Lock created at app.py:12" (a traced threading lock, by its class).
+std::string DescribeLock(const analyzer::Model& model, analyzer::EntityId lock);
 
 // A related location for one wait of a thread, with its whole stack.
 findings::RelatedLocation WaitLocation(const analyzer::Model& model, const analyzer::Wait& wait,

@@ -7,6 +7,7 @@
 #include "rules/cross_call_deadlock.h"
 #include "rules/lost_context_write.h"
 #include "rules/executor_starvation.h"
+#include "rules/lock_order_inversion.h"
 #include "rules/closed_loop_use.h"
 #include "rules/loop_churn.h"
 #include "rules/loop_crossing.h"
@@ -21,6 +22,7 @@ void RegisterAllRules(Registry& registry) {
   registry.Add(std::make_unique<CrossCallDeadlockRule>());
   registry.Add(std::make_unique<PotentialCrossCallDeadlockRule>());
   registry.Add(std::make_unique<ExecutorStarvationRule>());
+  registry.Add(std::make_unique<LockOrderInversionRule>());
   registry.Add(std::make_unique<LostContextWriteRule>());
   registry.Add(std::make_unique<ContextNotPropagatedRule>());
   registry.Add(std::make_unique<ContextResetMismatchRule>());

@@ -8,6 +8,7 @@
 
 #include "analyzer/class_graph.h"
 #include "analyzer/context_model.h"
+#include "analyzer/lock_order.h"
 #include "analyzer/loop_affinity.h"
 #include "analyzer/model.h"
 #include "analyzer/trace_loader.h"
@@ -31,6 +32,8 @@ struct AnalysisInput {
   // Loop stalls and saturated pools (nullptr: not analysed, rules stay silent).
   const analyzer::StallModel* stalls = nullptr;
   const analyzer::SaturationModel* saturation = nullptr;
+  // The lock-class order graph (nullptr: not analysed, its rule stays silent).
+  const analyzer::LockOrder* lock_order = nullptr;
 };
 
 // Everything `analysis` derived, for the rules: the one place that knows
@@ -42,6 +45,7 @@ inline AnalysisInput InputFor(const analyzer::TraceAnalysis& analysis,
   input.loop_affinity = &analysis.loop_affinity();
   input.stalls = &analysis.stalls();
   input.saturation = &analysis.saturation();
+  input.lock_order = &analysis.lock_order();
   return input;
 }
 

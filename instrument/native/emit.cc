@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "instrument/native/lock_hooks.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -78,6 +79,7 @@ void EmitOn(uint64_t thread, uint32_t kind, uint64_t subject, uint64_t object, u
 
 uint64_t BeginWait(PyObject* target, int64_t arg, PyObject* name) {
   if (!Active()) return 0;
+  TraceHeldLocksBeforeWait();  // what this thread holds across the wait
   uint64_t wait_id = NewEntityId();
   uint32_t name_id = NameOf(name);
   uint32_t stack = CaptureStack();

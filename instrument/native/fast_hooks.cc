@@ -1,6 +1,7 @@
 #include "instrument/native/fast_hooks.h"
 
 #include "instrument/native/emit.h"
+#include "instrument/native/lock_hooks.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/state.h"
 
@@ -8,6 +9,7 @@ namespace waitgraph::shim {
 namespace {
 
 // Proto values used here.
+constexpr int64_t kEntityExecutor = 3;
 constexpr uint32_t kWorkBegin = 22, kWorkEnd = 23, kExecutorSubmit = 21, kFutureDone = 31;
 constexpr int64_t kEntityFuture = 4, kWaitHasTimeout = 0x200;
 
@@ -201,6 +203,7 @@ PyObject* WorkItemRunPre(PyObject*, PyObject* const* args, size_t nargsf, PyObje
     Py_RETURN_NONE;
   }
   EmitRaw(kWorkBegin, EntityOf(eid), ObjectId(future), 0, 0, 0);
+  EnterLockWork(kEntityExecutor, EntityOf(eid));  // locks it takes are "taken by its work"
   PyObject* token = PyList_New(2);  // a list: "not a wait"
   if (token == nullptr) {
     PyErr_Clear();
@@ -215,6 +218,7 @@ PyObject* WorkItemRunPre(PyObject*, PyObject* const* args, size_t nargsf, PyObje
 
 PyObject* WorkItemRunPost(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs >= 1 && PyList_CheckExact(args[0]) && PyList_GET_SIZE(args[0]) == 2) {
+    LeaveLockWork(EntityOf(PyList_GET_ITEM(args[0], 0)));
     EmitRaw(kWorkEnd, EntityOf(PyList_GET_ITEM(args[0], 0)),
             ObjectId(PyList_GET_ITEM(args[0], 1)), 0, 0, 0);
   }

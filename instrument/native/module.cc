@@ -26,6 +26,7 @@
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
 #include "instrument/native/hook.h"
+#include "instrument/native/lock_hooks.h"
 #include "instrument/native/loop_checks.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
@@ -228,6 +229,7 @@ PyMODINIT_FUNC PyInit__native() {
   PyObject* module = PyModule_Create(&kModule);
   if (module == nullptr) return nullptr;
   if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitContextHooks(module) ||
+      !InitLockHooks(module) ||
       !InitLoopChecks(module) || !InitStallWatchdog(module)) {
     Py_DECREF(module);
     return nullptr;

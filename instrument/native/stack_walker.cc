@@ -39,6 +39,7 @@ void StackWalker::ResetIfNewTrace(Recorder& recorder) {
   codes_.clear();
   frames_.clear();
   sites_.clear();
+  site_stacks_.clear();
   generation_ = recorder.generation();
 }
 
@@ -113,6 +114,31 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
   if (PyErr_Occurred()) PyErr_Clear();
   if (scratch_.empty()) return 0;
   return recorder.InternStack(scratch_);
+}
+
+uint32_t StackWalker::CaptureSite(Recorder& recorder, PyCodeObject* code, int lasti_bytes) {
+  ResetIfNewTrace(recorder);
+  auto key = std::make_pair(reinterpret_cast<PyObject*>(code), lasti_bytes);
+  if (auto it = site_stacks_.find(key); it != site_stacks_.end()) return it->second;
+  const CodeInfo& info = Info(recorder, code);
+  uint32_t stack = 0;
+  if (!info.shim) {
+    int line = PyCode_Addr2Line(code, lasti_bytes);
+    auto frame_key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
+    uint32_t frame_id;
+    if (auto it = frames_.find(frame_key); it != frames_.end()) {
+      frame_id = it->second;
+    } else {
+      frame_id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
+                                      info.library);
+      frames_.emplace(frame_key, frame_id);
+    }
+    scratch_.assign(1, frame_id);
+    stack = recorder.InternStack(scratch_);
+  }
+  if (PyErr_Occurred()) PyErr_Clear();
+  site_stacks_.emplace(key, stack);  // Info() holds the code object alive
+  return stack;
 }
 
 }  // namespace waitgraph::shim

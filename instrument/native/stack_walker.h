@@ -36,6 +36,10 @@ class StackWalker {
   // `max_frames` (at most kMaxFrames): keep only the innermost frames, for
   // hot paths that need the call site, not the whole story.
   uint32_t CaptureFrom(Recorder& recorder, PyFrameObject* frame, int max_frames = kMaxFrames);
+  // A one-frame stack for a code location given as (code object, byte
+  // offset of its instruction): the cheap "taken here" site of a lock
+  // acquire (lock_hooks.cc). 0 for a frame inside the waitgraph package.
+  uint32_t CaptureSite(Recorder& recorder, PyCodeObject* code, int lasti_bytes);
 
  private:
   struct CodeInfo {
@@ -61,6 +65,8 @@ class StackWalker {
   // (code, instruction offset) -> frame id: skips the line computation.
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> sites_;
   std::vector<uint32_t> scratch_;
+  // (code, instruction offset) -> one-frame stack id (CaptureSite).
+  std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> site_stacks_;
 };
 
 StackWalker& TheStackWalker();

@@ -48,7 +48,9 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall",
                                          "two_pools_wait_on_each_other",
                                          "async_to_sync_awaits_queued_work",
-                                         "async_to_sync_dependency_done"));
+                                         "async_to_sync_dependency_done",
+                                         "lock_abba_cycle", "lock_order_inversion_latent",
+                                         "lock_order_consistent"));
 
 TEST(CrossCallDeadlock, TwoPoolsWaitingOnEachOtherNameBothPoolsAndBothWaits) {
   auto a = Analyse("two_pools_wait_on_each_other");
@@ -77,6 +79,38 @@ TEST(CrossCallDeadlock, AsyncToSyncWaitingForQueuedTaskWorkNamesAsgirefsExecutor
   for (const auto& rel : f.related()) task_stack |= rel.location().function() == "deliver_receipt";
   EXPECT_TRUE(task_stack) << "the background task's stack is a related location";
   EXPECT_THAT(f.fix(), testing::HasSubstr("thread-sensitive"));
+}
+
+TEST(LockCycle, NamesBothLocksAndTheirHolders) {
+  auto a = Analyse("lock_abba_cycle");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "transfer waits in transfer → Lock.acquire for Lock created at srv/app.py:5, held by audit "
+      "since srv/app.py:18"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "audit waits in audit → Lock.acquire for Lock created at srv/app.py:4, held by transfer "
+      "since srv/app.py:10"));
+  EXPECT_EQ(f.location().line(), 12u);
+  EXPECT_THAT(f.fix(), testing::HasSubstr("one order everywhere"));
+}
+
+TEST(LockOrderInversion, SaysWhereEachOrderWasTaken) {
+  auto a = Analyse("lock_order_inversion_latent");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "refresher took Lock created at srv/app.py:7 while holding Lock created at srv/app.py:6 "
+      "(srv/app.py:13"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "writer took Lock created at srv/app.py:6 while holding Lock created at srv/app.py:7 "
+      "(srv/app.py:20"));
+  EXPECT_EQ(f.location().line(), 13u);
+  std::vector<std::string> roles;
+  for (const auto& r : f.related()) {
+    roles.push_back(r.role() + ":" + std::to_string(r.location().line()));
+  }
+  EXPECT_THAT(roles, testing::ElementsAre("takes:13", "held since:12", "takes:20", "held since:18"));
 }
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {

@@ -8,6 +8,7 @@ from . import _native
 from . import _kinds as K
 
 _emit = _native.emit
+_lock_work = _native.lock_work
 
 
 def _self_pre(self, *args, **kwargs):
@@ -23,10 +24,12 @@ def _run_forever_pre(self):
     if self._closed or self._thread_id is not None:
         return None  # raises RuntimeError
     _emit(K.LOOP_RUN_BEGIN, self, 0, None, 0, True)
+    _lock_work(K.ENTITY_LOOP, self)  # locks taken meanwhile: by this loop's work
     return self
 
 
 def _run_forever_post(self, result, exc):
+    _lock_work(0, self)
     _emit(K.LOOP_RUN_END, self, 0, None, 0, False)
 
 

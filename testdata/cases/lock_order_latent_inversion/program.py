@@ -1,0 +1,30 @@
+"""The latent ABBA: one request takes the cache lock then the database lock,
+a later one the database lock then the cache lock. They never overlap in
+this run, so nothing hangs; under load they would."""
+import threading
+
+cache_lock = threading.Lock()
+db_lock = threading.Lock()
+cache, rows = {}, {}
+
+
+def refresh_cache(key):
+    with cache_lock:
+        with db_lock:
+            cache[key] = rows.get(key, 0)
+
+
+def write_row(key, value):
+    with db_lock:
+        rows[key] = value
+        with cache_lock:
+            cache.pop(key, None)
+
+
+t = threading.Thread(target=refresh_cache, args=("a",), name="refresher")
+t.start()
+t.join()
+t = threading.Thread(target=write_row, args=("a", 1), name="writer")
+t.start()
+t.join()
+print("rows", rows)
