@@ -32,6 +32,8 @@ uint32_t Fnv1a32(std::string_view bytes) {
 }
 
 std::string FrameChunk(std::string_view payload) {
+  // Never a frame no reader takes (and no silent uint32 truncation).
+  if (payload.size() > kMaxFramePayload) return std::string();
   std::string out;
   out.reserve(kFrameHeaderSize + payload.size());
   PutU32(out, kFrameMagic);
