@@ -1,7 +1,11 @@
 #include "cli/policy.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -77,6 +81,33 @@ struct SuppressionComment {
   std::set<std::string> rules;  // empty = every rule
 };
 
+// Source files larger than this are not searched for suppressions.
+constexpr off_t kMaxSourceBytes = off_t{8} << 20;
+
+// The text of a source file a trace names, or "" if it is not a regular
+// file of at most kMaxSourceBytes: a trace may be hostile (CI analysing an
+// untrusted pull request's traces) and name a FIFO (would block) or
+// /dev/zero (would never end).
+std::string ReadSourceFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st;
+  std::string text;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxSourceBytes) {
+    text.resize(size_t(st.st_size));
+    size_t got = 0;
+    while (got < text.size()) {
+      ssize_t n = read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += size_t(n);
+    }
+    text.resize(got);
+  }
+  close(fd);
+  return text;
+}
+
 class SourceComments {
  public:
   // The suppression on `line` of `file`, or on the comment-only line above.
@@ -92,7 +123,7 @@ class SourceComments {
     auto it = files_.find(file);
     if (it != files_.end()) return it->second;
     std::vector<SuppressionComment>& out = files_[file];
-    std::ifstream in(file);
+    std::istringstream in(ReadSourceFile(file));
     static const std::regex kIgnore(R"(#\s*waitgraph:\s*ignore(\[([^\]]*)\])?)");
     std::string text;
     for (int n = 1; std::getline(in, text); ++n) {
