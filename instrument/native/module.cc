@@ -148,7 +148,7 @@ PyObject* Start(PyObject*, PyObject* args) {
   info.set_run_id(run_id);
   info.set_executable(executable);
   info.set_python_version(version);
-  for (auto& a : argv_list) info.add_argv(a.substr(0, Recorder::kMaxStringBytes));
+  for (auto& a : argv_list) info.add_argv(std::string(CutUtf8(a, Recorder::kMaxStringBytes)));
   info.set_start_monotonic_ns(MonotonicNs());
   info.set_start_unix_ns(RealtimeNs());
   for (auto& p : prefix_list) info.add_library_prefixes(p);
@@ -158,9 +158,9 @@ PyObject* Start(PyObject*, PyObject* args) {
   std::string path = path_utf8;
   bool ok;
   int error = 0;
-  // Without the GIL: the writer thread opens the file, and the program's
-  // other threads must not wait for slow storage.
-  Py_BEGIN_ALLOW_THREADS
+  // With the GIL held: Start resets the intern tables that producers use
+  // under the GIL. It waits for the writer thread (which never takes the
+  // GIL) at most storage_timeout_ms.
   try {
     ok = recorder.Start(path, std::move(info), {.flush_ms = flush_ms,
                                                 .storage_timeout_ms = storage_timeout_ms});
@@ -169,7 +169,6 @@ PyObject* Start(PyObject*, PyObject* args) {
     ok = false;
     error = ENOMEM;
   }
-  Py_END_ALLOW_THREADS
   if (!ok) {
     errno = error;
     return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);

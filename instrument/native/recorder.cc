@@ -62,14 +62,6 @@ bool WriteAll(int fd, std::string_view bytes) {
   return true;
 }
 
-// `s` cut to at most `max` bytes without splitting a UTF-8 sequence.
-std::string_view CutUtf8(std::string_view s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t end = max;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return s.substr(0, end);
-}
-
 // Upper bounds of the encoded size of each item (varints at full width):
 // what decides where a backlog is split into chunks.
 constexpr size_t kEventBytes = 80;
@@ -172,6 +164,13 @@ class ChunkSplitter {
 };
 
 }  // namespace
+
+std::string_view CutUtf8(std::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
 
 Recorder& TheRecorder() {
   static Recorder* recorder = new Recorder();  // intentionally leaked
@@ -292,7 +291,7 @@ void Recorder::Disable(const char* why) {
 }
 
 uint32_t Recorder::InternString(std::string_view s) {
-  s = CutUtf8(s, kMaxStringBytes);
+  s = CutUtf8(s, kMaxStringBytes);  // a proto string must stay valid UTF-8
   auto it = strings_.find(std::string(s));
   if (it != strings_.end()) return it->second;
   uint32_t id = next_string_++;

@@ -142,6 +142,9 @@ class Recorder {
   std::atomic<bool> warned_{false};
 };
 
+// `s` cut to at most `max` bytes without splitting a UTF-8 sequence.
+std::string_view CutUtf8(std::string_view s, size_t max);
+
 // The one recorder of the process. Never destroyed: its writer thread may
 // outlive the program's exit (stuck storage), and a forked child inherits
 // its locks in whatever state the parent's writer left them.
