@@ -97,6 +97,13 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
           "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ",
           chunks_read_, " fails its checksum)")));
     }
+    if (chunk.format_version() > kFormatVersion) {
+      buffer_.erase(0, pos);
+      consumed_ += pos;
+      return Fail(absl::FailedPreconditionError(absl::StrCat(
+          "trace ", path_, " was written in format ", chunk.format_version(),
+          ", newer than this waitgraph reads (", kFormatVersion, "); use a newer waitgraph")));
+    }
     out.push_back(std::move(chunk));
     ++chunks_read_;
     pos += kFrameHeaderSize + size;
