@@ -108,8 +108,26 @@ std::string ReadSourceFile(const std::string& path) {
   return text;
 }
 
+// True if `file`, symlinks resolved, is inside `root` (already resolved).
+bool IsUnderRoot(const std::string& file, const std::string& root) {
+  if (root.empty()) return true;
+  std::error_code ec;
+  std::string real = std::filesystem::canonical(file, ec).string();
+  if (ec) return false;
+  return real.size() > root.size() && real.compare(0, root.size(), root) == 0 &&
+         (root.back() == '/' || real[root.size()] == '/');
+}
+
 class SourceComments {
  public:
+  explicit SourceComments(const std::string& source_root) {
+    std::error_code ec;
+    if (!source_root.empty()) {
+      root_ = std::filesystem::canonical(source_root, ec).string();
+      if (ec) root_ = "/nonexistent-source-root";  // unusable root: read nothing
+    }
+  }
+
   // The suppression on `line` of `file`, or on the comment-only line above.
   const SuppressionComment* At(const std::string& file, int line) {
     const auto& comments = Load(file);
@@ -123,7 +141,7 @@ class SourceComments {
     auto it = files_.find(file);
     if (it != files_.end()) return it->second;
     std::vector<SuppressionComment>& out = files_[file];
-    std::istringstream in(ReadSourceFile(file));
+    std::istringstream in(IsUnderRoot(file, root_) ? ReadSourceFile(file) : std::string());
     static const std::regex kIgnore(R"(#\s*waitgraph:\s*ignore(\[([^\]]*)\])?)");
     std::string text;
     for (int n = 1; std::getline(in, text); ++n) {
@@ -140,6 +158,7 @@ class SourceComments {
   }
 
  private:
+  std::string root_;  // resolved source root; empty: anywhere
   std::map<std::string, std::vector<SuppressionComment>> files_;
   std::set<std::pair<std::string, int>> comment_only_;
 };
@@ -207,7 +226,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
 }
 
 void ApplyPolicy(const Policy& policy, std::vector<findings::Report>& reports) {
-  SourceComments comments;
+  SourceComments comments(policy.source_root);
   std::set<std::pair<std::string, int>> used_comments;
   std::set<std::string> used_globs;
   for (auto& report : reports) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -183,6 +184,8 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   auto config = LoadConfig("");  // ./waitgraph.toml, if any
   if (!config.ok()) return Usage(std::string(config.status().message()));
   out.policy.config = *config;
+  // Suppression comments are read only from files under the current directory.
+  out.policy.source_root = std::filesystem::current_path().string();
   if (config->hang_timeout) out.hang_timeout = *config->hang_timeout;
   if (auto t = opts->Get("--hang-timeout")) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {

@@ -4,10 +4,12 @@ trace names (for `# waitgraph: ignore` comments); a hostile trace, or a
 checkout where those paths are now something else, must not hang or
 exhaust the CLI.
 
-A real program with a finding is recorded; then its source path is
-replaced by a FIFO nobody writes (opening it would block forever), then by
-a symlink to /dev/zero (reading it would never end). `check` must finish
-quickly each time and still report the finding.
+A real program with a finding is recorded. Suppression comments added to
+its source then hide the finding, but only while the source is under the
+source root (--source-root, default the current directory). Then its source
+path is replaced by a FIFO nobody writes (opening it would block forever),
+then by a symlink to /dev/zero (reading it would never end). `check` must
+finish quickly each time and still report the finding.
 
 usage: test_hostile_sources.py --waitgraph BIN [--python PY]
 """
@@ -53,6 +55,18 @@ def check(args, tmp, c):
                    env=env, cwd=tmp)
     if not c.expect(r.returncode == 0 and os.path.exists(trace), "the program was recorded", r.describe()):
         return
+    with open(program) as f:
+        lines = f.read().splitlines()
+    with open(program, "w") as f:  # same line numbers, each with a suppression
+        f.write("".join(line + "  # waitgraph: ignore\n" for line in lines))
+    k = wgtest.run([args.waitgraph, "check", trace, "--format", "json"], limit=LIMIT, env=env, cwd=tmp)
+    c.expect(k.returncode == 0 and not json.loads(k.stdout or b"{}").get("findings"),
+             "a suppression comment in a source under the source root hides the finding", k.describe())
+    elsewhere = os.path.join(tmp, "elsewhere")
+    os.mkdir(elsewhere)
+    k = wgtest.run([args.waitgraph, "check", trace, "--format", "json", "--source-root", elsewhere],
+                   limit=LIMIT, env=env, cwd=tmp)
+    c.expect(k.returncode == 1, "a source outside --source-root is not read: the finding stays", k.describe())
     for what, plant in (("a FIFO", lambda: os.mkfifo(program)),
                         ("a symlink to /dev/zero", lambda: os.symlink("/dev/zero", program))):
         os.unlink(program)
