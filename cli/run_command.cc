@@ -300,6 +300,7 @@ int RunCommand(const Args& args) {
 
   traces.Poll();
   if (traces.traces().empty()) {
+    if (opts.trace.empty()) rmdir(where.c_str());  // our run directory, if left empty
     std::cerr << "waitgraph: no trace was recorded (" << opts.program[0]
               << " is not a Python program, or the shim could not start); nothing to analyse\n";
     return ExitLikeProgram(status);

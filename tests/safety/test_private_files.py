@@ -59,8 +59,11 @@ def main():
     root = tempfile.mkdtemp(prefix="wg-private-")
     os.chmod(root, 0o755)  # the other user must reach the shared directories inside
     try:
-        for check in (planted_symlink, precreated_file, foreign_user_dir, symlinked_user_dir,
-                      modes_and_argv):
+        checks = [planted_symlink, precreated_file, foreign_user_dir, symlinked_user_dir]
+        if os.geteuid() != 0:  # setpriv needs root to act as another user
+            print("not root: skipping the checks with files planted by another user")
+            checks = []
+        for check in checks + [modes_and_argv]:
             shared = os.path.join(root, check.__name__)
             os.mkdir(shared)
             os.chmod(shared, 0o1777)  # like /tmp: everybody may create files

@@ -80,9 +80,18 @@ def finish(proc):
 
 
 def program_pids(tmp):
-    """Pids of programs of these tests still running."""
-    out = subprocess.run(["pgrep", "-f", PROGRAM], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """Pids of programs of these tests still running (from /proc)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                if PROGRAM.encode() in f.read():
+                    pids.append(int(name))
+        except OSError:
+            continue
+    return pids
 
 
 def caught(args, tmp, name, c):
