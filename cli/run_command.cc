@@ -132,7 +132,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& shim_dir,
   signals.PrepareSpawn();
   pid_t pid = fork();
   if (pid != 0) {
-    if (pid > 0) signals.ForwardTo(pid);
+    signals.ForwardTo(pid > 0 ? pid : 0);  // 0: fork failed, nothing to forward to
     return pid;
   }
   signals.RestoreInChild();
@@ -229,13 +229,14 @@ int Print(std::vector<findings::Report> reports, const RunOptions& opts,
   return kExitOk;
 }
 
-// The first trace of the run with a deadlock held for --hang-timeout.
+// The first trace of a running process of the run with a deadlock held for
+// --hang-timeout (a process that is gone is reported at the end instead).
 struct Hang {
   const analyzer::TraceAnalysis* trace;
   std::vector<analyzer::Deadlock> deadlocks;
 };
 std::optional<Hang> FindHang(const RunTraces& traces, double timeout) {
-  for (const analyzer::TraceAnalysis* t : traces.traces()) {
+  for (const analyzer::TraceAnalysis* t : traces.running_traces()) {
     std::vector<analyzer::Deadlock> held = HeldDeadlocks(*t, timeout);
     if (!held.empty()) return Hang{t, std::move(held)};
   }

@@ -1,9 +1,11 @@
 #include "cli/run_traces.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -75,8 +77,24 @@ std::vector<const analyzer::TraceAnalysis*> RunTraces::traces() const {
   return out;
 }
 
+bool RunTraces::Running(const analyzer::TraceAnalysis& trace) {
+  if (trace.model().shim_stopped()) return false;
+  pid_t pid = pid_t(trace.model().process().pid());
+  return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+std::vector<const analyzer::TraceAnalysis*> RunTraces::running_traces() const {
+  std::vector<const analyzer::TraceAnalysis*> out;
+  for (const analyzer::TraceAnalysis* t : traces()) {
+    if (Running(*t)) out.push_back(t);
+  }
+  return out;
+}
+
 void RunTraces::AdvanceClock(long long now_ns) {
-  for (auto& [path, analysis] : traces_) analysis->AdvanceClock(now_ns);
+  for (auto& [path, analysis] : traces_) {
+    if (Running(*analysis)) analysis->AdvanceClock(now_ns);
+  }
 }
 
 }  // namespace waitgraph::cli

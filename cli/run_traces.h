@@ -28,10 +28,15 @@ class RunTraces {
 
   // The traces of this run, in the order their processes started.
   std::vector<const analyzer::TraceAnalysis*> traces() const;
+  // Those whose process is still running (not stopped, pid alive): only
+  // their open waits last until now, and only they can be hung now.
+  std::vector<const analyzer::TraceAnalysis*> running_traces() const;
+  // Moves the clock of the running traces to `now_ns`.
   void AdvanceClock(long long now_ns);
 
  private:
   void Discover();
+  static bool Running(const analyzer::TraceAnalysis& trace);
   // True if `path` is a trace of this run (false: not, or not yet known).
   bool Adopt(const std::string& path);
 

@@ -8,7 +8,10 @@ trace, and `run` reports every process of the run.
      process, and no corruption note.
   2. The same with `--trace PATH`: PATH is the first process's trace, the
      other's is PATH-STEM.<pid>.wgtrace beside it.
-  3. A parent recording under a fixed WAITGRAPH_TRACE starts a child with
+  3. A process of the run deadlocks and dies (SIGKILL) while its sibling
+     runs on: the dead process's deadlock is reported at the end, the
+     sibling is not stopped as if it were the one hung.
+  4. A parent recording under a fixed WAITGRAPH_TRACE starts a child with
      another TMPDIR: the parent's trace stays whole (it used to be
      overwritten); each process has its own trace, with its parent recorded.
 
@@ -30,6 +33,7 @@ CASES = os.path.join(HERE, "..", "..", "testdata", "cases")
 A = os.path.abspath(os.path.join(CASES, "ctx_run_in_executor_no_copy", "program.py"))
 B = os.path.abspath(os.path.join(CASES, "ctx_run_in_executor_copy_context", "program.py"))
 PARENT = os.path.join(HERE, "programs", "spawns_child_with_other_tmpdir.py")
+STARVE_THEN_DIE = os.path.join(HERE, "programs", "starve_then_die.py")
 FINDING = "context-not-propagated"
 LIMIT = 60.0
 
@@ -45,6 +49,7 @@ def main():
     try:
         shell_running_two_pythons(args, tmp, None, c)
         shell_running_two_pythons(args, tmp, os.path.join(tmp, "given.wgtrace"), c)
+        dead_process_with_a_deadlock(args, tmp, c)
         child_with_other_tmpdir(args, tmp, c)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -91,6 +96,23 @@ def shell_running_two_pythons(args, tmp, trace, c):
                  "--trace PATH: the first process wrote PATH, the other PATH-STEM.<pid>.wgtrace", str(names))
         with open(trace, "rb") as f:
             c.expect(A.encode() in f.read(), "--trace PATH holds a.py's trace")
+
+
+def dead_process_with_a_deadlock(args, tmp, c):
+    print("== a process deadlocks and dies; its sibling runs on")
+    report = os.path.join(tmp, "report-dead.json")
+    sibling = "import time; time.sleep(3.5); print('sibling done')"
+    r = wgtest.run([args.waitgraph, "run", "--hang-timeout", "1", "--format", "json", "--report", report,
+                    "--", "/bin/sh", "-c", '"$0" "$1"; "$0" -c "$2"', args.python, STARVE_THEN_DIE, sibling],
+                   limit=LIMIT, env=env_for(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout.endswith(b"sibling done\n"),
+             "the sibling ran to its end (not stopped for the dead process's deadlock)", r.describe())
+    if os.path.exists(report):
+        with open(report) as f:
+            data = json.load(f)
+        found = [f for f in data["findings"] if f["name"] == "executor-starvation"]
+        c.expect(len(found) == 1, "the dead process's executor-starvation is in the final report",
+                 json.dumps(data, indent=1)[:3000])
 
 
 def child_with_other_tmpdir(args, tmp, c):
