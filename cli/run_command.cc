@@ -60,7 +60,10 @@ The shim is switched on with PYTHONPATH=<shim dir> and WAITGRAPH_TRACE=PATH;
 the program starts is recorded in its own trace, and the report covers them
 all, each finding with its process.
 
-Signals sent to `waitgraph run` are forwarded to the program. The per-user
+Signals sent to `waitgraph run` are forwarded to the program: HUP, INT, QUIT,
+TERM, USR1, USR2, ALRM, WINCH, CONT, URG, VTALRM, PROF, XCPU, XFSZ, IO, PWR
+and the real-time signals (not those the terminal sends to the whole
+foreground group: the program gets them already). The per-user
 directory is $WAITGRAPH_DIR, else $XDG_RUNTIME_DIR/waitgraph, else
 ${TMPDIR:-/tmp}/waitgraph-<uid> (mode 0700, checked).
 
