@@ -1,7 +1,7 @@
 #include "analyzer/class_graph.h"
 
 #include <deque>
-#include <functional>
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -150,29 +150,51 @@ void ClassGraph::AddEdge(const BlockingClass& from, const BlockingClass& to, con
   }
 }
 
-std::vector<ClassCycle> ClassGraph::FindCycles() const {
-  std::map<BlockingClass, std::vector<BlockingClass>> out;
-  for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
+namespace {
 
-  // Tarjan's strongly connected components.
+// Tarjan's strongly connected components of size > 1, iteratively: a trace
+// (possibly hostile) decides how long a path is, so no recursion.
+std::vector<std::vector<BlockingClass>> StronglyConnected(
+    const std::map<BlockingClass, std::vector<BlockingClass>>& out) {
+  static const std::vector<BlockingClass> kNone;
+  auto successors = [&](const BlockingClass& v) -> const std::vector<BlockingClass>& {
+    auto it = out.find(v);
+    return it == out.end() ? kNone : it->second;
+  };
   std::map<BlockingClass, int> index, low;
   std::set<BlockingClass> on_stack;
   std::vector<BlockingClass> stack;
   std::vector<std::vector<BlockingClass>> components;
   int counter = 0;
-  std::function<void(const BlockingClass&)> connect = [&](const BlockingClass& v) {
-    index[v] = low[v] = counter++;
-    stack.push_back(v);
-    on_stack.insert(v);
-    for (const BlockingClass& w : out[v]) {
-      if (!index.count(w)) {
-        connect(w);
-        low[v] = std::min(low[v], low[w]);
-      } else if (on_stack.count(w)) {
-        low[v] = std::min(low[v], index[w]);
+  struct Frame {
+    BlockingClass v;
+    size_t next = 0;  // the next successor of v to look at
+  };
+  for (const auto& [root, unused] : out) {
+    if (index.count(root)) continue;
+    std::vector<Frame> dfs{{root}};
+    index[root] = low[root] = counter++;
+    stack.push_back(root);
+    on_stack.insert(root);
+    while (!dfs.empty()) {
+      Frame& f = dfs.back();
+      const std::vector<BlockingClass>& next = successors(f.v);
+      if (f.next < next.size()) {
+        const BlockingClass& w = next[f.next++];
+        if (!index.count(w)) {
+          index[w] = low[w] = counter++;
+          stack.push_back(w);
+          on_stack.insert(w);
+          dfs.push_back({w});  // invalidates f
+        } else if (on_stack.count(w)) {
+          low[f.v] = std::min(low[f.v], index[w]);
+        }
+        continue;
       }
-    }
-    if (low[v] == index[v]) {
+      BlockingClass v = f.v;
+      dfs.pop_back();
+      if (!dfs.empty()) low[dfs.back().v] = std::min(low[dfs.back().v], low[v]);
+      if (low[v] != index[v]) continue;
       std::vector<BlockingClass> component;
       BlockingClass w;
       do {
@@ -183,10 +205,17 @@ std::vector<ClassCycle> ClassGraph::FindCycles() const {
       } while (!(w == v));
       if (component.size() > 1) components.push_back(std::move(component));
     }
-  };
-  for (const auto& [v, unused] : out) {
-    if (!index.count(v)) connect(v);
   }
+  return components;
+}
+
+}  // namespace
+
+std::vector<ClassCycle> ClassGraph::FindCycles() const {
+  std::map<BlockingClass, std::vector<BlockingClass>> out;
+  for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
+
+  std::vector<std::vector<BlockingClass>> components = StronglyConnected(out);
 
   std::vector<ClassCycle> cycles;
   for (const auto& component : components) {

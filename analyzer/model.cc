@@ -1,6 +1,7 @@
 #include "analyzer/model.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -37,11 +38,16 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   for (const auto& s : chunk.stacks()) {
     stacks_[s.id()].assign(s.frames().begin(), s.frames().end());
   }
-  TimeNs time = static_cast<TimeNs>(chunk.base_time_ns());
+  // Times add up in unsigned arithmetic, saturating at the largest TimeNs: a
+  // hostile or corrupt trace must not overflow a signed integer (UB).
+  constexpr uint64_t kMaxTime = uint64_t(std::numeric_limits<TimeNs>::max());
+  uint64_t clock = std::min<uint64_t>(chunk.base_time_ns(), kMaxTime);
+  TimeNs time = static_cast<TimeNs>(clock);
   // An empty chunk is the writer's heartbeat: the process was alive then.
   if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
   for (const Event& e : chunk.events()) {
-    time += static_cast<TimeNs>(e.time_delta_ns());
+    clock = e.time_delta_ns() > kMaxTime - clock ? kMaxTime : clock + e.time_delta_ns();
+    time = static_cast<TimeNs>(clock);
     if (stats_.events == 0) first_time_ = time;
     last_time_ = std::max(last_time_, time);
     ++stats_.events;

@@ -26,7 +26,8 @@ constexpr char kSharedOptions[] = R"(
   --write-baseline FILE
                        record the current findings in FILE
   --no-suppressions    ignore `# waitgraph: ignore[rule]` comments
-  --source-root DIR    SARIF: paths under DIR become relative (default: cwd)
+  --source-root DIR    SARIF: paths under DIR become relative; suppression
+                       comments are read only from files under DIR (default: cwd)
 )";
 
 constexpr char kAnalyzeHelp[] = R"(usage: waitgraph analyze TRACE [OPTIONS]
@@ -84,6 +85,7 @@ std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, C
   if (!config.ok()) return Usage(std::string(config.status().message()), command);
   out.policy.config = *config;
   out.policy.comment_suppressions = !opts.flags.count("--no-suppressions");
+  out.policy.source_root = out.render.source_root;  // suppressions are read only under it
   if (auto b = opts.Get("--baseline")) {
     auto baseline = ReadBaseline(*b);
     if (!baseline.ok()) return Usage(std::string(baseline.status().message()), command);

@@ -14,6 +14,7 @@ inline constexpr int kExitFindings = 1;    // check: findings at or above --fail
 inline constexpr int kExitBadInput = 2;    // usage error, unreadable or corrupt trace
 inline constexpr int kExitHang = 3;        // run: the program deadlocked and was stopped
 inline constexpr int kExitCannotWrite = 4; // an output path (trace, report) is unwritable
+inline constexpr int kExitProcessGone = 5; // live PID: that process no longer exists
 
 using Args = std::vector<std::string>;
 

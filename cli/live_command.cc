@@ -1,6 +1,8 @@
 // `waitgraph live PID|TRACE`: what a running (or hung) process is waiting for
 // right now, read from the trace its shim keeps current to ~100 ms.
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include "cli/report.h"
 #include "cli/shim_locator.h"
 #include "rules/describe.h"
+#include "trace/private_files.h"
 
 namespace waitgraph::cli {
 namespace {
@@ -25,9 +28,12 @@ for how long, and any deadlock among them. Works while the process is
 deadlocked: the shim's writer thread needs no GIL.
 
 PID must have been started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
-waitgraph.start()); its trace is found through ${TMPDIR:-/tmp}/waitgraph-live/PID.
+waitgraph.start()); its trace is found through <per-user dir>/live/PID (the
+per-user directory of the process's owner: $WAITGRAPH_DIR, else
+$XDG_RUNTIME_DIR/waitgraph, else ${TMPDIR:-/tmp}/waitgraph-<uid>).
 
-exit status: 0 report printed; 2 no trace for PID, or unreadable trace
+exit status: 0 report printed; 2 no trace for PID, or unreadable trace; 5 the
+process PID no longer exists (its trace, if any, is named: use `analyze`)
 )";
 
 bool IsPid(const std::string& s) {
@@ -36,6 +42,56 @@ bool IsPid(const std::string& s) {
 }
 
 bool ProcessAlive(long pid) { return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+
+// The owner of process `pid` (from /proc), if it exists.
+std::optional<uid_t> OwnerOf(long pid) {
+  struct stat st;
+  if (stat(absl::StrCat("/proc/", pid).c_str(), &st) != 0) return std::nullopt;
+  return st.st_uid;
+}
+
+// Where the pointer of `pid` may be: our own per-user directory, then (for
+// another user's process, e.g. root diagnosing a service) the default
+// per-user directories of its owner, if that owner controls them.
+std::vector<std::string> PointerCandidates(long pid) {
+  std::vector<std::string> out = {LivePointerPath(pid)};
+  std::optional<uid_t> owner = OwnerOf(pid);
+  if (!owner || *owner == geteuid()) return out;
+  const char* tmp = std::getenv("TMPDIR");
+  for (const std::string& dir :
+       {absl::StrCat("/run/user/", *owner, "/waitgraph"),
+        absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/waitgraph-", *owner)}) {
+    std::string live = absl::StrCat(dir, "/live");
+    if (trace::CheckTrustedDir(dir, *owner).ok() && trace::CheckTrustedDir(live, *owner).ok()) {
+      out.push_back(absl::StrCat(live, "/", pid));
+    }
+  }
+  return out;
+}
+
+// The trace of the live process `pid`; exits with a message when there is
+// none, or when the process is gone (a stale pointer is removed).
+std::optional<int> FindLiveTrace(long pid, std::string& trace) {
+  for (const std::string& path : PointerCandidates(pid)) {
+    std::optional<trace::LivePointer> pointer = trace::ReadLivePointer(path);
+    if (!pointer) continue;
+    if (!trace::PointerMatchesLiveProcess(*pointer, pid_t(pid))) {
+      unlink(path.c_str());  // stale: that process is gone (or its pid was reused)
+      std::cerr << "waitgraph: process " << pid << " is gone (no longer running); its last trace: "
+                << pointer->trace_path << " (use `waitgraph analyze " << pointer->trace_path << "`)\n";
+      return kExitProcessGone;
+    }
+    trace = pointer->trace_path;
+    return std::nullopt;
+  }
+  if (!ProcessAlive(pid)) {
+    std::cerr << "waitgraph: process " << pid << " does not exist\n";
+    return kExitProcessGone;
+  }
+  std::cerr << "waitgraph: process " << pid << " has no waitgraph trace (start it with "
+            << "`waitgraph run`, WAITGRAPH_TRACE or waitgraph.start())\n";
+  return kExitBadInput;
+}
 
 // "MainThread: blocked 3.2 s in ThreadSensitiveContext.__aexit__ → ..." per waiting thread.
 std::string BlockedNow(const analyzer::Model& model) {
@@ -76,12 +132,7 @@ int LiveCommand(const Args& args) {
   bool alive = false;
   if (IsPid(target)) {
     long pid = std::stol(target);
-    std::ifstream pointer(LivePointerPath(pid));
-    if (!pointer || !std::getline(pointer, trace) || trace.empty()) {
-      std::cerr << "waitgraph: process " << pid << " has no waitgraph trace (start it with "
-                << "`waitgraph run`, WAITGRAPH_TRACE or waitgraph.start())\n";
-      return kExitBadInput;
-    }
+    if (std::optional<int> exit = FindLiveTrace(pid, trace)) return *exit;
     alive = ProcessAlive(pid);
   }
   analyzer::TraceAnalysis analysis(trace);

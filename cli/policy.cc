@@ -1,7 +1,11 @@
 #include "cli/policy.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -77,8 +81,53 @@ struct SuppressionComment {
   std::set<std::string> rules;  // empty = every rule
 };
 
+// Source files larger than this are not searched for suppressions.
+constexpr off_t kMaxSourceBytes = off_t{8} << 20;
+
+// The text of a source file a trace names, or "" if it is not a regular
+// file of at most kMaxSourceBytes: a trace may be hostile (CI analysing an
+// untrusted pull request's traces) and name a FIFO (would block) or
+// /dev/zero (would never end).
+std::string ReadSourceFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st;
+  std::string text;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxSourceBytes) {
+    text.resize(size_t(st.st_size));
+    size_t got = 0;
+    while (got < text.size()) {
+      ssize_t n = read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += size_t(n);
+    }
+    text.resize(got);
+  }
+  close(fd);
+  return text;
+}
+
+// True if `file`, symlinks resolved, is inside `root` (already resolved).
+bool IsUnderRoot(const std::string& file, const std::string& root) {
+  if (root.empty()) return true;
+  std::error_code ec;
+  std::string real = std::filesystem::canonical(file, ec).string();
+  if (ec) return false;
+  return real.size() > root.size() && real.compare(0, root.size(), root) == 0 &&
+         (root.back() == '/' || real[root.size()] == '/');
+}
+
 class SourceComments {
  public:
+  explicit SourceComments(const std::string& source_root) {
+    std::error_code ec;
+    if (!source_root.empty()) {
+      root_ = std::filesystem::canonical(source_root, ec).string();
+      if (ec) root_ = "/nonexistent-source-root";  // unusable root: read nothing
+    }
+  }
+
   // The suppression on `line` of `file`, or on the comment-only line above.
   const SuppressionComment* At(const std::string& file, int line) {
     const auto& comments = Load(file);
@@ -92,7 +141,7 @@ class SourceComments {
     auto it = files_.find(file);
     if (it != files_.end()) return it->second;
     std::vector<SuppressionComment>& out = files_[file];
-    std::ifstream in(file);
+    std::istringstream in(IsUnderRoot(file, root_) ? ReadSourceFile(file) : std::string());
     static const std::regex kIgnore(R"(#\s*waitgraph:\s*ignore(\[([^\]]*)\])?)");
     std::string text;
     for (int n = 1; std::getline(in, text); ++n) {
@@ -109,6 +158,7 @@ class SourceComments {
   }
 
  private:
+  std::string root_;  // resolved source root; empty: anywhere
   std::map<std::string, std::vector<SuppressionComment>> files_;
   std::set<std::pair<std::string, int>> comment_only_;
 };
@@ -176,7 +226,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
 }
 
 void ApplyPolicy(const Policy& policy, std::vector<findings::Report>& reports) {
-  SourceComments comments;
+  SourceComments comments(policy.source_root);
   std::set<std::pair<std::string, int>> used_comments;
   std::set<std::string> used_globs;
   for (auto& report : reports) {

@@ -38,6 +38,9 @@ struct Policy {
   Config config;
   bool comment_suppressions = true;
   std::set<std::string> baseline;  // fingerprints to leave out
+  // Suppression comments are read only from files under this directory
+  // (symlinks resolved): a trace may be hostile. Empty: no restriction.
+  std::string source_root;
 };
 
 // Drops and re-grades findings per `policy`; adds notes about suppressions

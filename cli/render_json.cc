@@ -22,7 +22,8 @@ std::string LocationList(const Locations& locs) {
   return out + "]";
 }
 
-std::string FindingJson(const findings::Finding& f, const std::string& trace) {
+std::string FindingJson(const findings::Finding& f, const findings::Report& report) {
+  const std::string& trace = report.trace();
   // `locations`: the primary location, then each distinct related one.
   std::vector<findings::Location> locations;
   auto add = [&](const findings::Location& loc) {
@@ -52,7 +53,8 @@ std::string FindingJson(const findings::Finding& f, const std::string& trace) {
       ", \"fix\": ", JsonQuote(f.fix()), ", \"fingerprint\": ", JsonQuote(f.fingerprint()),
       f.held_seconds() > 0 ? absl::StrCat(", \"held_seconds\": ", f.held_seconds()) : "",
       f.scope().empty() ? "" : absl::StrCat(", \"test\": ", JsonQuote(f.scope())),
-      ", \"trace\": ", JsonQuote(trace), "}");
+      ", \"trace\": ", JsonQuote(trace),
+      report.pid() != 0 ? absl::StrCat(", \"pid\": ", report.pid()) : "", "}");
 }
 
 }  // namespace
@@ -61,10 +63,15 @@ std::string RenderJson(const std::vector<findings::Report>& reports) {
   std::string findings = "[", traces = "[", notes = "[";
   for (const auto& report : reports) {
     for (const auto& f : report.findings()) {
-      absl::StrAppend(&findings, findings.size() > 1 ? ",\n  " : "\n  ", FindingJson(f, report.trace()));
+      absl::StrAppend(&findings, findings.size() > 1 ? ",\n  " : "\n  ", FindingJson(f, report));
     }
     absl::StrAppend(&traces, traces.size() > 1 ? ", " : "", "{\"path\": ", JsonQuote(report.trace()),
-                    ", \"events\": ", report.events(), "}");
+                    ", \"events\": ", report.events(),
+                    report.pid() != 0 ? absl::StrCat(", \"pid\": ", report.pid(), ", \"parent_pid\": ",
+                                                     report.parent_pid(), ", \"program\": ",
+                                                     JsonQuote(report.program()))
+                                      : "",
+                    "}");
     for (const auto& note : report.notes()) {
       absl::StrAppend(&notes, notes.size() > 1 ? ", " : "", JsonQuote(note));
     }

@@ -1,5 +1,7 @@
 #include "cli/render_text.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "rules/rule_table.h"
 
@@ -24,9 +26,24 @@ void AppendStack(std::string& out, const google::protobuf::RepeatedPtrField<find
   }
 }
 
-void AppendFinding(std::string& out, const findings::Finding& f) {
+// "process 1234 (a.py, child of 1200)": which process of several a finding
+// is about.
+std::string ProcessLine(const findings::Report& report) {
+  std::string out = absl::StrCat("process ", report.pid());
+  if (!report.program().empty() || report.parent_pid() != 0) {
+    absl::StrAppend(&out, " (", report.program(),
+                    report.parent_pid() != 0
+                        ? absl::StrCat(report.program().empty() ? "" : ", ", "child of ", report.parent_pid())
+                        : "",
+                    ")");
+  }
+  return out;
+}
+
+void AppendFinding(std::string& out, const findings::Finding& f, const std::string& process) {
   absl::StrAppend(&out, rules::SeverityName(f.severity()), "[", f.code(), "] ", f.name(), ": ",
                   f.message(), "\n");
+  if (!process.empty()) absl::StrAppend(&out, "  in ", process, "\n");
   if (f.has_location()) absl::StrAppend(&out, "  --> ", Where(f.location()), "\n");
   if (!f.scope().empty()) absl::StrAppend(&out, "  in test: ", f.scope(), "\n");
   for (const auto& rel : f.related()) {
@@ -43,10 +60,15 @@ std::string RenderText(const std::vector<findings::Report>& reports) {
   std::string out;
   int counts[4] = {0, 0, 0, 0};
   uint64_t events = 0;
+  // With several processes' traces, each finding says which process it is in.
+  std::set<uint32_t> pids;
+  for (const auto& report : reports) pids.insert(report.pid());
+  const bool several_processes = pids.size() > 1;
   for (const auto& report : reports) {
     events += report.events();
+    std::string process = several_processes && report.pid() != 0 ? ProcessLine(report) : "";
     for (const auto& f : report.findings()) {
-      AppendFinding(out, f);
+      AppendFinding(out, f, process);
       ++counts[f.severity() & 3];
     }
   }

@@ -25,6 +25,10 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   findings::Report report;
   report.set_trace(analysis.path());
   report.set_events(analysis.model().stats().events);
+  const trace::ProcessInfo& process = analysis.model().process();
+  report.set_pid(process.pid());
+  report.set_parent_pid(process.parent_pid());
+  if (process.argv_size() > 0) report.set_program(process.argv(0));
   rules::AnalysisInput input = rules::InputFor(analysis, deadlocks);
   for (auto& f : registry->Run(input)) {
     if (f.time_ns() != 0) f.set_scope(analysis.model().ScopeAt(f.time_ns()));

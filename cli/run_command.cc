@@ -2,6 +2,7 @@
 // its trace while it runs, and stop it with a diagnosis if it deadlocks.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -18,7 +20,10 @@
 #include "cli/options.h"
 #include "cli/policy.h"
 #include "cli/report.h"
+#include "cli/run_traces.h"
 #include "cli/shim_locator.h"
+#include "cli/signal_forwarding.h"
+#include "trace/private_files.h"
 
 extern char** environ;
 
@@ -33,9 +38,15 @@ exit status are its own. If a cross-call-deadlock or executor-starvation has
 held for --hang-timeout seconds, prints the report at once, stops the program,
 and exits 3.
 
-  --trace PATH          where to write the trace (default
-                        ${TMPDIR:-/tmp}/waitgraph-run-<pid>.wgtrace); keep it
-                        for `waitgraph analyze` and `check`
+  --trace PATH          where the program's trace goes (default: a new
+                        directory <per-user dir>/run-<pid>-XXXXXX holding
+                        <pid>.wgtrace per Python process); keep it for
+                        `waitgraph analyze` and `check`. Each other Python
+                        process of the run writes PATH-STEM.<pid>.wgtrace
+                        beside it. An existing PATH is replaced only if it
+                        is your own regular file.
+  --record-argv         record the program's arguments in the trace (by
+                        default only argv[0]: arguments can hold secrets)
   --hang-timeout SECS   how long a deadlock must hold (default 2, or
                         [run] hang-timeout in ./waitgraph.toml)
   --format text|json    report format (default text)
@@ -45,56 +56,93 @@ and exits 3.
 comments apply to the report as they do for check.
 
 The shim is switched on with PYTHONPATH=<shim dir> and WAITGRAPH_TRACE=PATH;
-`waitgraph live PID` reads a running program's trace.
+`waitgraph live PID` reads a running program's trace. Every Python process
+the program starts is recorded in its own trace, and the report covers them
+all, each finding with its process.
 
-exit status: the program's own (128+N if killed by signal N); 3 deadlock,
-program stopped; 2 bad usage; 4 the trace or report cannot be written
+Signals sent to `waitgraph run` are forwarded to the program: HUP, INT, QUIT,
+TERM, USR1, USR2, ALRM, WINCH, CONT, URG, VTALRM, PROF, XCPU, XFSZ, IO, PWR
+and the real-time signals (not those the terminal sends to the whole
+foreground group: the program gets them already). The per-user
+directory is $WAITGRAPH_DIR, else $XDG_RUNTIME_DIR/waitgraph, else
+${TMPDIR:-/tmp}/waitgraph-<uid> (mode 0700, checked).
+
+exit status: the program's own; if the program was killed by a signal,
+`waitgraph run` kills itself with the same signal after the report. 3
+deadlock, program stopped; 2 bad usage; 4 the trace or report cannot be
+written. (A program that itself exits 2, 3 or 4 is indistinguishable.)
 )";
 
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
-
-pid_t g_child = -1;
-
-void ForwardSignal(int sig) {
-  if (g_child > 0) kill(g_child, sig);
-}
 
 int Usage(const std::string& message) {
   std::cerr << "waitgraph: " << message << " (see `waitgraph run --help`)\n";
   return kExitBadInput;
 }
 
-std::string DefaultTracePath() {
-  const char* tmp = std::getenv("TMPDIR");
-  return absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/waitgraph-run-", getpid(),
-                      ".wgtrace");
+// A new private directory for this run's traces, in the per-user directory.
+std::optional<std::string> MakeRunDir(std::string& error) {
+  absl::StatusOr<std::string> user = trace::EnsureUserDir();
+  if (!user.ok()) {
+    error = absl::StrCat("cannot use the per-user directory: ", user.status().message());
+    return std::nullopt;
+  }
+  std::string dir = absl::StrCat(*user, "/run-", getpid(), "-XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) {  // mode 0700
+    error = absl::StrCat("cannot create ", dir, ": ", std::strerror(errno));
+    return std::nullopt;
+  }
+  return dir;
 }
 
-// Creates (truncates) the trace so an unwritable path fails here, in one
-// line, before the program starts.
-bool PrepareTrace(const std::string& path, std::string& error) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
+// Checks, before the program starts, that the shim will be able to create
+// `path`: its directory exists and is writable, and anything already at
+// `path` is the user's own regular file (removed: the user named it).
+// Never follows or removes someone else's file or link.
+bool PrepareTracePath(const std::string& path, std::string& error) {
+  std::string dir = path.rfind('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
     error = absl::StrCat("cannot write trace ", path, ": ", std::strerror(errno),
                          "; choose another --trace");
     return false;
   }
-  close(fd);
+  if (path.find("%p") != std::string::npos) return true;
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return true;  // not there: the shim creates it
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    error = absl::StrCat("cannot write trace ", path, ": it exists and is not your own regular "
+                         "file (a link, a FIFO, or another user's); choose another --trace");
+    return false;
+  }
+  if (unlink(path.c_str()) != 0) {
+    error = absl::StrCat("cannot replace trace ", path, ": ", std::strerror(errno));
+    return false;
+  }
   return true;
 }
 
+// What every process of one run shares: a unique id in each trace.
+std::string NewRunId() { return absl::StrCat(getpid(), "-", MonotonicNowNs()); }
+
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& shim_dir,
-            const std::string& trace) {
+            const std::string& trace, const std::string& run_id, bool record_argv,
+            SignalForwarder& signals) {
   std::string pythonpath = shim_dir;
   if (const char* old = std::getenv("PYTHONPATH"); old != nullptr && *old) {
     absl::StrAppend(&pythonpath, ":", old);
   }
+  signals.PrepareSpawn();
   pid_t pid = fork();
-  if (pid != 0) return pid;
+  if (pid != 0) {
+    signals.ForwardTo(pid > 0 ? pid : 0);  // 0: fork failed, nothing to forward to
+    return pid;
+  }
+  signals.RestoreInChild();
   setenv("PYTHONPATH", pythonpath.c_str(), 1);
   setenv("WAITGRAPH_TRACE", trace.c_str(), 1);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGQUIT, SIG_DFL);
+  setenv("WAITGRAPH_RUN_ID", run_id.c_str(), 1);
+  if (record_argv) setenv("WAITGRAPH_RECORD_ARGV", "1", 1);
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -103,24 +151,19 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& shim_dir,
   _exit(127);
 }
 
-int ExitStatusOf(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
-}
-
-void StopChild(pid_t child) {
-  kill(child, SIGTERM);
+void StopProcess(pid_t pid, bool is_child) {
+  kill(pid, SIGTERM);
   for (int i = 0; i < 20; ++i) {  // up to 1 s to go quietly
-    if (waitpid(child, nullptr, WNOHANG) == child) return;
+    if (is_child ? waitpid(pid, nullptr, WNOHANG) == pid : kill(pid, 0) != 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
+  kill(pid, SIGKILL);
+  if (is_child) waitpid(pid, nullptr, 0);
 }
 
 struct RunOptions {
-  std::string trace;
+  std::string trace;  // empty: a new run directory
+  bool record_argv = false;
   double hang_timeout = 2.0;
   Format format = Format::kText;
   std::string report_path;  // empty: stderr
@@ -130,6 +173,7 @@ struct RunOptions {
 
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report"},
+                                  .flags = {"--record-argv"},
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
   if (opts->help()) {
@@ -138,10 +182,13 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   }
   out.program = opts->after_dashes;
   if (out.program.empty()) return Usage("no program given: waitgraph run -- PROGRAM [ARGS...]");
-  out.trace = opts->Get("--trace").value_or(DefaultTracePath());
+  out.trace = opts->Get("--trace").value_or("");
+  out.record_argv = opts->flags.count("--record-argv") > 0;
   auto config = LoadConfig("");  // ./waitgraph.toml, if any
   if (!config.ok()) return Usage(std::string(config.status().message()));
   out.policy.config = *config;
+  // Suppression comments are read only from files under the current directory.
+  out.policy.source_root = std::filesystem::current_path().string();
   if (config->hang_timeout) out.hang_timeout = *config->hang_timeout;
   if (auto t = opts->Get("--hang-timeout")) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {
@@ -169,8 +216,8 @@ std::vector<analyzer::Deadlock> HeldDeadlocks(const analyzer::TraceAnalysis& ana
   return held;
 }
 
-int Print(const findings::Report& report, const RunOptions& opts) {
-  std::vector<findings::Report> reports = {report};
+int Print(std::vector<findings::Report> reports, const RunOptions& opts,
+          const std::string& where) {
   ApplyPolicy(opts.policy, reports);
   std::string text = Render(reports, {.format = opts.format});
   if (opts.report_path.empty()) {
@@ -179,10 +226,24 @@ int Print(const findings::Report& report, const RunOptions& opts) {
   }
   std::string error;
   if (!WriteOutput(opts.report_path, text, error)) {
-    std::cerr << "waitgraph: " << error << "; the trace is kept at " << opts.trace << "\n";
+    std::cerr << "waitgraph: " << error << "; the traces are kept at " << where << "\n";
     return kExitCannotWrite;
   }
   return kExitOk;
+}
+
+// The first trace of a running process of the run with a deadlock held for
+// --hang-timeout (a process that is gone is reported at the end instead).
+struct Hang {
+  const analyzer::TraceAnalysis* trace;
+  std::vector<analyzer::Deadlock> deadlocks;
+};
+std::optional<Hang> FindHang(const RunTraces& traces, double timeout) {
+  for (const analyzer::TraceAnalysis* t : traces.running_traces()) {
+    std::vector<analyzer::Deadlock> held = HeldDeadlocks(*t, timeout);
+    if (!held.empty()) return Hang{t, std::move(held)};
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -196,50 +257,64 @@ int RunCommand(const Args& args) {
     std::cerr << "waitgraph: " << error << "\n";
     return kExitBadInput;
   }
-  if (!PrepareTrace(opts.trace, error)) {
-    std::cerr << "waitgraph: " << error << "\n";
-    return kExitCannotWrite;
+  // Where the traces go: WAITGRAPH_TRACE for every process of the run.
+  std::string pattern, where;
+  if (opts.trace.empty()) {
+    std::optional<std::string> dir = MakeRunDir(error);
+    if (!dir) {
+      std::cerr << "waitgraph: " << error << "\n";
+      return kExitCannotWrite;
+    }
+    pattern = absl::StrCat(*dir, "/%p.wgtrace");
+    where = *dir;
+  } else {
+    if (!PrepareTracePath(opts.trace, error)) {
+      std::cerr << "waitgraph: " << error << "\n";
+      return kExitCannotWrite;
+    }
+    pattern = where = opts.trace;
   }
+  const std::string run_id = NewRunId();
 
-  // Ctrl-C reaches the program (same process group); we stay to report.
-  signal(SIGINT, SIG_IGN);
-  signal(SIGQUIT, SIG_IGN);
-  g_child = Spawn(opts.program, *shim_dir, opts.trace);
-  if (g_child < 0) {
+  SignalForwarder signals;
+  pid_t child = Spawn(opts.program, *shim_dir, pattern, run_id, opts.record_argv, signals);
+  if (child < 0) {
     std::cerr << "waitgraph: cannot start " << opts.program[0] << ": " << std::strerror(errno) << "\n";
     return kExitBadInput;
   }
-  signal(SIGTERM, ForwardSignal);
-  signal(SIGHUP, ForwardSignal);
 
-  analyzer::TraceAnalysis analysis(opts.trace);
+  RunTraces traces(pattern, run_id);
   int status = 0;
   for (;;) {
-    if (waitpid(g_child, &status, WNOHANG) == g_child) break;
+    if (waitpid(child, &status, WNOHANG) == child) break;
     std::this_thread::sleep_for(kPollInterval);
-    analysis.Poll();
-    analysis.AdvanceClock(MonotonicNowNs());
-    std::vector<analyzer::Deadlock> held = HeldDeadlocks(analysis, opts.hang_timeout);
-    if (held.empty()) continue;
-    findings::Report report = BuildReport(analysis, held, /*writer_gone=*/false);
+    traces.Poll();
+    traces.AdvanceClock(MonotonicNowNs());
+    std::optional<Hang> hang = FindHang(traces, opts.hang_timeout);
+    if (!hang) continue;
+    findings::Report report = BuildReport(*hang->trace, hang->deadlocks, /*writer_gone=*/false);
     report.add_notes(absl::StrCat("the program was deadlocked for ", opts.hang_timeout,
-                                  " s and has been stopped; trace kept at ", opts.trace));
-    int printed = Print(report, opts);
-    StopChild(g_child);
+                                  " s and has been stopped; trace kept at ", hang->trace->path()));
+    int printed = Print({report}, opts, where);
+    pid_t hung = pid_t(hang->trace->model().process().pid());
+    if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
+    StopProcess(child, /*is_child=*/true);
     return printed == kExitOk ? kExitHang : printed;
   }
 
-  analysis.Poll();
-  int program_status = ExitStatusOf(status);
-  if (analysis.model().stats().chunks == 0) {
+  traces.Poll();
+  if (traces.traces().empty()) {
+    if (opts.trace.empty()) rmdir(where.c_str());  // our run directory, if left empty
     std::cerr << "waitgraph: no trace was recorded (" << opts.program[0]
               << " is not a Python program, or the shim could not start); nothing to analyse\n";
-    return program_status;
+    return ExitLikeProgram(status);
   }
-  int printed = Print(BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()),
-                                  /*writer_gone=*/true),
-                      opts);
-  return printed == kExitOk ? program_status : printed;
+  std::vector<findings::Report> reports;
+  for (const analyzer::TraceAnalysis* t : traces.traces()) {
+    reports.push_back(BuildReport(*t, analyzer::FindDeadlocks(t->model()), /*writer_gone=*/true));
+  }
+  int printed = Print(std::move(reports), opts, where);
+  return printed == kExitOk ? ExitLikeProgram(status) : printed;
 }
 
 }  // namespace waitgraph::cli

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "trace/private_files.h"
 
 namespace waitgraph::cli {
 
@@ -36,8 +37,7 @@ std::optional<std::string> FindShimDir(std::string& error) {
 }
 
 std::string LivePointerPath(long pid) {
-  const char* tmp = std::getenv("TMPDIR");
-  return absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/waitgraph-live/", pid);
+  return absl::StrCat(trace::UserDirPath(), "/live/", pid);
 }
 
 long long MonotonicNowNs() {

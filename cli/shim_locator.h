@@ -11,8 +11,9 @@ namespace waitgraph::cli {
 // beside this executable (the same in the build tree and an install).
 std::optional<std::string> FindShimDir(std::string& error);
 
-// ${TMPDIR:-/tmp}/waitgraph-live/PID: where a traced process says where its
-// trace is (written by the shim at start, removed at a clean stop).
+// <per-user dir>/live/PID (trace/private_files.h): where a traced process of
+// this user says where its trace is (written by the shim at start, removed
+// at a clean stop).
 std::string LivePointerPath(long pid);
 
 // CLOCK_MONOTONIC now, in ns: the clock the shim stamps events with.

@@ -32,6 +32,8 @@ uint32_t Fnv1a32(std::string_view bytes) {
 }
 
 std::string FrameChunk(std::string_view payload) {
+  // Never a frame no reader takes (and no silent uint32 truncation).
+  if (payload.size() > kMaxFramePayload) return std::string();
   std::string out;
   out.reserve(kFrameHeaderSize + payload.size());
   PutU32(out, kFrameMagic);
@@ -94,6 +96,13 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
       return Fail(absl::DataLossError(absl::StrCat(
           "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ",
           chunks_read_, " fails its checksum)")));
+    }
+    if (chunk.format_version() > kFormatVersion) {
+      buffer_.erase(0, pos);
+      consumed_ += pos;
+      return Fail(absl::FailedPreconditionError(absl::StrCat(
+          "trace ", path_, " was written in format ", chunk.format_version(),
+          ", newer than this waitgraph reads (", kFormatVersion, "); use a newer waitgraph")));
     }
     out.push_back(std::move(chunk));
     ++chunks_read_;

@@ -30,7 +30,9 @@ inline constexpr uint32_t kMaxFramePayload = 64u << 20;
 
 uint32_t Fnv1a32(std::string_view bytes);
 
-// Returns the bytes of one frame holding `payload`.
+// Returns the bytes of one frame holding `payload`, or an empty string if
+// the payload is larger than kMaxFramePayload (writers split chunks before:
+// see the shim's recorder).
 std::string FrameChunk(std::string_view payload);
 
 // Reads chunks from a trace file, incrementally: each Poll() returns the

@@ -12,10 +12,17 @@
 //   call_quiet(fn, *args, **kwargs): fn(...) with recording suppressed on
 //       this thread
 //   start(path, executable, python_version, argv, library_prefixes,
-//         shim_prefix, flush_ms)          raises OSError if path cannot be written
+//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000)
+//       raises OSError if the trace cannot be created (ETIMEDOUT: the
+//       storage did not answer); trace_path() then names the file created
+//       (see trace/private_files.h: never an existing one)
 //   stop(); is_recording(); trace_path(); set_debug(bool)
+//   private_dir() -> the per-user directory, created and verified (OSError)
+//   write_live_pointer(trace_path) -> path of this process's live pointer
+//       (OSError); stale pointers of dead processes are removed
 //   Hook: see hook.h
 #include <Python.h>
+#include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -33,6 +40,7 @@
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/stall_watchdog.h"
 #include "instrument/native/state.h"
+#include "trace/private_files.h"
 
 namespace waitgraph::shim {
 namespace {
@@ -117,9 +125,11 @@ bool StringList(PyObject* seq, std::vector<std::string>& out) {
 PyObject* Start(PyObject*, PyObject* args) {
   PyObject *path_obj, *argv, *prefixes;
   const char *executable, *version, *shim_prefix;
+  const char* run_id = "";
   int flush_ms;
-  if (!PyArg_ParseTuple(args, "UssOOsi:start", &path_obj, &executable, &version, &argv,
-                        &prefixes, &shim_prefix, &flush_ms)) {
+  int storage_timeout_ms = 2000;
+  if (!PyArg_ParseTuple(args, "UssOOsi|si:start", &path_obj, &executable, &version, &argv,
+                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms)) {
     return nullptr;
   }
   Recorder& recorder = TheRecorder();
@@ -135,23 +145,59 @@ PyObject* Start(PyObject*, PyObject* args) {
   if (!StringList(argv, argv_list) || !StringList(prefixes, prefix_list)) return nullptr;
   trace::ProcessInfo info;
   info.set_pid(uint32_t(getpid()));
+  info.set_parent_pid(uint32_t(getppid()));
+  info.set_run_id(run_id);
   info.set_executable(executable);
   info.set_python_version(version);
-  for (auto& a : argv_list) info.add_argv(a);
+  for (auto& a : argv_list) info.add_argv(std::string(CutUtf8(a, Recorder::kMaxStringBytes)));
   info.set_start_monotonic_ns(MonotonicNs());
   info.set_start_unix_ns(RealtimeNs());
   for (auto& p : prefix_list) info.add_library_prefixes(p);
   TheStackWalker().Configure(shim_prefix, prefix_list);
-  std::string path = PyUnicode_AsUTF8(path_obj);
+  const char* path_utf8 = PyUnicode_AsUTF8(path_obj);
+  if (path_utf8 == nullptr) return nullptr;
+  std::string path = path_utf8;
   bool ok;
+  int error = 0;
+  // With the GIL held: Start resets the intern tables that producers use
+  // under the GIL. It waits for the writer thread (which never takes the
+  // GIL) at most storage_timeout_ms.
   try {
-    ok = recorder.Start(path, std::move(info), flush_ms);
+    ok = recorder.Start(path, std::move(info), {.flush_ms = flush_ms,
+                                                .storage_timeout_ms = storage_timeout_ms});
+    error = errno;
   } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_OSError, e.what());
+    ok = false;
+    error = ENOMEM;
+  }
+  if (!ok) {
+    errno = error;
+    return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* StatusToOSError(const absl::Status& status) {
+  PyErr_SetString(PyExc_OSError, std::string(status.message()).c_str());
+  return nullptr;
+}
+
+PyObject* PrivateDirPy(PyObject*, PyObject*) {
+  absl::StatusOr<std::string> dir = trace::EnsureUserDir();
+  if (!dir.ok()) return StatusToOSError(dir.status());
+  return PyUnicode_DecodeFSDefault(dir->c_str());
+}
+
+PyObject* WriteLivePointerPy(PyObject*, PyObject* path_obj) {
+  if (!PyUnicode_Check(path_obj)) {
+    PyErr_SetString(PyExc_TypeError, "write_live_pointer wants a str");
     return nullptr;
   }
-  if (!ok) return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
-  Py_RETURN_NONE;
+  const char* path = PyUnicode_AsUTF8(path_obj);
+  if (path == nullptr) return nullptr;
+  absl::StatusOr<std::string> pointer = trace::WriteLivePointer(path);
+  if (!pointer.ok()) return StatusToOSError(pointer.status());
+  return PyUnicode_DecodeFSDefault(pointer->c_str());
 }
 
 // flush(): write what is buffered now, so a reader sees it (GIL released).
@@ -215,6 +261,8 @@ PyMethodDef kMethods[] = {
     {"is_recording", IsRecording, METH_NOARGS, nullptr},
     {"trace_path", TracePath, METH_NOARGS, nullptr},
     {"set_debug", SetDebug, METH_O, nullptr},
+    {"private_dir", PrivateDirPy, METH_NOARGS, "The per-user directory (created, verified)."},
+    {"write_live_pointer", WriteLivePointerPy, METH_O, "Write this process's live pointer."},
     {nullptr, nullptr, 0, nullptr},
 };
 

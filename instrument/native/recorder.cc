@@ -7,11 +7,170 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <new>
+#include <system_error>
+#include <thread>
 
 #include "instrument/native/state.h"
 #include "trace/chunk_file.h"
+#include "trace/private_files.h"
 
 namespace waitgraph::shim {
+
+// One trace file and the (detached) writer thread that owns it. Shared by
+// the recorder and the thread, so a writer stuck in the storage can be
+// abandoned while it still holds on to its session.
+struct Recorder::Session {
+  enum class State { kOpening, kOpen, kFailed, kDone };
+
+  std::string requested_path;
+  trace::ProcessInfo process;
+  int flush_ms = 50;
+
+  // Writer thread only.
+  int fd = -1;
+  uint64_t sequence = 0;
+  uint64_t last_chunk_ns = 0;
+
+  // Under Recorder::mutex_.
+  std::string path;  // the file actually created, once kOpen
+  State state = State::kOpening;
+  int error = 0;
+  bool stop_requested = false;
+  bool abandoned = false;  // the program gave up waiting: write nothing more
+  uint64_t flush_requested = 0;
+  uint64_t flush_done = 0;
+};
+
+namespace {
+
+std::chrono::milliseconds Millis(int ms) { return std::chrono::milliseconds(ms > 0 ? ms : 1); }
+
+bool WriteAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) {
+      errno = EIO;
+      return false;
+    }
+    bytes.remove_prefix(size_t(n));
+  }
+  return true;
+}
+
+// Upper bounds of the encoded size of each item (varints at full width):
+// what decides where a backlog is split into chunks.
+constexpr size_t kEventBytes = 80;
+constexpr size_t kFrameBytes = 40;
+size_t StringBytes(const std::string& s) { return s.size() + 16; }
+size_t StackBytes(const std::vector<uint32_t>& frames) { return 5 * frames.size() + 16; }
+
+// Builds the chunks of one flush, starting a new chunk whenever the next
+// item could take the current one past Recorder::kChunkBudgetBytes.
+// Definitions go before the events that use them; events are delta-coded
+// from each chunk's base time.
+class ChunkSplitter {
+ public:
+  ChunkSplitter(int fd, uint64_t& sequence, const trace::ProcessInfo& process, uint64_t base_ns)
+      : fd_(fd), sequence_(sequence), process_(process), prev_ns_(base_ns) {
+    Begin();
+  }
+
+  bool AddString(uint32_t id, std::string& value) {
+    if (!MakeRoom(StringBytes(value))) return false;
+    auto* s = chunk_.add_strings();
+    s->set_id(id);
+    s->set_value(std::move(value));
+    return true;
+  }
+  bool AddFrame(const FrameDef& f) {
+    if (!MakeRoom(kFrameBytes)) return false;
+    auto* out = chunk_.add_frames();
+    out->set_id(f.id);
+    out->set_file(f.file);
+    out->set_function(f.function);
+    out->set_line(f.line);
+    out->set_library(f.library);
+    return true;
+  }
+  bool AddStack(uint32_t id, const std::vector<uint32_t>& frames) {
+    if (!MakeRoom(StackBytes(frames))) return false;
+    auto* s = chunk_.add_stacks();
+    s->set_id(id);
+    s->mutable_frames()->Add(frames.begin(), frames.end());
+    return true;
+  }
+  bool AddEvent(const EventRecord& e) {
+    if (!MakeRoom(kEventBytes)) return false;
+    auto* ev = chunk_.add_events();
+    uint64_t t = e.time_ns < prev_ns_ ? prev_ns_ : e.time_ns;
+    ev->set_time_delta_ns(t - prev_ns_);
+    prev_ns_ = t;
+    ev->set_thread(e.thread);
+    ev->set_kind(static_cast<trace::EventKind>(e.kind));
+    ev->set_subject(e.subject);
+    ev->set_object(e.object);
+    ev->set_stack(e.stack);
+    ev->set_name(e.name);
+    ev->set_arg(e.arg);
+    return true;
+  }
+  // Writes the last chunk (also when empty: a heartbeat).
+  bool Finish() { return Emit(); }
+
+ private:
+  void Begin() {
+    chunk_.Clear();
+    chunk_.set_format_version(trace::kFormatVersion);
+    chunk_.set_sequence(sequence_);
+    chunk_.set_base_time_ns(prev_ns_);
+    bytes_ = 64;
+    if (sequence_ == 0) {
+      *chunk_.mutable_process() = process_;
+      bytes_ += process_.ByteSizeLong();
+    }
+  }
+  bool MakeRoom(size_t item_bytes) {
+    if (bytes_ + item_bytes > Recorder::kChunkBudgetBytes && HasItems()) {
+      if (!Emit()) return false;
+      Begin();
+    }
+    bytes_ += item_bytes;
+    return true;
+  }
+  bool HasItems() const {
+    return chunk_.strings_size() + chunk_.frames_size() + chunk_.stacks_size() + chunk_.events_size() > 0;
+  }
+  bool Emit() {
+    ++sequence_;
+    std::string payload;
+    if (!chunk_.SerializeToString(&payload) || payload.size() > trace::kMaxFramePayload) {
+      errno = EFBIG;  // cannot happen with the budget above; never write what no reader takes
+      return false;
+    }
+    return WriteAll(fd_, trace::FrameChunk(payload));
+  }
+
+  int fd_;
+  uint64_t& sequence_;
+  const trace::ProcessInfo& process_;
+  uint64_t prev_ns_;
+  trace::TraceChunk chunk_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+std::string_view CutUtf8(std::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
 
 Recorder& TheRecorder() {
   static Recorder* recorder = new Recorder();  // intentionally leaked
@@ -22,43 +181,49 @@ void Recorder::ResetTables() {
   strings_.clear();
   stacks_.clear();
   next_string_ = next_frame_ = next_stack_ = 1;
-  events_.clear();
-  new_strings_.clear();
-  new_frames_.clear();
-  new_stacks_.clear();
-  sequence_ = 0;
+  PendingData().swap(pending_);
 }
 
-bool Recorder::Start(const std::string& path, trace::ProcessInfo info, int flush_ms) {
+bool Recorder::Start(const std::string& path, trace::ProcessInfo info, Options options) {
   if (running_) {
     errno = EBUSY;
     return false;
   }
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
+  options_ = options;
+  auto session = std::make_shared<Session>();
+  session->requested_path = path;
+  session->process = std::move(info);
+  session->flush_ms = options.flush_ms > 0 ? options.flush_ms : 50;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ResetTables();
-    stop_requested_ = false;
   }
-  fd_ = fd;
-  path_ = path;
-  process_ = std::move(info);
-  flush_ms_ = flush_ms > 0 ? flush_ms : 50;
   ++generation_;
   warned_ = false;
-  // Magic and chunk 0 (process info) right away: the file is a valid, if
-  // empty, trace from the moment start() returns.
-  if (!WriteAll(std::string(trace::kFileMagic)) || !FlushOnce()) {
-    int saved = errno;
-    close(fd_);
-    fd_ = -1;
-    errno = saved;
+  try {
+    std::thread(&Recorder::WriterMain, this, session).detach();
+  } catch (const std::system_error&) {
+    errno = EAGAIN;
     return false;
   }
+  std::unique_lock<std::mutex> lock(mutex_);
+  bool answered = progress_.wait_for(lock, Millis(options.storage_timeout_ms), [&] {
+    return session->state != Session::State::kOpening;
+  });
+  if (!answered) {
+    session->abandoned = true;  // the writer closes and removes it if it ever opens
+    wake_.notify_all();
+    errno = ETIMEDOUT;
+    return false;
+  }
+  if (session->state != Session::State::kOpen) {
+    errno = session->error;
+    return false;
+  }
+  path_ = session->path;
+  session_ = session;
   running_ = true;
   g_recording.store(true);
-  writer_ = std::thread([this] { WriterLoop(); });
   return true;
 }
 
@@ -66,28 +231,55 @@ void Recorder::Stop() {
   if (!running_) return;
   g_recording.store(false);
   running_ = false;
+  std::shared_ptr<Session> session;
+  bool finished;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_requested_ = true;
+    std::unique_lock<std::mutex> lock(mutex_);
+    session.swap(session_);
+    session->stop_requested = true;
+    wake_.notify_all();
+    finished = progress_.wait_for(lock, Millis(options_.storage_timeout_ms), [&] {
+      return session->state == Session::State::kDone;
+    });
+    if (!finished) session->abandoned = true;
   }
+  if (!finished) {
+    char why[160];
+    std::snprintf(why, sizeof why,
+                  "the trace's storage did not take the last events within %d ms; they are dropped",
+                  options_.storage_timeout_ms);
+    Disable(why);
+  }
+}
+
+bool Recorder::Flush() {
+  if (!running_) return false;
+  std::unique_lock<std::mutex> lock(mutex_);
+  std::shared_ptr<Session> session = session_;
+  if (session == nullptr) return false;
+  uint64_t wanted = ++session->flush_requested;
   wake_.notify_all();
-  if (writer_.joinable()) writer_.join();
-  FlushOnce();  // anything appended between the writer's last swap and now
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  bool flushed = progress_.wait_for(lock, Millis(options_.storage_timeout_ms), [&] {
+    return session->flush_done >= wanted || session->state == Session::State::kDone;
+  });
+  return flushed && session->state == Session::State::kOpen;
 }
 
 void Recorder::AbandonAfterFork() {
   g_recording.store(false);
   running_ = false;
-  // The parent's thread does not exist here; detach the object without
-  // touching the (possibly locked) mutex. The fd is the parent's file: close
-  // our copy so that nothing can write to it.
-  if (writer_.joinable()) {
-    new (&writer_) std::thread();  // drop the handle without join/terminate
-  }
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  // The parent's writer thread does not exist here, and may have held
+  // mutex_ (or been half-way through swapping pending_) at the fork: make
+  // fresh ones and leak the old, without locking or destroying anything.
+  Session* parent = session_.get();
+  new (&mutex_) std::mutex();
+  new (&wake_) std::condition_variable();
+  new (&progress_) std::condition_variable();
+  new (&pending_) PendingData();
+  new (&session_) std::shared_ptr<Session>();
+  // Our copy of the parent's descriptor: close it, so nothing here can
+  // write into the parent's trace.
+  if (parent != nullptr && parent->fd >= 0) close(parent->fd);
 }
 
 void Recorder::Disable(const char* why) {
@@ -99,19 +291,20 @@ void Recorder::Disable(const char* why) {
 }
 
 uint32_t Recorder::InternString(std::string_view s) {
+  s = CutUtf8(s, kMaxStringBytes);  // a proto string must stay valid UTF-8
   auto it = strings_.find(std::string(s));
   if (it != strings_.end()) return it->second;
   uint32_t id = next_string_++;
   strings_.emplace(std::string(s), id);
   std::lock_guard<std::mutex> lock(mutex_);
-  new_strings_.emplace_back(id, std::string(s));
+  pending_.strings.emplace_back(id, std::string(s));
   return id;
 }
 
 uint32_t Recorder::DefineFrame(uint32_t file, uint32_t function, uint32_t line, bool library) {
   uint32_t id = next_frame_++;
   std::lock_guard<std::mutex> lock(mutex_);
-  new_frames_.push_back(FrameDef{id, file, function, line, library});
+  pending_.frames.push_back(FrameDef{id, file, function, line, library});
   return id;
 }
 
@@ -122,7 +315,7 @@ uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
   uint32_t id = next_stack_++;
   stacks_.emplace(std::move(key), id);
   std::lock_guard<std::mutex> lock(mutex_);
-  new_stacks_.emplace_back(id, frames);
+  pending_.stacks.emplace_back(id, frames);
   return id;
 }
 
@@ -130,119 +323,111 @@ void Recorder::Append(const EventRecord& e) {
   bool overflow = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (events_.size() >= kMaxBufferedEvents) {
+    if (pending_.events.size() >= kMaxBufferedEvents) {
       overflow = true;
     } else {
-      events_.push_back(e);
+      pending_.events.push_back(e);
     }
   }
   if (overflow) Disable("event buffer overflow (trace writer cannot keep up)");
 }
 
-bool Recorder::WriteAll(const std::string& bytes) {
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    ssize_t n = write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (n == 0) {
-      errno = EIO;
-      return false;
-    }
-    p += n;
-    left -= size_t(n);
-  }
-  return true;
-}
-
-bool Recorder::FlushOnce() {
-  std::lock_guard<std::mutex> write_lock(write_mutex_);
-  if (fd_ < 0) return false;
-  std::vector<EventRecord> events;
-  std::vector<std::pair<uint32_t, std::string>> strings;
-  std::vector<FrameDef> frames;
-  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> stacks;
+bool Recorder::FlushPending(Session& session) {
+  PendingData data;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    events.swap(events_);
-    strings.swap(new_strings_);
-    frames.swap(new_frames_);
-    stacks.swap(new_stacks_);
+    if (session.abandoned) return true;
+    data.swap(pending_);
   }
   const uint64_t now = MonotonicNs();
-  if (sequence_ > 0 && events.empty() && strings.empty() && frames.empty() && stacks.empty() &&
-      now - last_chunk_ns_ < kHeartbeatNs) {
+  if (session.sequence > 0 && data.empty() && now - session.last_chunk_ns < kHeartbeatNs) {
     return true;  // nothing new, and a chunk went out recently
   }
-  // Otherwise an empty chunk is written as a heartbeat: its base_time_ns
-  // tells a reader the process was alive then (e.g. hung in a wait).
-  last_chunk_ns_ = now;
-  trace::TraceChunk chunk;
-  chunk.set_format_version(trace::kFormatVersion);
-  chunk.set_sequence(sequence_);
-  if (sequence_ == 0) *chunk.mutable_process() = process_;
-  for (auto& [id, value] : strings) {
-    auto* s = chunk.add_strings();
-    s->set_id(id);
-    s->set_value(std::move(value));
+  // Otherwise a chunk goes out even if empty, as a heartbeat: its
+  // base_time_ns tells a reader the process was alive then (e.g. hung).
+  session.last_chunk_ns = now;
+  ChunkSplitter chunks(session.fd, session.sequence, session.process,
+                       data.events.empty() ? now : data.events.front().time_ns);
+  for (auto& [id, value] : data.strings) {
+    if (!chunks.AddString(id, value)) return false;
   }
-  for (const FrameDef& f : frames) {
-    auto* out = chunk.add_frames();
-    out->set_id(f.id);
-    out->set_file(f.file);
-    out->set_function(f.function);
-    out->set_line(f.line);
-    out->set_library(f.library);
+  for (const FrameDef& f : data.frames) {
+    if (!chunks.AddFrame(f)) return false;
   }
-  for (auto& [id, ids] : stacks) {
-    auto* s = chunk.add_stacks();
-    s->set_id(id);
-    s->mutable_frames()->Add(ids.begin(), ids.end());
+  for (const auto& [id, frames] : data.stacks) {
+    if (!chunks.AddStack(id, frames)) return false;
   }
-  uint64_t base = events.empty() ? now : events.front().time_ns;
-  chunk.set_base_time_ns(base);
-  uint64_t prev = base;
-  chunk.mutable_events()->Reserve(int(events.size()));
-  for (const EventRecord& e : events) {
-    auto* ev = chunk.add_events();
-    uint64_t t = e.time_ns < prev ? prev : e.time_ns;
-    ev->set_time_delta_ns(t - prev);
-    prev = t;
-    ev->set_thread(e.thread);
-    ev->set_kind(static_cast<trace::EventKind>(e.kind));
-    ev->set_subject(e.subject);
-    ev->set_object(e.object);
-    ev->set_stack(e.stack);
-    ev->set_name(e.name);
-    ev->set_arg(e.arg);
+  for (const EventRecord& e : data.events) {
+    if (!chunks.AddEvent(e)) return false;
   }
-  ++sequence_;
-  std::string payload;
-  if (!chunk.SerializeToString(&payload)) {
-    errno = EINVAL;
-    return false;
-  }
-  return WriteAll(trace::FrameChunk(payload));
+  return chunks.Finish();
 }
 
-void Recorder::WriterLoop() {
+void Recorder::WriterMain(std::shared_ptr<Session> session) {
+  Session& s = *session;
+  std::string opened;
+  int fd = trace::OpenNewTrace(s.requested_path, pid_t(s.process.pid()), opened);
+  int error = errno;
+  if (fd >= 0) {
+    s.fd = fd;
+    // Magic and chunk 0 (process info) right away: the file is a valid, if
+    // empty, trace from the moment start() returns.
+    if (!WriteAll(fd, trace::kFileMagic) || !FlushPending(s)) {
+      error = errno;
+      close(fd);
+      unlink(opened.c_str());
+      fd = s.fd = -1;
+    }
+  }
+  bool abandoned;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    abandoned = s.abandoned;
+    if (fd < 0) {
+      s.state = Session::State::kFailed;
+      s.error = error;
+    } else {
+      s.path = opened;
+      s.state = abandoned ? Session::State::kDone : Session::State::kOpen;
+    }
+    progress_.notify_all();
+  }
+  if (fd < 0) return;
+  if (abandoned) {  // start() gave up waiting: the program runs without it
+    close(fd);
+    unlink(opened.c_str());
+    return;
+  }
+  WriterLoop(s);
+  close(s.fd);
+  std::lock_guard<std::mutex> lock(mutex_);
+  s.state = Session::State::kDone;
+  progress_.notify_all();
+}
+
+void Recorder::WriterLoop(Session& s) {
   for (;;) {
     bool stopping;
+    uint64_t flush_wanted;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_for(lock, std::chrono::milliseconds(flush_ms_), [this] { return stop_requested_; });
-      stopping = stop_requested_;
+      wake_.wait_for(lock, Millis(s.flush_ms), [&] {
+        return s.stop_requested || s.abandoned || s.flush_requested != s.flush_done;
+      });
+      if (s.abandoned) return;
+      stopping = s.stop_requested;
+      flush_wanted = s.flush_requested;
     }
-    if (!FlushOnce()) {
+    bool ok = FlushPending(s);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      s.flush_done = flush_wanted;
+      progress_.notify_all();
+    }
+    if (!ok) {
       char reason[256];
       std::snprintf(reason, sizeof reason, "cannot write trace: %s", std::strerror(errno));
       Disable(reason);
-      std::lock_guard<std::mutex> write_lock(write_mutex_);
-      if (fd_ >= 0) close(fd_);
-      fd_ = -1;
       return;
     }
     if (stopping) return;

@@ -12,10 +12,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -40,6 +40,26 @@ struct FrameDef {
   bool library;
 };
 
+// What producers have appended since the writer last took it.
+struct PendingData {
+  std::vector<EventRecord> events;
+  std::vector<std::pair<uint32_t, std::string>> strings;
+  std::vector<FrameDef> frames;
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> stacks;
+
+  bool empty() const { return events.empty() && strings.empty() && frames.empty() && stacks.empty(); }
+  void swap(PendingData& other) {
+    events.swap(other.events);
+    strings.swap(other.strings);
+    frames.swap(other.frames);
+    stacks.swap(other.stacks);
+  }
+};
+
+// The program must never wait for the trace's storage (a FIFO nobody reads,
+// a hung network file system): every file operation happens on the writer
+// thread, and the program waits for it at most `storage_timeout_ms` (start,
+// stop at exit, flush), then goes on without it, with one warning.
 class Recorder {
  public:
   // At most this many buffered events; beyond it (writer stuck) recording
@@ -47,24 +67,39 @@ class Recorder {
   static constexpr size_t kMaxBufferedEvents = size_t{1} << 22;
   // With nothing to write, an empty "heartbeat" chunk goes out this often.
   static constexpr uint64_t kHeartbeatNs = 100u * 1000 * 1000;
+  // A chunk's payload stays under this (a backlog is split into several
+  // chunks), far below the reader's cap (trace::kMaxFramePayload).
+  static constexpr size_t kChunkBudgetBytes = size_t{8} << 20;
+  // Longer interned strings (and argv entries) are cut to this many bytes.
+  static constexpr size_t kMaxStringBytes = 64 * 1024;
 
-  // Opens `path` (truncating), writes the magic and chunk 0 (process info)
-  // and starts the writer thread. On failure returns false with errno set
-  // and nothing started.
-  bool Start(const std::string& path, trace::ProcessInfo info, int flush_ms);
-  // Records nothing more, flushes everything buffered and joins the writer.
-  // Call without holding the GIL (the writer never needs it, but other
-  // threads should not be blocked meanwhile).
+  struct Options {
+    int flush_ms = 50;
+    int storage_timeout_ms = 2000;
+  };
+
+  // Creates the trace at `path` (never an existing file: see
+  // trace::OpenNewTrace, which may pick PerProcessName(path)), writes the
+  // magic and chunk 0 (process info) and starts the writer thread. On
+  // failure returns false with errno set (ETIMEDOUT: the storage did not
+  // answer within storage_timeout_ms) and nothing running.
+  bool Start(const std::string& path, trace::ProcessInfo info, Options options);
+  // Records nothing more and has the writer flush everything buffered and
+  // close the file; waits for that at most storage_timeout_ms, then drops
+  // the rest with one warning. Call without holding the GIL.
   void Stop();
-  // Writes everything buffered now, as one chunk (a caller that is about to
-  // read the trace, e.g. the pytest plugin after each test). Call without
-  // the GIL. Returns false if not running or on a write error.
-  bool Flush() { return running_ && FlushOnce(); }
-  // The child of fork(): forget the writer without touching its mutex.
+  // Has the writer write everything buffered now (a caller that is about to
+  // read the trace, e.g. the pytest plugin after each test); waits at most
+  // storage_timeout_ms. Call without the GIL. False if not running, on a
+  // write error or on timeout.
+  bool Flush();
+  // The child of fork(): forget the parent's writer, its file and every
+  // lock it may have held at the fork, without touching them.
   void AbandonAfterFork();
   bool running() const { return running_; }
   // Bumped by every Start(): interned ids of an older trace are invalid.
   uint64_t generation() const { return generation_; }
+  // The file actually written (see Start).
   const std::string& path() const { return path_; }
 
   // --- Producer side: call with the GIL held. ---
@@ -77,43 +112,42 @@ class Recorder {
   void Disable(const char* why);
 
  private:
-  void WriterLoop();
-  // Swaps out what is pending and writes it as one chunk (writer thread, or
-  // Start/Stop when no writer runs). Returns false on a write error.
-  bool FlushOnce();
-  bool WriteAll(const std::string& bytes);
+  struct Session;  // one trace file and its writer thread (recorder.cc)
+
+  void WriterMain(std::shared_ptr<Session> session);
+  void WriterLoop(Session& session);
+  // Takes what is pending and writes it as one or more chunks (writer
+  // thread only). Returns false on a write error.
+  bool FlushPending(Session& session);
   void ResetTables();
 
   std::string path_;
-  int fd_ = -1;
   bool running_ = false;
-  int flush_ms_ = 50;
-  trace::ProcessInfo process_;
-  uint64_t sequence_ = 0;
+  Options options_;
   uint64_t generation_ = 0;
-  uint64_t last_chunk_ns_ = 0;  // writer side (under write_mutex_)
 
   // Intern tables (GIL-protected).
   std::unordered_map<std::string, uint32_t> strings_;
   std::unordered_map<std::string, uint32_t> stacks_;
   uint32_t next_string_ = 1, next_frame_ = 1, next_stack_ = 1;
 
-  // Shared with the writer (mutex_).
+  // Shared with the writer: mutex_ guards pending_ and the Session's
+  // request/state fields. The writer holds it only to swap, never for I/O.
   std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_requested_ = false;
-  std::vector<EventRecord> events_;
-  std::vector<std::pair<uint32_t, std::string>> new_strings_;
-  std::vector<FrameDef> new_frames_;
-  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> new_stacks_;
+  std::condition_variable wake_;      // to the writer: stop, flush
+  std::condition_variable progress_;  // from the writer: opened, flushed, done
+  PendingData pending_;
+  std::shared_ptr<Session> session_;  // the current trace; null when stopped
 
-  std::thread writer_;
-  std::mutex write_mutex_;  // serializes FlushOnce (writer vs Stop)
   std::atomic<bool> warned_{false};
 };
 
-// The one recorder of the process. Never destroyed (a joinable std::thread
-// must not be destroyed at exit, and a forked child must not join it).
+// `s` cut to at most `max` bytes without splitting a UTF-8 sequence.
+std::string_view CutUtf8(std::string_view s, size_t max);
+
+// The one recorder of the process. Never destroyed: its writer thread may
+// outlive the program's exit (stuck storage), and a forked child inherits
+// its locks in whatever state the parent's writer left them.
 Recorder& TheRecorder();
 
 }  // namespace waitgraph::shim

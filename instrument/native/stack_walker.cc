@@ -33,9 +33,45 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
+PyObject* CodeGone(PyObject*, PyObject* ref) {
+  TheStackWalker().ForgetCode(ref);
+  Py_RETURN_NONE;
+}
+
+namespace {
+
+PyMethodDef g_code_gone_def = {"_code_gone", CodeGone, METH_O, nullptr};
+PyObject* g_code_gone = nullptr;  // created on first use, never freed
+
+}  // namespace
+
+void StackWalker::ForgetCode(PyObject* ref) {
+  auto owner = code_of_ref_.find(ref);
+  if (owner == code_of_ref_.end()) return;
+  PyObject* code = owner->second;
+  code_of_ref_.erase(owner);
+  auto it = codes_.find(code);
+  if (it != codes_.end()) {
+    // The frames already defined stay valid in the trace; only the lookups
+    // keyed by this (dying) code object's address go, so that a new code
+    // object at the same address is never taken for it.
+    for (int line : it->second.lines) frames_.erase({code, line});
+    for (int lasti : it->second.lastis) sites_.erase({code, lasti});
+    codes_.erase(it);
+  }
+  Py_DECREF(ref);
+}
+
 void StackWalker::ResetIfNewTrace(Recorder& recorder) {
   if (generation_ == recorder.generation()) return;
-  for (auto& [code, info] : codes_) Py_DECREF(code);
+  for (auto& [code, info] : codes_) {
+    if (info.weakref != nullptr) {
+      Py_DECREF(info.weakref);  // dropped before its referent: no callback
+    } else {
+      Py_DECREF(code);
+    }
+  }
+  code_of_ref_.clear();
   codes_.clear();
   frames_.clear();
   sites_.clear();
@@ -43,7 +79,7 @@ void StackWalker::ResetIfNewTrace(Recorder& recorder) {
   generation_ = recorder.generation();
 }
 
-const StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject* code) {
+StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject* code) {
   auto it = codes_.find(reinterpret_cast<PyObject*>(code));
   if (it != codes_.end()) return it->second;
   CodeInfo info;
@@ -60,8 +96,16 @@ const StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject*
       }
     }
   }
-  Py_INCREF(code);
-  return codes_.emplace(reinterpret_cast<PyObject*>(code), info).first->second;
+  PyObject* key = reinterpret_cast<PyObject*>(code);
+  if (g_code_gone == nullptr) g_code_gone = PyCFunction_NewEx(&g_code_gone_def, nullptr, nullptr);
+  info.weakref = g_code_gone != nullptr ? PyWeakref_NewRef(key, g_code_gone) : nullptr;
+  if (info.weakref != nullptr) {
+    code_of_ref_.emplace(info.weakref, key);
+  } else {
+    PyErr_Clear();
+    Py_INCREF(code);  // cannot be weakly referenced: keep it alive instead
+  }
+  return codes_.emplace(key, std::move(info)).first->second;
 }
 
 uint32_t StackWalker::Capture(Recorder& recorder) {
@@ -80,7 +124,7 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
   while (frame != nullptr && int(scratch_.size()) < max_frames && visited < kMaxVisited) {
     ++visited;
     PyCodeObject* code = PyFrame_GetCode(frame);
-    const CodeInfo& info = Info(recorder, code);
+    CodeInfo& info = Info(recorder, code);
     if (!info.shim) {
       // Keyed first by the instruction offset: computing the line number
       // scans the code's line table, by far the dearest step of a walk
@@ -100,8 +144,10 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
           id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
                                     info.library);
           frames_.emplace(key, id);
+          info.lines.push_back(line);
         }
         sites_.emplace(site, id);
+        info.lastis.push_back(site.second);
       }
       scratch_.push_back(id);
     }

@@ -47,6 +47,13 @@ class StackWalker {
     uint32_t function = 0;
     bool library = false;
     bool shim = false;
+    // A weak reference whose callback forgets the code object when it dies
+    // (so code made and dropped at run time, e.g. by exec or templates, is
+    // not kept alive: issue 13 item 8); null if the code object could not
+    // be weakly referenced, then the walker owns a strong reference.
+    PyObject* weakref = nullptr;
+    std::vector<int> lines;   // keys of frames_ for this code
+    std::vector<int> lastis;  // keys of sites_ for this code
   };
   struct PairHash {
     size_t operator()(const std::pair<PyObject*, int>& k) const {
@@ -54,13 +61,17 @@ class StackWalker {
     }
   };
 
-  const CodeInfo& Info(Recorder& recorder, PyCodeObject* code);
+  CodeInfo& Info(Recorder& recorder, PyCodeObject* code);
   void ResetIfNewTrace(Recorder& recorder);
+  // The weak reference `ref` to a code object fired: forget that code.
+  void ForgetCode(PyObject* ref);
+  friend PyObject* CodeGone(PyObject*, PyObject* ref);
 
   std::string shim_prefix_;
   std::vector<std::string> library_prefixes_;
   uint64_t generation_ = 0;
-  std::unordered_map<PyObject*, CodeInfo> codes_;  // owns a reference to each key
+  std::unordered_map<PyObject*, CodeInfo> codes_;     // a weak (or strong) reference to each key
+  std::unordered_map<PyObject*, PyObject*> code_of_ref_;  // weakref -> code
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> frames_;
   // (code, instruction offset) -> frame id: skips the line computation.
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> sites_;
@@ -70,6 +81,8 @@ class StackWalker {
 };
 
 StackWalker& TheStackWalker();
+// The weak reference callback (module-level C function, see stack_walker.cc).
+PyObject* CodeGone(PyObject*, PyObject* ref);
 
 }  // namespace waitgraph::shim
 

@@ -85,8 +85,15 @@ PyObject* g_describe_call = nullptr;
 
 // ---- the watchdog thread ----------------------------------------------------
 
-std::mutex g_mutex;
-std::condition_variable g_wake;
+// The watchdog's mutex and condition variable are never destroyed: a forked
+// child inherits them mid-wait (the parent's watchdog was waiting), and
+// glibc's pthread_cond_destroy at exit would wait forever for that waiter,
+// which does not exist in the child. The child makes fresh ones instead
+// (AbandonStallWatchdogAfterFork).
+std::mutex* g_mutex_ptr = new std::mutex();
+std::condition_variable* g_wake_ptr = new std::condition_variable();
+std::mutex& WatchdogMutex() { return *g_mutex_ptr; }
+std::condition_variable& WatchdogWake() { return *g_wake_ptr; }
 bool g_stop = false;
 std::thread* g_thread = nullptr;
 
@@ -142,7 +149,7 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free) {
 }
 
 void WatchdogLoop() {
-  std::unique_lock<std::mutex> lock(g_mutex);
+  std::unique_lock<std::mutex> lock(WatchdogMutex());
   while (!g_stop) {
     uint64_t threshold = g_threshold_ns.load();
     // A callback that starts right after a scan is seen at most one tick
@@ -155,7 +162,7 @@ void WatchdogLoop() {
       uint64_t start = slot.start_ns.load(std::memory_order_relaxed);
       if (start != 0 && start + threshold > now) wait = std::min(wait, start + threshold - now);
     }
-    g_wake.wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop; });
+    WatchdogWake().wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop; });
     if (g_stop) break;
     if (!g_recording.load(std::memory_order_relaxed)) continue;
     now = MonotonicNs();
@@ -316,7 +323,7 @@ PyObject* StartWatchdogPy(PyObject*, PyObject* args) {
   g_threshold_ns.store(uint64_t(threshold_ms * 1e6));
   Py_XSETREF(g_on_stall, on_stall == Py_None ? nullptr : Py_NewRef(on_stall));
   Py_XSETREF(g_describe_call, describe_call == Py_None ? nullptr : Py_NewRef(describe_call));
-  std::lock_guard<std::mutex> lock(g_mutex);
+  std::lock_guard<std::mutex> lock(WatchdogMutex());
   if (g_thread == nullptr) {
     g_stop = false;
     try {
@@ -360,12 +367,12 @@ PyMethodDef kMethods[] = {
 void StopStallWatchdog() {
   std::thread* t;
   {
-    std::lock_guard<std::mutex> lock(g_mutex);
+    std::lock_guard<std::mutex> lock(WatchdogMutex());
     t = g_thread;
     g_thread = nullptr;
     g_stop = true;
   }
-  g_wake.notify_all();
+  WatchdogWake().notify_all();
   if (t != nullptr) {
     if (t->joinable()) t->join();
     delete t;
@@ -374,8 +381,18 @@ void StopStallWatchdog() {
 
 void AbandonStallWatchdogAfterFork() {
   g_thread = nullptr;  // leaked: the thread is not in this process
-  new (&g_mutex) std::mutex();
+  // Leaked too: they may be locked or waited on by the parent's watchdog.
+  g_mutex_ptr = new std::mutex();
+  g_wake_ptr = new std::condition_variable();
   g_stop = false;
+  // Slots of the parent's other threads: those threads (and their thread
+  // states) do not exist here. Only the forking thread's slot stays valid.
+  for (Slot& slot : g_slots) {
+    if (&slot == t_slot.slot) continue;
+    slot.start_ns.store(0, std::memory_order_relaxed);
+    slot.tstate.store(nullptr, std::memory_order_relaxed);
+    slot.in_use.store(false, std::memory_order_relaxed);
+  }
 }
 
 bool InitStallWatchdog(PyObject* module) {

@@ -4,7 +4,7 @@
 Starts the asgiref cancelled-request deadlock with the shim enabled through
 the environment (no CLI), waits until it hangs, then:
   1. `waitgraph live PID` must report cross-call-deadlock while the process is
-     still hung (it finds the trace through $TMPDIR/waitgraph-live/<pid>);
+     still hung (it finds the trace through $TMPDIR/waitgraph-<uid>/live/<pid>);
   2. `waitgraph live TRACE` must too;
   3. after SIGKILL, `waitgraph analyze TRACE` must still find the cycle.
 
@@ -53,8 +53,10 @@ def main():
 def check(args, tmp, c):
     wg = args.waitgraph
     trace = os.path.join(tmp, "hung.wgtrace")
-    # Private TMPDIR: the live registry ($TMPDIR/waitgraph-live/<pid>) is ours.
+    # Private TMPDIR: the live registry ($TMPDIR/waitgraph-<uid>/live/<pid>) is ours.
     env = wgtest.shim_env(wg, trace, {"TMPDIR": tmp}, checker=c)
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.pop("WAITGRAPH_DIR", None)
     program = os.path.join(os.path.abspath(args.case), "program.py")
     print("starting %s with PYTHONPATH=%s WAITGRAPH_TRACE=%s" % (program, env["PYTHONPATH"], trace))
     proc = subprocess.Popen([args.python, program], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -70,10 +72,10 @@ def check(args, tmp, c):
                     "it exited with %s" % proc.poll()):
         return proc
 
-    registry = os.path.join(tmp, "waitgraph-live", str(proc.pid))
+    registry = os.path.join(tmp, "waitgraph-%d" % os.geteuid(), "live", str(proc.pid))
     if c.expect(os.path.isfile(registry), "live registry file %s exists" % registry):
         with open(registry) as f:
-            named = f.read().strip()
+            named = f.readline().strip()
         c.expect(os.path.realpath(named) == os.path.realpath(trace),
                  "live registry names the trace", "it contains %r" % named)
     c.expect(wgtest.wait_for_file(trace, 2.0), "trace has data while the process is hung")

@@ -56,6 +56,8 @@ Child Spawn(const std::string& script, const std::string& trace, const std::stri
   const std::string& value = trace_env.empty() ? trace : trace_env;
   if (!value.empty()) env.push_back("WAITGRAPH_TRACE=" + value);
   env.push_back("TMPDIR=" + tmpdir);
+  // The per-user directory (live pointers) inside the test's own.
+  env.push_back("WAITGRAPH_DIR=" + tmpdir + "/private");
   std::vector<char*> envp;
   for (auto& s : env) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -144,7 +146,7 @@ TEST(ShimRecording, SmallProgram) {
   ASSERT_FALSE(t.events.empty());
   EXPECT_EQ(t.events.back().kind, trace::SHIM_STOPPED);
   // The pointer file is removed on a clean stop.
-  EXPECT_FALSE(fs::exists(tmp + "/waitgraph-live/" + std::to_string(c.pid)));
+  EXPECT_FALSE(fs::exists(tmp + "/private/live/" + std::to_string(c.pid)));
 
   const uint64_t main_tid = uint64_t(c.pid);
   const Event* main_started = FindOne(t, trace::THREAD_STARTED, "MainThread");
@@ -253,9 +255,10 @@ TEST(ShimRecording, ReadableWhileRunningAndSurvivesSigkill) {
   ASSERT_EQ(ReadLine(c.out_fd), "ready");
   usleep(200 * 1000);
 
-  // Live: the pointer file names the trace; whole chunks are there.
-  std::ifstream pointer(tmp + "/waitgraph-live/" + std::to_string(c.pid));
-  std::string pointed((std::istreambuf_iterator<char>(pointer)), std::istreambuf_iterator<char>());
+  // Live: the pointer's first line names the trace (then the start time).
+  std::ifstream pointer(tmp + "/private/live/" + std::to_string(c.pid));
+  std::string pointed;
+  std::getline(pointer, pointed);
   EXPECT_EQ(pointed, trace);
   trace::ChunkFileReader live(trace);
   std::vector<trace::TraceChunk> chunks;

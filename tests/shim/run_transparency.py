@@ -44,6 +44,7 @@ def main():
                 if not k.startswith("WAITGRAPH_") and k != "PYTHONPATH"}
     with tempfile.TemporaryDirectory(prefix="wg-transparency-") as tmp:
         base_env["TMPDIR"] = tmp
+        base_env.pop("XDG_RUNTIME_DIR", None)
         if args.unwritable:
             trace = os.path.join(tmp, "no-such-dir", "t.wgtrace")
         else:
@@ -72,7 +73,7 @@ def main():
                     ok = False
                 else:
                     print("trace: %d bytes" % len(data))
-            live = os.path.join(tmp, "waitgraph-live")
+            live = os.path.join(tmp, "waitgraph-%d" % os.geteuid(), "live")
             if os.path.isdir(live) and os.listdir(live):
                 print("pointer files left behind:", os.listdir(live))
                 ok = False

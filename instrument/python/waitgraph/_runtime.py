@@ -12,7 +12,7 @@ from . import _kinds as K
 
 _lock = threading.RLock()
 _owner_pid = None       # pid that started the current trace
-_pointer_file = None    # ${TMPDIR:-/tmp}/waitgraph-live/<pid>
+_pointer_file = None    # <per-user dir>/live/<pid> (trace/private_files.h)
 _atexit_registered = False
 _fork_registered = False
 
@@ -30,11 +30,13 @@ def trace_path():
 
 
 def start(path):
-    """Start recording to `path` ('%p' is replaced by the pid).
+    """Start recording to `path` ('%p' is replaced by the pid). An existing
+    file is never overwritten: the trace then goes to PATH-STEM.<pid>.wgtrace
+    beside it; trace_path() says which. Returns that path.
 
     Raises OSError if the file cannot be created, RuntimeError if this
     process is already recording."""
-    _start(path)
+    return _start(path)
 
 
 def stop():
@@ -142,51 +144,34 @@ def _flush_ms():
         return 50
 
 
-def _live_dir():
-    return os.path.join(os.environ.get("TMPDIR") or "/tmp", "waitgraph-live")
+def _storage_timeout_ms():
+    """How long the program may wait for the trace's storage (open, final
+    flush at exit) before it goes on without it."""
+    try:
+        v = int(os.environ.get("WAITGRAPH_STORAGE_TIMEOUT_MS", "2000"))
+        return v if v > 0 else 2000
+    except ValueError:
+        return 2000
+
+
+def _recorded_argv():
+    """sys.argv[0] only: arguments can hold secrets (--password=...). All of
+    it with WAITGRAPH_RECORD_ARGV=1."""
+    argv = [a for a in (getattr(sys, "argv", None) or []) if isinstance(a, str)]
+    if os.environ.get("WAITGRAPH_RECORD_ARGV") == "1":
+        return argv
+    return argv[:1]
 
 
 def _write_pointer(path):
-    """Best effort: ${TMPDIR:-/tmp}/waitgraph-live/<pid> holds the trace path
-    (read by `waitgraph live PID`)."""
-    d = _live_dir()
+    """Best effort: <per-user dir>/live/<pid> names the trace (read by
+    `waitgraph live PID`); see trace/private_files.h."""
     try:
-        try:
-            os.mkdir(d, 0o1777)
-            os.chmod(d, 0o1777)  # shared like /tmp, whatever the umask
-        except FileExistsError:
-            pass
-        pid = os.getpid()
-        final = os.path.join(d, str(pid))
-        tmp = os.path.join(d, ".%d.tmp" % pid)
-        with open(tmp, "w") as f:
-            f.write(path)
-        os.replace(tmp, final)
-        return final
-    except OSError:
+        return _native.write_live_pointer(path)
+    except OSError as e:
+        if os.environ.get("WAITGRAPH_DEBUG"):
+            sys.stderr.write("waitgraph: no live pointer: %s\n" % (e,))
         return None
-
-
-def _owner_of(path):
-    """pid of another live process whose pointer file names `path`, or None."""
-    d = _live_dir()
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return None
-    me = os.getpid()
-    for name in names:
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(os.path.join(d, name)) as f:
-                if f.read().strip() != path:
-                    continue
-            os.kill(int(name), 0)
-            return int(name)
-        except (OSError, ValueError):
-            continue
-    return None
 
 
 def _start(path):
@@ -197,8 +182,9 @@ def _start(path):
         path = _expand(path)
         _native.set_debug(bool(os.environ.get("WAITGRAPH_DEBUG")))
         _native.start(path, sys.executable or "", "%d.%d.%d" % sys.version_info[:3],
-                      list(getattr(sys, "argv", None) or []), _library_prefixes(),
-                      _SHIM_PREFIX, _flush_ms())
+                      _recorded_argv(), _library_prefixes(), _SHIM_PREFIX, _flush_ms(),
+                      os.environ.get("WAITGRAPH_RUN_ID", ""), _storage_timeout_ms())
+        path = _native.trace_path()  # the file created (never an existing one)
         _owner_pid = os.getpid()
         from . import _hooks_threading
         _hooks_threading.announce_running_threads()
@@ -217,16 +203,8 @@ def start_from_env(value):
     """sitecustomize: start from WAITGRAPH_TRACE, never raising. A failure
     is reported as one line on stderr and the program runs unchanged."""
     try:
-        path = _expand(value)
-        other = _owner_of(path) if "%p" not in value else None
-        if other is not None:
-            # A child process of the traced program inherited its variable:
-            # stay silent (its output must not change); one trace per
-            # process needs %p in WAITGRAPH_TRACE.
-            if os.environ.get("WAITGRAPH_DEBUG"):
-                sys.stderr.write("waitgraph: trace %s is being written by pid %d; running without "
-                                 "the shim\n" % (path, other))
-            return
+        # A child process that inherited the variable gets a file of its own
+        # (an existing trace is never reused: trace/private_files.h).
         _start(value)
     except OSError as e:
         reason = e.strerror or str(e)

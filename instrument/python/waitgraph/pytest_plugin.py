@@ -66,6 +66,16 @@ def _find_cli(explicit):
     return shutil.which("waitgraph") or "waitgraph"
 
 
+def _private_dir():
+    """The per-user 0700 directory (trace/private_files.h), or a fresh
+    private temporary directory if it cannot be used."""
+    from waitgraph import _native
+    try:
+        return _native.private_dir()
+    except OSError:
+        return tempfile.mkdtemp(prefix="waitgraph-pytest-")
+
+
 class WaitgraphPlugin:
     def __init__(self, config):
         opt = config.getoption
@@ -83,7 +93,7 @@ class WaitgraphPlugin:
         self.owns_trace = not waitgraph.is_running()
         if self.owns_trace:
             path = opt("--waitgraph-trace") or os.path.join(
-                tempfile.gettempdir(), "waitgraph-pytest-%p.wgtrace")
+                _private_dir(), "pytest-%p.wgtrace")
             waitgraph.start(path)
         self.trace = waitgraph.trace_path()
         # Under `waitgraph run`, the CLI watches for hangs; on our own we do.
