@@ -163,6 +163,12 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::WAIT_TARGET:
     case trace::WAIT_END:
       return ApplyWaitEvent(e, time);
+    case trace::LOOP_IDLE:
+    case trace::TASK_WAITING:
+    case trace::TASK_INFO:
+    case trace::ASYNC_LOCK_OWNER:
+    case trace::LOOP_WOKEN:
+      return ApplyTaskEvent(e, time);
     case trace::SCOPE_BEGIN:
       scopes_[e.subject()] = Scope{String(e.name()), time, std::nullopt};
       return;
@@ -204,6 +210,7 @@ void Model::ApplyLoopEvent(const Event& e, TimeNs time) {
       loop.created_at = time;
       break;
     case trace::LOOP_RUN_BEGIN: {
+      ForgetSnapshot(loop.id);
       loop.running_thread = e.thread();
       loop.run_begin = time;
       loop.stopped = false;
@@ -212,6 +219,7 @@ void Model::ApplyLoopEvent(const Event& e, TimeNs time) {
       break;
     }
     case trace::LOOP_RUN_END: {
+      ForgetSnapshot(loop.id);
       loop.running_thread.reset();
       auto& running = ThreadRef(e.thread()).loops_running;
       auto it = std::find(running.rbegin(), running.rend(), loop.id);

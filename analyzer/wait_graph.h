@@ -12,6 +12,11 @@
 //   loop        -> the thread running it now
 //   executor queue   OR over its busy workers, only when all are busy
 //   executor drain   AND over its busy workers (shutdown(wait=True))
+//   task        an asyncio task waiting per its loop's latest snapshot: AND
+//               over what it awaits (or OR, via a task-any-of node) and the
+//               thread running its loop (a task runs only on that thread);
+//               a timeout-bounded or non-waiting task = progress
+//   async lock  -> the task holding it (asyncio.Lock, owner per snapshot)
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
 #ifndef WAITGRAPH_ANALYZER_WAIT_GRAPH_H_
@@ -24,7 +29,10 @@
 
 namespace waitgraph::analyzer {
 
-enum class NodeKind { kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain };
+enum class NodeKind {
+  kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain,
+  kTask, kTaskAnyOf, kAsyncLock,
+};
 
 struct NodeKey {
   NodeKind kind;
@@ -41,6 +49,8 @@ struct Deadlock {
   std::vector<NodeKey> cycle;
   // Threads that cannot progress because of this cycle but are not on it.
   std::vector<ThreadId> also_blocked;
+  // Tasks that cannot progress because of this cycle but are not on it.
+  std::vector<EntityId> also_blocked_tasks;
   // Set when the cycle runs through an executor whose every worker waits.
   std::optional<EntityId> starved_executor;
   // When the last of the cycle's waits began: the cycle has held since.

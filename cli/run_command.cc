@@ -19,6 +19,7 @@
 #include "cli/policy.h"
 #include "cli/report.h"
 #include "cli/shim_locator.h"
+#include "analyzer/standstill.h"
 
 extern char** environ;
 
@@ -29,9 +30,9 @@ constexpr char kRunHelp[] = R"(usage: waitgraph run [OPTIONS] -- PROGRAM [ARGS..
 
 Runs PROGRAM (a Python interpreter, or anything that starts one) with the
 waitgraph shim, and prints the report when it exits. Its output, input and
-exit status are its own. If a cross-call-deadlock or executor-starvation has
-held for --hang-timeout seconds, prints the report at once, stops the program,
-and exits 3.
+exit status are its own. If a cross-call-deadlock, executor-starvation or
+nothing-can-move has held for --hang-timeout seconds, prints the report at
+once, stops the program, and exits 3.
 
   --trace PATH          where to write the trace (default
                         ${TMPDIR:-/tmp}/waitgraph-run-<pid>.wgtrace); keep it
@@ -169,6 +170,12 @@ std::vector<analyzer::Deadlock> HeldDeadlocks(const analyzer::TraceAnalysis& ana
   return held;
 }
 
+// The whole process has been asleep (nothing-can-move) for `timeout` seconds.
+bool HeldStandstill(const analyzer::TraceAnalysis& analysis, double timeout) {
+  std::optional<analyzer::Standstill> s = analyzer::FindStandstill(analysis.model());
+  return s && static_cast<double>(analysis.model().last_time() - s->since) / 1e9 >= timeout;
+}
+
 int Print(const findings::Report& report, const RunOptions& opts) {
   std::vector<findings::Report> reports = {report};
   ApplyPolicy(opts.policy, reports);
@@ -220,7 +227,10 @@ int RunCommand(const Args& args) {
     analysis.Poll();
     analysis.AdvanceClock(MonotonicNowNs());
     std::vector<analyzer::Deadlock> held = HeldDeadlocks(analysis, opts.hang_timeout);
-    if (held.empty()) continue;
+    bool standstill = held.empty() && HeldStandstill(analysis, opts.hang_timeout);
+    if (held.empty() && !standstill) continue;
+    // nothing-can-move: its rule tells it, beside any younger cycle.
+    if (standstill) held = analyzer::FindDeadlocks(analysis.model());
     findings::Report report = BuildReport(analysis, held, /*writer_gone=*/false);
     report.add_notes(absl::StrCat("the program was deadlocked for ", opts.hang_timeout,
                                   " s and has been stopped; trace kept at ", opts.trace));

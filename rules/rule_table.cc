@@ -11,8 +11,8 @@ using findings::ERROR;
 using findings::NOTE;
 using findings::WARNING;
 
-const std::array<RuleInfo, 12>& Table() {
-  static const std::array<RuleInfo, 12> table = {{
+const std::array<RuleInfo, 13>& Table() {
+  static const std::array<RuleInfo, 13> table = {{
       {"WG001", "cross-call-deadlock", ERROR, RuleGroup::kStable,
        "threads, loops and executors wait for each other in a cycle, right now",
        RuleDoc("cross-call-deadlock")},
@@ -22,6 +22,9 @@ const std::array<RuleInfo, 12>& Table() {
       {"WG003", "executor-starvation", ERROR, RuleGroup::kStable,
        "every worker of a bounded executor waits for work queued behind it",
        RuleDoc("executor-starvation")},
+      {"WG005", "nothing-can-move", ERROR, RuleGroup::kStable,
+       "no thread can run and no event loop can be woken: every waiter waits forever",
+       RuleDoc("nothing-can-move")},
       {"WG301", "loop-stall", WARNING, RuleGroup::kStable,
        "a callback or task step blocked its event loop: names the blocking call and its caller",
        RuleDoc("loop-stall")},

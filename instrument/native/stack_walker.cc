@@ -63,6 +63,47 @@ const StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject*
   return codes_.emplace(reinterpret_cast<PyObject*>(code), info).first->second;
 }
 
+void StackWalker::AddFrame(Recorder& recorder, PyFrameObject* frame) {
+  PyCodeObject* code = PyFrame_GetCode(frame);
+  const CodeInfo& info = Info(recorder, code);
+  if (!info.shim) {
+    // Keyed first by the instruction offset: computing the line number
+    // scans the code's line table, by far the dearest step of a walk
+    // (a hot path such as create_task is walked again and again).
+    auto site = std::make_pair(reinterpret_cast<PyObject*>(code), PyFrame_GetLasti(frame));
+    auto at = sites_.find(site);
+    uint32_t id;
+    if (at != sites_.end()) {
+      id = at->second;
+    } else {
+      int line = PyFrame_GetLineNumber(frame);
+      auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
+      auto it = frames_.find(key);
+      if (it != frames_.end()) {
+        id = it->second;
+      } else {
+        id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
+                                  info.library);
+        frames_.emplace(key, id);
+      }
+      sites_.emplace(site, id);
+    }
+    scratch_.push_back(id);
+  }
+  Py_DECREF(code);
+}
+
+uint32_t StackWalker::CaptureFrames(Recorder& recorder, PyFrameObject* const* frames, int count) {
+  ResetIfNewTrace(recorder);
+  scratch_.clear();
+  for (int i = 0; i < count && int(scratch_.size()) < kMaxFrames; ++i) {
+    if (frames[i] != nullptr) AddFrame(recorder, frames[i]);
+  }
+  if (PyErr_Occurred()) PyErr_Clear();
+  if (scratch_.empty()) return 0;
+  return recorder.InternStack(scratch_);
+}
+
 uint32_t StackWalker::Capture(Recorder& recorder) {
   PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
   uint32_t id = CaptureFrom(recorder, frame);
@@ -78,33 +119,7 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
   int visited = 0;
   while (frame != nullptr && int(scratch_.size()) < max_frames && visited < kMaxVisited) {
     ++visited;
-    PyCodeObject* code = PyFrame_GetCode(frame);
-    const CodeInfo& info = Info(recorder, code);
-    if (!info.shim) {
-      // Keyed first by the instruction offset: computing the line number
-      // scans the code's line table, by far the dearest step of a walk
-      // (a hot path such as create_task is walked again and again).
-      auto site = std::make_pair(reinterpret_cast<PyObject*>(code), PyFrame_GetLasti(frame));
-      auto at = sites_.find(site);
-      uint32_t id;
-      if (at != sites_.end()) {
-        id = at->second;
-      } else {
-        int line = PyFrame_GetLineNumber(frame);
-        auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
-        auto it = frames_.find(key);
-        if (it != frames_.end()) {
-          id = it->second;
-        } else {
-          id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
-                                    info.library);
-          frames_.emplace(key, id);
-        }
-        sites_.emplace(site, id);
-      }
-      scratch_.push_back(id);
-    }
-    Py_DECREF(code);
+    AddFrame(recorder, frame);
     PyFrameObject* back = PyFrame_GetBack(frame);
     Py_DECREF(frame);
     frame = back;

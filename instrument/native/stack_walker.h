@@ -36,6 +36,10 @@ class StackWalker {
   // `max_frames` (at most kMaxFrames): keep only the innermost frames, for
   // hot paths that need the call site, not the whole story.
   uint32_t CaptureFrom(Recorder& recorder, PyFrameObject* frame, int max_frames = kMaxFrames);
+  // The stack made of `frames` as given, innermost first, each frame alone
+  // (not its callers): an asyncio task's await chain, whose suspended
+  // coroutine frames have no f_back. Borrowed; GIL held.
+  uint32_t CaptureFrames(Recorder& recorder, PyFrameObject* const* frames, int count);
 
  private:
   struct CodeInfo {
@@ -51,6 +55,8 @@ class StackWalker {
   };
 
   const CodeInfo& Info(Recorder& recorder, PyCodeObject* code);
+  // Appends the interned id of `frame` to scratch_ (nothing for shim frames).
+  void AddFrame(Recorder& recorder, PyFrameObject* frame);
   void ResetIfNewTrace(Recorder& recorder);
 
   std::string shim_prefix_;
