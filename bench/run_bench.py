@@ -33,6 +33,7 @@ WORKLOADS = {
     "asgiref_round_trips": "asgiref sync_to_async / async_to_sync round trips",
     "asyncio_callback_storm": "asyncio task steps and call_soon callbacks: the stall timer's hot path",
     "contextvar_get_set": "ContextVar get/set/reset: hot gets, set+get, per-request tasks",
+    "asyncio_lock_heavy": "asyncio.Lock taken uncontended and contended: the Lock owner hooks",
 }
 FILE_MAGIC = b"WGTRACE1"
 FRAME_HEADER = struct.Struct("<III")

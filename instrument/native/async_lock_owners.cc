@@ -15,28 +15,47 @@ namespace {
 // past this many pending acquirers a lock is left unknown (no owner).
 constexpr size_t kMaxPending = 64;
 
-struct LockTrack {
-  uint64_t owner = 0;  // the task that took it on the fast path, 0: unknown
-  std::vector<uint64_t> pending;
+// Who took each lock on the fast path, in a direct-mapped table keyed by the
+// lock's address: no allocation per acquire. A collision overwrites (that
+// lock's owner becomes unknown: no edge is claimed). A stale entry of a dead
+// lock never names the owner of a new lock at its address: a new lock is
+// free, so its first acquire takes the fast path and overwrites the entry.
+constexpr size_t kOwnerSlots = 4096;
+struct OwnerSlot {
+  PyObject* lock = nullptr;  // identity only, never dereferenced
+  uint64_t task = 0;         // 0: free, or unknown
 };
+OwnerSlot g_owners[kOwnerSlots];
 
-// Keyed by the lock's entity id. GIL-protected.
-std::unordered_map<uint64_t, LockTrack> g_locks;
-PyObject* g_current_task = nullptr;
-PyObject* g_waiting_task_ids = nullptr;
+OwnerSlot& SlotOf(PyObject* lock) {
+  uint64_t h = (reinterpret_cast<uintptr_t>(lock) >> 4) * 0x9E3779B97F4A7C15ull;
+  return g_owners[h >> 52];  // top 12 bits: 4096 slots
+}
+
+// Pending acquirers (the slow path) of contended locks, keyed by the lock's
+// entity id. GIL-protected, like everything here.
+std::unordered_map<uint64_t, std::vector<uint64_t>> g_pending;
+PyObject* g_get_running_loop = nullptr;
+PyObject* g_current_tasks = nullptr;  // asyncio.tasks._current_tasks: loop -> task
 PyObject* g_str_locked = nullptr;
 PyObject* g_str_waiters = nullptr;
 
+// The running task's entity id, 0 if none (no running loop: acquire() fails
+// by itself). Reads asyncio's own map loop -> current task.
 uint64_t CurrentTaskId() {
-  if (g_current_task == nullptr) return 0;
-  PyObject* task = PyObject_CallNoArgs(g_current_task);
-  if (task == nullptr) {
-    PyErr_Clear();  // no running loop: acquire() will fail by itself
+  if (g_get_running_loop == nullptr || g_current_tasks == nullptr) return 0;
+  PyObject* loop = PyObject_CallNoArgs(g_get_running_loop);
+  if (loop == nullptr) {
+    PyErr_Clear();
     return 0;
   }
-  uint64_t id = task == Py_None ? 0 : EntityOf(task);
-  Py_DECREF(task);
-  return id;
+  PyObject* task = PyDict_GetItemWithError(g_current_tasks, loop);  // borrowed
+  Py_DECREF(loop);
+  if (task == nullptr) {
+    PyErr_Clear();
+    return 0;
+  }
+  return EntityOf(task);
 }
 
 // lock._locked is True (-1: unreadable).
@@ -68,73 +87,40 @@ bool NoWaiters(PyObject* lock) {
   return none;
 }
 
-void Forget(std::vector<uint64_t>& v, uint64_t id) { v.erase(std::remove(v.begin(), v.end(), id), v.end()); }
-
 PyObject* AcquirePre(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs < 1 || !Active()) Py_RETURN_NONE;
-  PyObject *et, *ev, *tb;
-  PyErr_Fetch(&et, &ev, &tb);
   PyObject* lock = args[0];
   uint64_t task = CurrentTaskId();
   int locked = task != 0 ? IsLocked(lock) : -1;
-  if (locked >= 0) {
-    LockTrack& t = g_locks[EntityOf(lock)];
-    if (locked == 0 && NoWaiters(lock)) {  // Lock.acquire's fast path: it has it now
-      t.owner = task;
-      Forget(t.pending, task);
-    } else if (std::find(t.pending.begin(), t.pending.end(), task) == t.pending.end()) {
-      if (t.pending.size() < kMaxPending) t.pending.push_back(task);
+  if (locked == 0 && NoWaiters(lock)) {  // Lock.acquire's fast path: it has it now
+    OwnerSlot& slot = SlotOf(lock);
+    slot.lock = lock;
+    slot.task = task;
+    // Free with nobody queued: no earlier pending acquirer holds it.
+    if (!g_pending.empty()) g_pending.erase(EntityOf(lock));
+  } else if (locked >= 0) {  // it queues (or retries after a cancelled waiter)
+    std::vector<uint64_t>& pending = g_pending[EntityOf(lock)];
+    if (std::find(pending.begin(), pending.end(), task) == pending.end() &&
+        pending.size() <= kMaxPending) {
+      pending.push_back(task);
     }
   }
-  PyErr_Restore(et, ev, tb);
-  Py_RETURN_NONE;
-}
-
-// Keeps only the pending acquirers still queued on `lock`.
-void KeepQueued(PyObject* lock, LockTrack& t) {
-  if (t.pending.empty() || g_waiting_task_ids == nullptr) return;
-  PyObject* ids = PyObject_CallOneArg(g_waiting_task_ids, lock);
-  std::vector<uint64_t> queued;
-  if (ids != nullptr && PyList_Check(ids)) {
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ids); ++i) {
-      queued.push_back(PyLong_AsUnsignedLongLong(PyList_GET_ITEM(ids, i)));
-    }
-  }
-  Py_XDECREF(ids);
   if (PyErr_Occurred()) PyErr_Clear();
-  t.pending.erase(std::remove_if(t.pending.begin(), t.pending.end(),
-                                 [&](uint64_t id) {
-                                   return std::find(queued.begin(), queued.end(), id) ==
-                                          queued.end();
-                                 }),
-                  t.pending.end());
-}
-
-PyObject* ReleasePre(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs < 1 || !Active() || g_locks.empty()) Py_RETURN_NONE;
-  PyObject *et, *ev, *tb;
-  PyErr_Fetch(&et, &ev, &tb);
-  PyObject* lock = args[0];
-  if (IsLocked(lock) == 1) {  // else release() raises and nothing changes
-    auto it = g_locks.find(EntityOf(lock));
-    if (it != g_locks.end()) {
-      it->second.owner = 0;
-      KeepQueued(lock, it->second);
-      if (it->second.pending.empty()) g_locks.erase(it);
-    }
-  }
-  PyErr_Restore(et, ev, tb);
   Py_RETURN_NONE;
 }
 
+// (fast-path taker or 0, known, [pending acquirers]); known is False when
+// the table entry belongs to another lock (a collision) or too many
+// acquirers queued: then nobody can be named.
 PyObject* OwnerPy(PyObject*, PyObject* lock) {
-  uint64_t owner = 0;
+  const OwnerSlot& slot = SlotOf(lock);
+  bool known = slot.lock == lock;
+  uint64_t owner = known ? slot.task : 0;
   PyObject* pending = PyList_New(0);
   if (pending == nullptr) return nullptr;
-  auto it = g_locks.find(EntityOf(lock));
-  if (it != g_locks.end()) {
-    owner = it->second.owner;
-    for (uint64_t id : it->second.pending) {
+  if (auto it = g_pending.find(EntityOf(lock)); it != g_pending.end()) {
+    if (it->second.size() > kMaxPending) known = false;
+    for (uint64_t id : it->second) {
       PyObject* v = PyLong_FromUnsignedLongLong(id);
       if (v == nullptr || PyList_Append(pending, v) < 0) {
         Py_XDECREF(v);
@@ -144,15 +130,18 @@ PyObject* OwnerPy(PyObject*, PyObject* lock) {
       Py_DECREF(v);
     }
   }
-  PyObject* r = Py_BuildValue("(KN)", static_cast<unsigned long long>(owner), pending);
-  return r;
+  return Py_BuildValue("(KON)", static_cast<unsigned long long>(owner), known ? Py_True : Py_False,
+                       pending);
 }
 
 PyObject* SetHelpersPy(PyObject*, PyObject* args) {
-  PyObject *current_task, *waiting;
-  if (!PyArg_ParseTuple(args, "OO:set_async_lock_helpers", &current_task, &waiting)) return nullptr;
-  Py_XSETREF(g_current_task, Py_NewRef(current_task));
-  Py_XSETREF(g_waiting_task_ids, Py_NewRef(waiting));
+  PyObject *get_running_loop, *current_tasks;
+  if (!PyArg_ParseTuple(args, "OO!:set_async_lock_helpers", &get_running_loop, &PyDict_Type,
+                        &current_tasks)) {
+    return nullptr;
+  }
+  Py_XSETREF(g_get_running_loop, Py_NewRef(get_running_loop));
+  Py_XSETREF(g_current_tasks, Py_NewRef(current_tasks));
   Py_RETURN_NONE;
 }
 
@@ -160,12 +149,9 @@ PyMethodDef kMethods[] = {
     {"async_lock_acquire_pre",
      reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(AcquirePre)), METH_FASTCALL,
      "Hook pre of asyncio.Lock.acquire."},
-    {"async_lock_release_pre",
-     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(ReleasePre)), METH_FASTCALL,
-     "Hook pre of asyncio.Lock.release."},
-    {"async_lock_owner", OwnerPy, METH_O, "(owner task id or 0, [pending task ids])"},
+    {"async_lock_owner", OwnerPy, METH_O, "(fast-path taker or 0, known, [pending acquirer ids])"},
     {"set_async_lock_helpers", SetHelpersPy, METH_VARARGS,
-     "set_async_lock_helpers(current_task, waiting_task_ids)"},
+     "set_async_lock_helpers(get_running_loop, current_tasks)"},
     {nullptr, nullptr, 0, nullptr},
 };
 

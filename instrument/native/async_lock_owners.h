@@ -1,22 +1,30 @@
-// Who holds each asyncio.Lock. asyncio.Lock has no owner attribute, so C
-// pre-hooks on Lock.acquire and Lock.release note which task called:
+// Who holds each asyncio.Lock. asyncio.Lock has no owner attribute, so a C
+// pre-hook on Lock.acquire notes which task called:
 //
-//   async_lock_acquire_pre(lock)   the `pre` of Hook(Lock.acquire): the
-//       calling task takes the lock now if it is free with nobody queued
-//       (the fast path of Lock.acquire, checked the same way), else it
-//       becomes a pending acquirer.
-//   async_lock_release_pre(lock)   the `pre` of Hook(Lock.release): the lock
-//       is free again; pending acquirers that no longer wait for it (the one
-//       that got it, or one cancelled) are forgotten.
-//   async_lock_owner(lock) -> (owner task id or 0, [pending task ids])
-//   set_async_lock_helpers(current_task, waiting_task_ids)
-//       current_task() -> the running task or None (asyncio.current_task);
-//       waiting_task_ids(lock) -> ids of the tasks queued on the lock.
+//   async_lock_acquire_pre(lock)   the `pre` of Hook(Lock.acquire). If the
+//       lock is free with nobody queued (Lock.acquire's fast path, checked
+//       the same way) the calling task has it now: noted in a fixed table
+//       keyed by the lock's address, and the lock's pending acquirers are
+//       forgotten (none of them holds it). Otherwise the task becomes a
+//       pending acquirer (it queues; it will hold the lock after waking,
+//       unless cancelled).
+//   async_lock_owner(lock) -> (fast-path taker or 0, known, [pending ids])
+//   set_async_lock_helpers(get_running_loop, current_tasks)
+//       asyncio's get_running_loop and its loop -> current task dict
+//       (asyncio.tasks._current_tasks).
 //
-// The snapshot (waitgraph/_hooks_tasks.py) names an owner only when it is
-// certain: the fast-path taker, or the single pending acquirer that is alive
-// and not queued on the lock. Nothing is added to the lock or the task; ids
-// are entity ids (object_ids.h), never addresses. Writes no event.
+// Lock.release is not hooked: a released lock is seen unlocked, and a lock
+// taken again is re-noted by that acquire. The snapshot
+// (waitgraph/_hooks_tasks.py) names an owner only when one candidate is
+// left: of the fast-path taker and the pending acquirers, those alive and not
+// queued on the lock; two or more (a hand-off to a woken waiter while the
+// previous holder lives, a cancelled waiter) or an entry lost to a table
+// collision: no owner, never a wrong one.
+//
+// Cost of an uncontended acquire: one C call of get_running_loop, a dict
+// look-up, two attribute reads and a store into the table; only contended
+// locks get a heap entry. Nothing is added to the lock or the task; task ids
+// are entity ids (object_ids.h). Writes no event.
 #ifndef WAITGRAPH_INSTRUMENT_NATIVE_ASYNC_LOCK_OWNERS_H_
 #define WAITGRAPH_INSTRUMENT_NATIVE_ASYNC_LOCK_OWNERS_H_
 

@@ -6,9 +6,9 @@
   500; 0 = off) and calls `snapshot(frame)` below: the loop runs nothing
   then, so what its tasks await is consistent. Nothing runs while a loop is
   busy.
-* asyncio.Lock.acquire/release get C pre-hooks that note which task took a
-  lock (an asyncio.Lock has no owner attribute); the snapshot names the
-  owner of each lock a task waits for, when it is certain.
+* asyncio.Lock.acquire gets a C pre-hook that notes which task took a lock
+  (an asyncio.Lock has no owner attribute); the snapshot names the owner of
+  each lock a task waits for, when it is certain.
 
 The snapshot only reads: task._fut_waiter, the coroutines' cr_await chain and
 the `self` of known primitive frames, the loop's ready queue, timers and
@@ -202,22 +202,19 @@ def _queued_tasks(lock):
     return out
 
 
-def waiting_task_ids(lock):
-    """For the release pre-hook (C): ids of the tasks queued on `lock`."""
-    return [_native.oid(t) for t in _queued_tasks(lock)]
-
-
 def _lock_owner(lock, alive):
     """The id of the task that holds `lock`, or 0 when not certain. `alive`:
-    id -> task for the loop's tasks that are not done."""
+    id -> task for the loop's tasks that are not done. The holder is the
+    fast-path taker or a pending acquirer that woke up; a candidate must be
+    alive and not queued on the lock, and there must be one only."""
     if not isinstance(lock, locks.Lock) or not lock._locked:
         return 0
-    owner, pending = _native.async_lock_owner(lock)
-    if owner:
-        return owner if owner in alive else 0
+    taker, known, pending = _native.async_lock_owner(lock)
+    if not known:
+        return 0
     queued = {_native.oid(t) for t in _queued_tasks(lock)}
-    candidates = [p for p in pending if p in alive and p not in queued]
-    return candidates[0] if len(candidates) == 1 else 0
+    candidates = {p for p in [taker] + pending if p in alive and p not in queued}
+    return candidates.pop() if len(candidates) == 1 else 0
 
 
 # ---- the snapshot -------------------------------------------------------------
@@ -305,13 +302,8 @@ def install(p):
         original = cls.__dict__.get("select")
         if original is not None and not isinstance(original, _native.SelectHook):
             p.replace(cls, "select", _native.SelectHook(original), original)
-    _native.set_async_lock_helpers(tasks.current_task, waiting_task_ids)
-    for name, pre in (("acquire", _native.async_lock_acquire_pre),
-                      ("release", _native.async_lock_release_pre)):
-        # Around whatever is there: Lock.release may already carry the
-        # loop-affinity hook (_hooks_loops.py).
-        original = locks.Lock.__dict__[name]
-        p.replace(locks.Lock, name, _native.Hook(original, pre, None, 0, None), original)
+    _native.set_async_lock_helpers(asyncio.events.get_running_loop, tasks._current_tasks)
+    p.hook(locks.Lock, "acquire", _native.async_lock_acquire_pre)
     _native.start_loop_snapshots(idle, snapshot)
 
 
