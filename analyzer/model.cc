@@ -168,6 +168,7 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::TASK_INFO:
     case trace::ASYNC_LOCK_OWNER:
     case trace::LOOP_WOKEN:
+    case trace::SIGNAL_HANDLER:
       return ApplyTaskEvent(e, time);
     case trace::SCOPE_BEGIN:
       scopes_[e.subject()] = Scope{String(e.name()), time, std::nullopt};

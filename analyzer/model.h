@@ -205,6 +205,10 @@ class Model {
   // The latest snapshot of `loop` while it runs (nullptr: none).
   const LoopSnapshot* FindSnapshot(EntityId loop) const;
   const std::map<EntityId, LoopSnapshot>& snapshots() const { return snapshots_; }
+  // The program has a Python signal handler installed now (SIGNAL_HANDLER):
+  // a signal may still run code on `signal_thread` (the main thread).
+  bool has_signal_handlers() const { return !signal_handlers_.empty(); }
+  ThreadId signal_thread() const { return signal_thread_; }
   // The innermost scope open at `time` (latest begun, not yet ended), or "".
   std::string ScopeAt(TimeNs time) const;
 
@@ -249,6 +253,8 @@ class Model {
   std::map<EntityId, Task> tasks_;
   std::map<EntityId, LoopSnapshot> snapshots_;  // by loop
   uint64_t snapshot_serial_ = 0;
+  std::set<int64_t> signal_handlers_;  // signals with a Python handler
+  ThreadId signal_thread_ = 0;
 };
 
 }  // namespace waitgraph::analyzer

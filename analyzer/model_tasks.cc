@@ -107,6 +107,14 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
         snap->second.woken = true;
       }
       return;
+    case trace::SIGNAL_HANDLER:
+      signal_thread_ = e.thread();
+      if (e.arg() != 0) {
+        signal_handlers_.insert(static_cast<int64_t>(e.subject()));
+      } else {
+        signal_handlers_.erase(static_cast<int64_t>(e.subject()));
+      }
+      return;
     default:
       return;
   }

@@ -67,6 +67,12 @@ std::optional<Standstill> FindStandstill(const Model& model) {
     }
   }
   if (!someone_waits) return std::nullopt;
+  // A Python signal handler runs on the main thread even while it blocks in
+  // a wait (lock waits are interrupted for it): it may still move things.
+  if (model.has_signal_handlers() &&
+      std::count(s.blocked_threads.begin(), s.blocked_threads.end(), model.signal_thread()) > 0) {
+    return std::nullopt;
+  }
   return s;
 }
 

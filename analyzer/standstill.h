@@ -11,7 +11,8 @@
 //                descriptor or signal handler besides its self-pipe that
 //                could wake it, every task of it waiting (the shim writes a
 //                snapshot only then);
-// and at least one thread or task waits. Any other thread (running, or in a
+// and at least one thread or task waits, and no Python signal handler could
+// run on a blocked main thread (SIGNAL_HANDLER). Any other thread (running, or in a
 // call the shim does not record) can move, and a clean end of the trace
 // (SHIM_STOPPED) means the program moved on: no standstill.
 #ifndef WAITGRAPH_ANALYZER_STANDSTILL_H_

@@ -18,6 +18,7 @@ import asyncio
 import os
 import selectors
 import signal
+import threading
 import types
 from asyncio import base_events, futures, locks, queues, tasks
 
@@ -27,6 +28,7 @@ from . import _native
 LOOP_IDLE, TASK_WAITING, TASK_INFO, ASYNC_LOCK_OWNER = 110, 111, 112, 113
 ENTITY_TASK, ENTITY_ASYNC_FUTURE, ENTITY_ASYNC_PRIMITIVE, ENTITY_ASYNC_QUEUE = 9, 10, 13, 14
 WAIT_ANY_OF, WAIT_HAS_TIMEOUT = 0x100, 0x200
+SIGNAL_HANDLER = 115
 
 _MAX_CHAIN = 64
 
@@ -91,19 +93,43 @@ def _is_asyncio_runner_sigint(handler):
     return runner is not None and isinstance(owner, runner)
 
 
+def _counts(handler):
+    """A handler the program installed: a signal may still run code (Ctrl-C's
+    default and asyncio.run's own SIGINT handler do not count)."""
+    return callable(handler) and handler is not signal.default_int_handler \
+        and not _is_asyncio_runner_sigint(handler)
+
+
 def _python_signal_handlers():
-    """Signal handlers the program installed (a signal may still wake it);
-    Ctrl-C's default and asyncio.run's own are not counted."""
     n = 0
     for sig in signal.valid_signals():
         try:
             h = signal.getsignal(sig)
         except (ValueError, OSError):
             continue
-        if callable(h) and h is not signal.default_int_handler \
-                and not _is_asyncio_runner_sigint(h):
+        if _counts(h):
             n += 1
     return n
+
+
+def _signal_pre(signalnum, handler, *rest):
+    return (signalnum, handler)
+
+
+def _signal_post(token, result, exc):
+    if exc is None:
+        signalnum, handler = token
+        _native.emit(SIGNAL_HANDLER, int(signalnum), 0, None, 1 if _counts(handler) else 0, False)
+
+
+def _announce_signal_handlers():
+    for sig in signal.valid_signals():
+        try:
+            h = signal.getsignal(sig)
+        except (ValueError, OSError):
+            continue
+        if _counts(h):
+            _native.emit(SIGNAL_HANDLER, int(sig), 0, None, 1, False)
 
 
 def _wakeable(loop):
@@ -304,6 +330,9 @@ def install(p):
             p.replace(cls, "select", _native.SelectHook(original), original)
     _native.set_async_lock_helpers(asyncio.events.get_running_loop, tasks._current_tasks)
     p.hook(locks.Lock, "acquire", _native.async_lock_acquire_pre)
+    if threading.current_thread() is threading.main_thread():
+        _announce_signal_handlers()
+    p.hook(signal, "signal", _signal_pre, _signal_post)
     _native.start_loop_snapshots(idle, snapshot)
 
 
