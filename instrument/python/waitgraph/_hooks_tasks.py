@@ -196,6 +196,10 @@ def _what_it_awaits(task, frames, fut):
                 return known[0], [(target, known[1])], 0
         if code is _SLEEP:
             return "asyncio.sleep", [(fut, ENTITY_ASYNC_FUTURE)], WAIT_HAS_TIMEOUT
+        if code is _WAIT_FOR:
+            inner = f.f_locals.get("fut")  # the awaitable, wrapped in a task
+            if isinstance(inner, asyncio.Future) and not inner.done():
+                return "asyncio.wait_for", _awaited_targets(inner), WAIT_HAS_TIMEOUT
         if code is _WAIT:
             loc = f.f_locals
             pending = [x for x in list(loc.get("fs") or ()) if not x.done()]
@@ -204,11 +208,17 @@ def _what_it_awaits(task, frames, fut):
                 flags |= WAIT_HAS_TIMEOUT
             return "asyncio.wait", [_future_target(x) for x in pending], flags
     if isinstance(fut, asyncio.Task):
-        return "await Task", [(fut, ENTITY_TASK)], 0
+        return "await Task", _awaited_targets(fut), 0
     if isinstance(fut, tasks._GatheringFuture):
-        children = [c for c in list(getattr(fut, "_children", ())) if not c.done()]
-        return "asyncio.gather", [_future_target(c) for c in children], 0
-    return "await Future", [(fut, ENTITY_ASYNC_FUTURE)], 0
+        return "asyncio.gather", _awaited_targets(fut), 0
+    return "await Future", _awaited_targets(fut), 0
+
+
+def _awaited_targets(fut):
+    """[(target, kind)]: a task, a gather's unfinished children, or a future."""
+    if isinstance(fut, tasks._GatheringFuture):
+        return [_future_target(c) for c in list(getattr(fut, "_children", ())) if not c.done()]
+    return [_future_target(fut)]
 
 
 def _waiter_task(callback):
@@ -249,25 +259,48 @@ _seen = {}       # loop id -> ids of the tasks of its last snapshot (TASK_INFO w
 _counter = [0]
 
 
-def _task_events(task, bounded, info_written):
-    """TASK_INFO (first time) and TASK_WAITING events of one task, or None
-    if it does not wait (the loop is about to run it)."""
+def _task_wait(task, bounded):
+    """(api, [(target, kind)], flags, stack) of a suspended task, or None if
+    it does not wait (the loop is about to run it)."""
     fut = task._fut_waiter
     if fut is None:
         return None
     frames = _await_chain(task)
     api, targets, flags = _what_it_awaits(task, frames, fut)
+    if not targets:
+        return None  # everything it waited for is done: it runs next
     if task in bounded or any(f.f_code is _WAIT_FOR for f in frames):
         flags |= WAIT_HAS_TIMEOUT
-    stack = _native.stack_of_frames(list(reversed(frames)))
+    return api, targets, flags, _native.stack_of_frames(list(reversed(frames)))
+
+
+def _bounded_by_waiters(waits, bounded):
+    """Tasks a timeout can end from outside: awaited (through tasks, gather,
+    wait_for) by a task whose wait is bounded, which cancels them."""
+    out = set(bounded)
+    changed = True
+    while changed:
+        changed = False
+        for task, (api, targets, flags, stack) in waits.items():
+            if not (flags & WAIT_HAS_TIMEOUT or task in out):
+                continue
+            for target, kind in targets:
+                if kind == ENTITY_TASK and target in waits and target not in out:
+                    out.add(target)
+                    changed = True
+    return out
+
+
+def _task_events(task, wait, bounded, info_written):
+    """TASK_INFO (first time) and TASK_WAITING events of one task."""
+    api, targets, flags, stack = wait
+    if task in bounded:
+        flags |= WAIT_HAS_TIMEOUT
     events = []
-    tid = _native.oid(task)
-    if tid not in info_written:
+    if _native.oid(task) not in info_written:
         events.append((TASK_INFO, task, task._loop, task.get_name(), 0, 0))
     for target, kind in targets:
         events.append((TASK_WAITING, task, target, api, kind | flags, stack))
-    if not targets:
-        return None  # everything it waited for is done: it runs next
     return events
 
 
@@ -290,12 +323,17 @@ def _snapshot(frame):
     all_tasks = [t for t in list(tasks._all_tasks) if futures._get_loop(t) is loop and not t.done()]
     alive = {_native.oid(t): t for t in all_tasks}
     info_written = _seen.get(loop_id, set())
+    waits = {}
+    for t in all_tasks:
+        w = _task_wait(t, bounded)
+        if w is None:
+            return None
+        waits[t] = w
+    bounded = _bounded_by_waiters(waits, bounded)
     task_events = []
     locks_seen = []
     for t in all_tasks:
-        ev = _task_events(t, bounded, info_written)
-        if ev is None:
-            return None
+        ev = _task_events(t, waits[t], bounded, info_written)
         task_events += ev
         for e in ev:
             if e[0] == TASK_WAITING and isinstance(e[2], locks.Lock) and e[2] not in locks_seen:
