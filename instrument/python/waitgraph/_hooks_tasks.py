@@ -181,6 +181,11 @@ def _await_chain(task):
     return frames
 
 
+def _bounded_wait_for(frame):
+    """A wait_for frame with a timeout (wait_for(x, None) just awaits x)."""
+    return frame.f_locals.get("timeout") is not None
+
+
 def _future_target(fut):
     return (fut, ENTITY_TASK if isinstance(fut, asyncio.Task) else ENTITY_ASYNC_FUTURE)
 
@@ -197,9 +202,10 @@ def _what_it_awaits(task, frames, fut):
         if code is _SLEEP:
             return "asyncio.sleep", [(fut, ENTITY_ASYNC_FUTURE)], WAIT_HAS_TIMEOUT
         if code is _WAIT_FOR:
-            inner = f.f_locals.get("fut")  # the awaitable, wrapped in a task
+            inner = f.f_locals.get("fut")  # the awaitable (wrapped in a task if bounded)
             if isinstance(inner, asyncio.Future) and not inner.done():
-                return "asyncio.wait_for", _awaited_targets(inner), WAIT_HAS_TIMEOUT
+                return "asyncio.wait_for", _awaited_targets(inner), \
+                    WAIT_HAS_TIMEOUT if _bounded_wait_for(f) else 0
         if code is _WAIT:
             loc = f.f_locals
             pending = [x for x in list(loc.get("fs") or ()) if not x.done()]
@@ -269,7 +275,7 @@ def _task_wait(task, bounded):
     api, targets, flags = _what_it_awaits(task, frames, fut)
     if not targets:
         return None  # everything it waited for is done: it runs next
-    if task in bounded or any(f.f_code is _WAIT_FOR for f in frames):
+    if task in bounded or any(f.f_code is _WAIT_FOR and _bounded_wait_for(f) for f in frames):
         flags |= WAIT_HAS_TIMEOUT
     return api, targets, flags, _native.stack_of_frames(list(reversed(frames)))
 
