@@ -194,6 +194,13 @@ void Model::Apply(const Event& e, TimeNs time) {
       }
       return;
     }
+    case trace::LOOP_IDLE:
+    case trace::TASK_WAITING:
+    case trace::TASK_INFO:
+    case trace::ASYNC_LOCK_OWNER:
+    case trace::LOOP_WOKEN:
+    case trace::SIGNAL_HANDLER:
+      return ApplyTaskEvent(e, time);
     case trace::SCOPE_BEGIN:
       scopes_[e.subject()] = Scope{String(e.name()), time, std::nullopt};
       return;
@@ -235,6 +242,7 @@ void Model::ApplyLoopEvent(const Event& e, TimeNs time) {
       loop.created_at = time;
       break;
     case trace::LOOP_RUN_BEGIN: {
+      ForgetSnapshot(loop.id);
       loop.running_thread = e.thread();
       loop.run_begin = time;
       loop.stopped = false;
@@ -243,6 +251,7 @@ void Model::ApplyLoopEvent(const Event& e, TimeNs time) {
       break;
     }
     case trace::LOOP_RUN_END: {
+      ForgetSnapshot(loop.id);
       loop.running_thread.reset();
       auto& running = ThreadRef(e.thread()).loops_running;
       auto it = std::find(running.rbegin(), running.rend(), loop.id);

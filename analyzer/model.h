@@ -138,6 +138,37 @@ struct Semaphore {
   bool unknown = false;                 // used as a signal: holders unknown
 };
 
+// An asyncio task as a waiter, as the latest snapshot of its loop saw it
+// (LOOP_IDLE ... TASK_WAITING, written by the shim while the loop sat idle
+// in its selector; see analyzer/model_tasks.cc).
+struct Task {
+  EntityId id = 0;
+  EntityId loop = 0;
+  std::string name;
+  StackId created_stack = 0;
+  // What it awaits (no targets: not waiting, or everything awaited is done).
+  std::string api;  // "Lock.acquire", "Event.wait", "await Task", ...
+  StackId stack = 0;  // its await chain, innermost first
+  std::vector<Target> targets;
+  bool any_of = false;
+  bool has_timeout = false;  // a wait_for / asyncio.timeout / sleep ends it
+  TimeNs since = 0;          // when the snapshot that saw it waiting was taken
+  uint64_t snapshot = 0;     // serial of the last snapshot that mentioned it
+  bool waiting() const { return !targets.empty(); }
+};
+
+// The latest snapshot of an idle loop: what could still wake it.
+struct LoopSnapshot {
+  uint64_t serial = 0;
+  TimeNs time = 0;
+  ThreadId thread = 0;    // the loop's thread, sitting in its selector
+  int64_t wakeable = 0;   // descriptors besides its self-pipe, signal handlers
+  int64_t timers = 0;     // pending timers, not cancelled
+  bool woken = false;     // LOOP_WOKEN since: the loop runs again
+  std::vector<EntityId> tasks;               // the waiting tasks it saw
+  std::map<EntityId, EntityId> lock_owners;  // asyncio.Lock -> the task holding it
+};
+
 // A named span (a pytest test, ...) from SCOPE_BEGIN to SCOPE_END.
 struct Scope {
   std::string name;
@@ -212,6 +243,15 @@ class Model {
   const std::map<EntityId, Executor>& executors() const { return executors_; }
   const std::map<EntityId, Wait>& waits() const { return waits_; }
   const std::map<EntityId, Scope>& scopes() const { return scopes_; }
+  const Task* FindTask(EntityId id) const;
+  const std::map<EntityId, Task>& tasks() const { return tasks_; }
+  // The latest snapshot of `loop` while it runs (nullptr: none).
+  const LoopSnapshot* FindSnapshot(EntityId loop) const;
+  const std::map<EntityId, LoopSnapshot>& snapshots() const { return snapshots_; }
+  // The program has a Python signal handler installed now (SIGNAL_HANDLER):
+  // a signal may still run code on `signal_thread` (the main thread).
+  bool has_signal_handlers() const { return !signal_handlers_.empty(); }
+  ThreadId signal_thread() const { return signal_thread_; }
   // The innermost scope open at `time` (latest begun, not yet ended), or "".
   std::string ScopeAt(TimeNs time) const;
 
@@ -228,6 +268,8 @@ class Model {
   void ApplyWaitEvent(const trace::Event& e, TimeNs time);
   void ApplyLockEvent(const trace::Event& e, TimeNs time);
   void SetLockHolder(Lock& lock, ThreadId holder);
+  void ApplyTaskEvent(const trace::Event& e, TimeNs time);  // model_tasks.cc
+  void ForgetSnapshot(EntityId loop);
   Thread& ThreadRef(ThreadId tid);
   Future& FutureRef(EntityId id);
 
@@ -256,6 +298,11 @@ class Model {
   std::map<EntityId, Lock> locks_;
   std::map<EntityId, LockClass> lock_classes_;
   std::map<EntityId, Semaphore> semaphores_;
+  std::map<EntityId, Task> tasks_;
+  std::map<EntityId, LoopSnapshot> snapshots_;  // by loop
+  uint64_t snapshot_serial_ = 0;
+  std::set<int64_t> signal_handlers_;  // signals with a Python handler
+  ThreadId signal_thread_ = 0;
 };
 
 }  // namespace waitgraph::analyzer

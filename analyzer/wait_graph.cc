@@ -27,6 +27,9 @@ class GraphBuilder {
       case NodeKind::kExecutorDrain: return OfExecutorDrain(n.id);
       case NodeKind::kLock: return OfLock(n.id);
       case NodeKind::kSemaphore: return OfSemaphore(n.id);
+      case NodeKind::kTask: return OfTask(n.id);
+      case NodeKind::kTaskAnyOf: return OfTaskAnyOf(n.id);
+      case NodeKind::kAsyncLock: return OfAsyncLock(n.id);
     }
     return {};
   }
@@ -166,6 +169,72 @@ class GraphBuilder {
     return s;
   }
 
+  // ---- asyncio tasks (the loop snapshots) ----
+
+  Successors OfTask(EntityId id) const {
+    Successors s;
+    const Task* t = model_.FindTask(id);
+    if (t == nullptr || !t->waiting() || t->has_timeout) return s;
+    const Loop* loop = model_.FindLoop(t->loop);
+    if (loop == nullptr || !loop->running_thread) return s;
+    if (t->any_of) {
+      // One free target frees the any-of part.
+      if (!OfTaskAnyOf(id).nodes.empty()) s.nodes.push_back({NodeKind::kTaskAnyOf, id});
+    } else {
+      for (const Target& target : t->targets) {
+        if (auto node = TaskTargetNode(*t, target)) s.nodes.push_back(*node);
+      }
+    }
+    // Whatever it awaits, it runs only on its loop's thread.
+    s.nodes.push_back({NodeKind::kThread, *loop->running_thread});
+    return s;
+  }
+
+  Successors OfTaskAnyOf(EntityId id) const {
+    Successors s;
+    const Task* t = model_.FindTask(id);
+    if (t == nullptr) return s;
+    s.any_of = true;
+    for (const Target& target : t->targets) {
+      std::optional<NodeKey> node = TaskTargetNode(*t, target);
+      if (!node) return {};
+      s.nodes.push_back(*node);
+    }
+    return s;
+  }
+
+  Successors OfAsyncLock(EntityId id) const {
+    Successors s;
+    if (std::optional<EntityId> owner = AsyncLockOwner(id)) {
+      s.nodes.push_back({NodeKind::kTask, *owner});
+    }
+    return s;
+  }
+
+  std::optional<EntityId> AsyncLockOwner(EntityId lock) const {
+    for (const auto& [loop, snapshot] : model_.snapshots()) {
+      if (auto it = snapshot.lock_owners.find(lock); it != snapshot.lock_owners.end()) {
+        return it->second;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<NodeKey> TaskTargetNode(const Task& task, const Target& t) const {
+    switch (t.kind) {
+      case trace::ENTITY_TASK: {
+        const Task* awaited = model_.FindTask(t.id);
+        if (awaited == nullptr || !awaited->waiting()) return std::nullopt;
+        return NodeKey{NodeKind::kTask, t.id};
+      }
+      case trace::ENTITY_ASYNC_PRIMITIVE:
+        if (!AsyncLockOwner(t.id)) return std::nullopt;  // no owner shown: free
+        return NodeKey{NodeKind::kAsyncLock, t.id};
+      default:
+        return std::nullopt;  // a future, event or queue: no known producer
+    }
+  }
+
   const Model& model_;
 };
 
@@ -175,6 +244,9 @@ std::map<NodeKey, Successors> Explore(const Model& model, const GraphBuilder& gr
   std::deque<NodeKey> todo;
   for (const auto& [tid, t] : model.threads()) {
     if (!t.active_waits.empty()) todo.push_back({NodeKind::kThread, tid});
+  }
+  for (const auto& [id, task] : model.tasks()) {
+    if (task.waiting()) todo.push_back({NodeKind::kTask, id});
   }
   while (!todo.empty()) {
     NodeKey n = todo.front();
@@ -239,10 +311,18 @@ std::optional<EntityId> SelfStarvedExecutor(const Model& model, const std::vecto
 TimeNs HeldSince(const Model& model, const std::vector<NodeKey>& cycle) {
   TimeNs since = 0;
   for (const NodeKey& n : cycle) {
+    if (n.kind == NodeKind::kTask) {
+      if (const Task* t = model.FindTask(n.id)) since = std::max(since, t->since);
+    }
     if (n.kind != NodeKind::kWait) continue;
     if (const Wait* w = model.FindWait(n.id)) since = std::max(since, w->begin);
   }
   return since;
+}
+
+void AddAlsoBlocked(Deadlock& d, const NodeKey& k) {
+  if (k.kind == NodeKind::kThread) d.also_blocked.push_back(k.id);
+  if (k.kind == NodeKind::kTask) d.also_blocked_tasks.push_back(k.id);
 }
 
 }  // namespace
@@ -255,7 +335,8 @@ std::vector<Deadlock> FindDeadlocks(const Model& model) {
   std::vector<Deadlock> deadlocks;
   std::map<NodeKey, size_t> owner;  // node -> index of the deadlock it leads into
   for (const NodeKey& start : blocked) {
-    if (start.kind != NodeKind::kThread || owner.count(start)) continue;
+    bool waiter = start.kind == NodeKind::kThread || start.kind == NodeKind::kTask;
+    if (!waiter || owner.count(start)) continue;
     // Walk blocked successors until we meet our own path (a new cycle) or a
     // node already explained (we are only blocked behind that cycle).
     std::vector<NodeKey> path;
@@ -272,9 +353,7 @@ std::vector<Deadlock> FindDeadlocks(const Model& model) {
     size_t target;
     if (owner.count(n)) {
       target = owner[n];
-      for (const NodeKey& k : path) {
-        if (k.kind == NodeKind::kThread) deadlocks[target].also_blocked.push_back(k.id);
-      }
+      for (const NodeKey& k : path) AddAlsoBlocked(deadlocks[target], k);
     } else {
       target = deadlocks.size();
       Deadlock d;
@@ -282,9 +361,7 @@ std::vector<Deadlock> FindDeadlocks(const Model& model) {
       d.starved_executor = SelfStarvedExecutor(model, d.cycle);
       d.held_since = HeldSince(model, d.cycle);
       deadlocks.push_back(std::move(d));
-      for (size_t i = 0; i < index[n]; ++i) {
-        if (path[i].kind == NodeKind::kThread) deadlocks[target].also_blocked.push_back(path[i].id);
-      }
+      for (size_t i = 0; i < index[n]; ++i) AddAlsoBlocked(deadlocks[target], path[i]);
     }
     for (const NodeKey& k : path) owner[k] = target;
   }

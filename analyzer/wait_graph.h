@@ -22,6 +22,11 @@
 //               as a signal is released by someone else)
 //   semaphore   OR over the threads holding its tokens, when they are known
 //               (made while recording, never released by a non-holder)
+//   task        an asyncio task waiting per its loop's latest snapshot: AND
+//               over what it awaits (or OR, via a task-any-of node) and the
+//               thread running its loop (a task runs only on that thread);
+//               a timeout-bounded or non-waiting task = progress
+//   async lock  -> the task holding it (asyncio.Lock, owner per snapshot)
 // Targets with no known producer (a queue, an event) count as progress: we
 // never claim a deadlock we cannot show.
 #ifndef WAITGRAPH_ANALYZER_WAIT_GRAPH_H_
@@ -35,7 +40,8 @@
 namespace waitgraph::analyzer {
 
 enum class NodeKind {
-  kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain, kLock, kSemaphore
+  kThread, kWait, kFuture, kLoop, kExecutorQueue, kExecutorDrain, kLock, kSemaphore,
+  kTask, kTaskAnyOf, kAsyncLock,
 };
 
 struct NodeKey {
@@ -53,6 +59,8 @@ struct Deadlock {
   std::vector<NodeKey> cycle;
   // Threads that cannot progress because of this cycle but are not on it.
   std::vector<ThreadId> also_blocked;
+  // Tasks that cannot progress because of this cycle but are not on it.
+  std::vector<EntityId> also_blocked_tasks;
   // Set when the cycle is one executor starving itself: every worker waits
   // for that executor's own queued work (not another pool's, a loop's or a
   // task's).

@@ -34,6 +34,7 @@ WORKLOADS = {
     "asyncio_callback_storm": "asyncio task steps and call_soon callbacks: the stall timer's hot path",
     "contextvar_get_set": "ContextVar get/set/reset: hot gets, set+get, per-request tasks",
     "lock_heavy": "threading Lock/RLock/Condition: uncontended, nested, hand-offs, 8 threads contending",
+    "asyncio_lock_heavy": "asyncio.Lock taken uncontended and contended: the Lock owner hooks",
 }
 FILE_MAGIC = b"WGTRACE1"
 FRAME_HEADER = struct.Struct("<III")

@@ -24,6 +24,7 @@
 #include "cli/shim_locator.h"
 #include "cli/signal_forwarding.h"
 #include "trace/private_files.h"
+#include "analyzer/standstill.h"
 
 extern char** environ;
 
@@ -34,9 +35,9 @@ constexpr char kRunHelp[] = R"(usage: waitgraph run [OPTIONS] -- PROGRAM [ARGS..
 
 Runs PROGRAM (a Python interpreter, or anything that starts one) with the
 waitgraph shim, and prints the report when it exits. Its output, input and
-exit status are its own. If a cross-call-deadlock or executor-starvation has
-held for --hang-timeout seconds, prints the report at once, stops the program,
-and exits 3.
+exit status are its own. If a cross-call-deadlock, executor-starvation or
+nothing-can-move has held for --hang-timeout seconds, prints the report at
+once, stops the program, and exits 3.
 
   --trace PATH          where the program's trace goes (default: a new
                         directory <per-user dir>/run-<pid>-XXXXXX holding
@@ -216,6 +217,12 @@ std::vector<analyzer::Deadlock> HeldDeadlocks(const analyzer::TraceAnalysis& ana
   return held;
 }
 
+// The whole process has been asleep (nothing-can-move) for `timeout` seconds.
+bool HeldStandstill(const analyzer::TraceAnalysis& analysis, double timeout) {
+  std::optional<analyzer::Standstill> s = analyzer::FindStandstill(analysis.model());
+  return s && static_cast<double>(analysis.model().last_time() - s->since) / 1e9 >= timeout;
+}
+
 int Print(std::vector<findings::Report> reports, const RunOptions& opts,
           const std::string& where) {
   ApplyPolicy(opts.policy, reports);
@@ -242,6 +249,8 @@ std::optional<Hang> FindHang(const RunTraces& traces, double timeout) {
   for (const analyzer::TraceAnalysis* t : traces.running_traces()) {
     std::vector<analyzer::Deadlock> held = HeldDeadlocks(*t, timeout);
     if (!held.empty()) return Hang{t, std::move(held)};
+    // nothing-can-move: its rule tells it, beside any younger cycle.
+    if (HeldStandstill(*t, timeout)) return Hang{t, analyzer::FindDeadlocks(t->model())};
   }
   return std::nullopt;
 }

@@ -99,6 +99,16 @@ std::optional<std::string> LockFix(const analyzer::Deadlock& deadlock) {
   return "take these locks in one order everywhere (or guard the data with a single lock)";
 }
 
+// A cycle of asyncio tasks only: the first task's await is the primary location.
+void LocateAtTask(const analyzer::Model& model, analyzer::EntityId task, findings::Finding& f) {
+  const analyzer::Task* t = model.FindTask(task);
+  if (t == nullptr) return;
+  if (const analyzer::Frame* fr = model.UserFrame(t->stack)) *f.mutable_location() = ToLocation(*fr);
+  for (auto& loc : ToStack(model, t->stack)) *f.add_stack() = std::move(loc);
+  f.set_fix("take asyncio locks in one global order in every task (or hold one at a time), and "
+            "never await a task that waits for something you hold");
+}
+
 }  // namespace
 
 const RuleInfo& CrossCallDeadlockRule::info() const {
@@ -111,13 +121,15 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
   for (const analyzer::Deadlock& deadlock : input.deadlocks) {
     if (deadlock.starved_executor) continue;  // executor-starvation tells those
     CycleStory story = TellCycle(model, deadlock);
-    if (story.threads.empty()) continue;
+    if (story.threads.empty() && story.tasks.empty()) continue;
     findings::Finding f = NewFinding(info());
     double held = static_cast<double>(model.last_time() - deadlock.held_since) / 1e9;
     f.set_held_seconds(held);
     f.set_time_ns(deadlock.held_since);
     f.set_message(absl::StrFormat("deadlock: %s; held %.1f s", story.text, held));
-    const analyzer::Wait* first = CycleWait(model, deadlock, story.threads.front());
+    const analyzer::Wait* first =
+        story.threads.empty() ? nullptr : CycleWait(model, deadlock, story.threads.front());
+    if (first == nullptr && !story.tasks.empty()) LocateAtTask(model, story.tasks.front(), f);
     if (first != nullptr) {
       if (const analyzer::Frame* fr = model.UserFrame(first->stack)) {
         *f.mutable_location() = ToLocation(*fr);

@@ -114,6 +114,34 @@ std::string LockPhrase(const Model& model, analyzer::EntityId id, CycleStory& st
   return text;
 }
 
+// How a task's wait leads to the next node of the cycle: "for an
+// asyncio.Lock held by task b", "for task b to finish". `after` is the node
+// after `next` (the owner of a lock).
+std::string TaskLink(const Model& model, const NodeKey& next, const NodeKey& after) {
+  switch (next.kind) {
+    case NodeKind::kAsyncLock:
+      return absl::StrCat(" for an asyncio.Lock held by ", DescribeTask(model, after.id));
+    case NodeKind::kTask: return absl::StrCat(" for ", DescribeTask(model, next.id), " to finish");
+    case NodeKind::kTaskAnyOf: return " for any of several tasks";
+    case NodeKind::kThread:
+      return absl::StrCat(", and its loop runs only on ", model.ThreadLabel(next.id));
+    default: return "";
+  }
+}
+
+void TellTask(const Model& model, const std::vector<NodeKey>& cycle, size_t i, CycleStory& story,
+              std::string& text) {
+  const NodeKey& n = cycle[i];
+  story.tasks.push_back(n.id);
+  const analyzer::Task* t = model.FindTask(n.id);
+  if (t == nullptr) return;
+  absl::StrAppend(&text, text.empty() ? "" : "; ", DescribeTask(model, n.id), " waits in ",
+                  DescribeTaskWait(model, *t),
+                  TaskLink(model, cycle[(i + 1) % cycle.size()], cycle[(i + 2) % cycle.size()]));
+  story.related.push_back(TaskWaitLocation(model, *t, "waits for"));
+  story.fingerprint_parts.push_back(FingerprintPart(model, t->api, t->stack));
+}
+
 }  // namespace
 
 CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
@@ -181,6 +209,12 @@ CycleStory TellCycle(const Model& model, const analyzer::Deadlock& deadlock) {
                         absl::StrJoin(holders, " and "));
         break;
       }
+      case NodeKind::kTask:
+        TellTask(model, cycle, i, story, text);
+        break;
+      case NodeKind::kTaskAnyOf:
+      case NodeKind::kAsyncLock:
+        break;  // told by the task that waits for it
     }
   }
   story.text = std::move(text);

@@ -14,6 +14,7 @@ namespace waitgraph::rules {
 struct CycleStory {
   std::string text;                                // "MainThread (...) waits in ... for ..."
   std::vector<analyzer::ThreadId> threads;         // in story order
+  std::vector<analyzer::EntityId> tasks;           // asyncio tasks, in story order
   std::vector<findings::RelatedLocation> related;  // every wait and hand-off, with stacks
   std::vector<std::string> fingerprint_parts;      // files, functions, APIs
 };

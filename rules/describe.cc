@@ -144,6 +144,28 @@ std::string DescribeThread(const Model& model, analyzer::ThreadId thread) {
   return out;
 }
 
+std::string DescribeTask(const Model& model, analyzer::EntityId task) {
+  const analyzer::Task* t = model.FindTask(task);
+  if (t == nullptr || t->name.empty()) return absl::StrCat("task ", task);
+  return absl::StrCat("task ", t->name);
+}
+
+std::string DescribeTaskWait(const Model& model, const analyzer::Task& task) {
+  const Frame* user = model.UserFrame(task.stack);
+  if (user == nullptr || user->function == task.api) return task.api;
+  return absl::StrCat(user->function, " → ", task.api);
+}
+
+findings::RelatedLocation TaskWaitLocation(const Model& model, const analyzer::Task& task,
+                                           std::string role) {
+  findings::RelatedLocation rel;
+  rel.set_role(std::move(role));
+  rel.set_message(absl::StrCat(DescribeTask(model, task.id), " awaits ", task.api));
+  if (const Frame* f = model.UserFrame(task.stack)) *rel.mutable_location() = ToLocation(*f);
+  for (auto& loc : ToStack(model, task.stack)) *rel.add_stack() = std::move(loc);
+  return rel;
+}
+
 findings::RelatedLocation WaitLocation(const Model& model, const analyzer::Wait& wait,
                                        std::string role) {
   findings::RelatedLocation rel;

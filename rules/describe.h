@@ -28,6 +28,15 @@ std::string DescribeExecutor(const analyzer::Model& model, analyzer::EntityId ex
 // "Lock created at app.py:12" (a traced threading lock, by its class).
 std::string DescribeLock(const analyzer::Model& model, analyzer::EntityId lock);
 
+// "task worker_a" (asyncio task name, or its id when unknown).
+std::string DescribeTask(const analyzer::Model& model, analyzer::EntityId task);
+// "worker_a → Lock.acquire": the user's function in the task's await chain,
+// then what it awaits.
+std::string DescribeTaskWait(const analyzer::Model& model, const analyzer::Task& task);
+// A related location for what an asyncio task awaits, with its await chain.
+findings::RelatedLocation TaskWaitLocation(const analyzer::Model& model, const analyzer::Task& task,
+                                           std::string role);
+
 // A related location for one wait of a thread, with its whole stack.
 findings::RelatedLocation WaitLocation(const analyzer::Model& model, const analyzer::Wait& wait,
                                        std::string role);

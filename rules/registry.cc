@@ -12,6 +12,7 @@
 #include "rules/loop_churn.h"
 #include "rules/loop_crossing.h"
 #include "rules/non_threadsafe_loop_call.h"
+#include "rules/nothing_can_move.h"
 #include "rules/executor_saturation.h"
 #include "rules/loop_stall.h"
 #include "rules/potential_cross_call_deadlock.h"
@@ -23,6 +24,7 @@ void RegisterAllRules(Registry& registry) {
   registry.Add(std::make_unique<PotentialCrossCallDeadlockRule>());
   registry.Add(std::make_unique<ExecutorStarvationRule>());
   registry.Add(std::make_unique<LockOrderInversionRule>());
+  registry.Add(std::make_unique<NothingCanMoveRule>());
   registry.Add(std::make_unique<LostContextWriteRule>());
   registry.Add(std::make_unique<ContextNotPropagatedRule>());
   registry.Add(std::make_unique<ContextResetMismatchRule>());

@@ -11,8 +11,8 @@ using findings::ERROR;
 using findings::NOTE;
 using findings::WARNING;
 
-const std::array<RuleInfo, 13>& Table() {
-  static const std::array<RuleInfo, 13> table = {{
+const std::array<RuleInfo, 14>& Table() {
+  static const std::array<RuleInfo, 14> table = {{
       {"WG001", "cross-call-deadlock", ERROR, RuleGroup::kStable,
        "threads, loops and executors wait for each other in a cycle, right now",
        RuleDoc("cross-call-deadlock")},
@@ -25,6 +25,9 @@ const std::array<RuleInfo, 13>& Table() {
       {"WG004", "lock-order-inversion", WARNING, RuleGroup::kStable,
        "threading locks taken in orders that form a cycle, each seen but never all at once",
        RuleDoc("lock-order-inversion")},
+      {"WG005", "nothing-can-move", ERROR, RuleGroup::kStable,
+       "no thread can run and no event loop can be woken: every waiter waits forever",
+       RuleDoc("nothing-can-move")},
       {"WG301", "loop-stall", WARNING, RuleGroup::kStable,
        "a callback or task step blocked its event loop: names the blocking call and its caller",
        RuleDoc("loop-stall")},

@@ -29,12 +29,14 @@
 #include <string>
 #include <vector>
 
+#include "instrument/native/async_lock_owners.h"
 #include "instrument/native/context_hooks.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/lock_hooks.h"
 #include "instrument/native/loop_checks.h"
+#include "instrument/native/loop_snapshot.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -216,6 +218,7 @@ PyObject* Stop(PyObject*, PyObject*) {
   g_recording.store(false);  // with the GIL held: no producer is mid-event
   Py_BEGIN_ALLOW_THREADS
   StopStallWatchdog();  // before the recorder: it may be sampling
+  StopLoopSnapshots();
   recorder.Stop();
   Py_END_ALLOW_THREADS
   Py_RETURN_NONE;
@@ -278,7 +281,8 @@ PyMODINIT_FUNC PyInit__native() {
   if (module == nullptr) return nullptr;
   if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitContextHooks(module) ||
       !InitLockHooks(module) ||
-      !InitLoopChecks(module) || !InitStallWatchdog(module)) {
+      !InitLoopChecks(module) || !InitStallWatchdog(module) || !InitLoopSnapshot(module) ||
+      !InitAsyncLockOwners(module)) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -57,6 +57,8 @@ void StackWalker::ForgetCode(PyObject* ref) {
     // object at the same address is never taken for it.
     for (int line : it->second.lines) frames_.erase({code, line});
     for (int lasti : it->second.lastis) sites_.erase({code, lasti});
+    // Lock-acquire sites are few (CaptureSite): a scan is cheap enough.
+    std::erase_if(site_stacks_, [code](const auto& entry) { return entry.first.first == code; });
     codes_.erase(it);
   }
   Py_DECREF(ref);
@@ -108,6 +110,49 @@ StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject* code)
   return codes_.emplace(key, std::move(info)).first->second;
 }
 
+void StackWalker::AddFrame(Recorder& recorder, PyFrameObject* frame) {
+  PyCodeObject* code = PyFrame_GetCode(frame);
+  CodeInfo& info = Info(recorder, code);
+  if (!info.shim) {
+    // Keyed first by the instruction offset: computing the line number
+    // scans the code's line table, by far the dearest step of a walk
+    // (a hot path such as create_task is walked again and again).
+    auto site = std::make_pair(reinterpret_cast<PyObject*>(code), PyFrame_GetLasti(frame));
+    auto at = sites_.find(site);
+    uint32_t id;
+    if (at != sites_.end()) {
+      id = at->second;
+    } else {
+      int line = PyFrame_GetLineNumber(frame);
+      auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
+      auto it = frames_.find(key);
+      if (it != frames_.end()) {
+        id = it->second;
+      } else {
+        id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
+                                  info.library);
+        frames_.emplace(key, id);
+        info.lines.push_back(line);
+      }
+      sites_.emplace(site, id);
+      info.lastis.push_back(site.second);
+    }
+    scratch_.push_back(id);
+  }
+  Py_DECREF(code);
+}
+
+uint32_t StackWalker::CaptureFrames(Recorder& recorder, PyFrameObject* const* frames, int count) {
+  ResetIfNewTrace(recorder);
+  scratch_.clear();
+  for (int i = 0; i < count && int(scratch_.size()) < kMaxFrames; ++i) {
+    if (frames[i] != nullptr) AddFrame(recorder, frames[i]);
+  }
+  if (PyErr_Occurred()) PyErr_Clear();
+  if (scratch_.empty()) return 0;
+  return recorder.InternStack(scratch_);
+}
+
 uint32_t StackWalker::Capture(Recorder& recorder) {
   PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
   uint32_t id = CaptureFrom(recorder, frame);
@@ -123,35 +168,7 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
   int visited = 0;
   while (frame != nullptr && int(scratch_.size()) < max_frames && visited < kMaxVisited) {
     ++visited;
-    PyCodeObject* code = PyFrame_GetCode(frame);
-    CodeInfo& info = Info(recorder, code);
-    if (!info.shim) {
-      // Keyed first by the instruction offset: computing the line number
-      // scans the code's line table, by far the dearest step of a walk
-      // (a hot path such as create_task is walked again and again).
-      auto site = std::make_pair(reinterpret_cast<PyObject*>(code), PyFrame_GetLasti(frame));
-      auto at = sites_.find(site);
-      uint32_t id;
-      if (at != sites_.end()) {
-        id = at->second;
-      } else {
-        int line = PyFrame_GetLineNumber(frame);
-        auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
-        auto it = frames_.find(key);
-        if (it != frames_.end()) {
-          id = it->second;
-        } else {
-          id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
-                                    info.library);
-          frames_.emplace(key, id);
-          info.lines.push_back(line);
-        }
-        sites_.emplace(site, id);
-        info.lastis.push_back(site.second);
-      }
-      scratch_.push_back(id);
-    }
-    Py_DECREF(code);
+    AddFrame(recorder, frame);
     PyFrameObject* back = PyFrame_GetBack(frame);
     Py_DECREF(frame);
     frame = back;
@@ -166,7 +183,7 @@ uint32_t StackWalker::CaptureSite(Recorder& recorder, PyCodeObject* code, int la
   ResetIfNewTrace(recorder);
   auto key = std::make_pair(reinterpret_cast<PyObject*>(code), lasti_bytes);
   if (auto it = site_stacks_.find(key); it != site_stacks_.end()) return it->second;
-  const CodeInfo& info = Info(recorder, code);
+  CodeInfo& info = Info(recorder, code);
   uint32_t stack = 0;
   if (!info.shim) {
     int line = PyCode_Addr2Line(code, lasti_bytes);
@@ -178,12 +195,13 @@ uint32_t StackWalker::CaptureSite(Recorder& recorder, PyCodeObject* code, int la
       frame_id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
                                       info.library);
       frames_.emplace(frame_key, frame_id);
+      info.lines.push_back(line);
     }
     scratch_.assign(1, frame_id);
     stack = recorder.InternStack(scratch_);
   }
   if (PyErr_Occurred()) PyErr_Clear();
-  site_stacks_.emplace(key, stack);  // Info() holds the code object alive
+  site_stacks_.emplace(key, stack);  // forgotten with the code object (ForgetCode)
   return stack;
 }
 

@@ -40,6 +40,10 @@ class StackWalker {
   // offset of its instruction): the cheap "taken here" site of a lock
   // acquire (lock_hooks.cc). 0 for a frame inside the waitgraph package.
   uint32_t CaptureSite(Recorder& recorder, PyCodeObject* code, int lasti_bytes);
+  // The stack made of `frames` as given, innermost first, each frame alone
+  // (not its callers): an asyncio task's await chain, whose suspended
+  // coroutine frames have no f_back. Borrowed; GIL held.
+  uint32_t CaptureFrames(Recorder& recorder, PyFrameObject* const* frames, int count);
 
  private:
   struct CodeInfo {
@@ -62,6 +66,8 @@ class StackWalker {
   };
 
   CodeInfo& Info(Recorder& recorder, PyCodeObject* code);
+  // Appends the interned id of `frame` to scratch_ (nothing for shim frames).
+  void AddFrame(Recorder& recorder, PyFrameObject* frame);
   void ResetIfNewTrace(Recorder& recorder);
   // The weak reference `ref` to a code object fired: forget that code.
   void ForgetCode(PyObject* ref);

@@ -50,7 +50,9 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "async_to_sync_awaits_queued_work",
                                          "async_to_sync_dependency_done",
                                          "lock_abba_cycle", "lock_order_inversion_latent",
-                                         "lock_order_consistent"));
+                                         "lock_order_consistent",
+                                         "task_lock_cycle", "nothing_can_move_event",
+                                         "nothing_can_move_listening"));
 
 TEST(CrossCallDeadlock, TwoPoolsWaitingOnEachOtherNameBothPoolsAndBothWaits) {
   auto a = Analyse("two_pools_wait_on_each_other");
@@ -127,6 +129,31 @@ TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   EXPECT_EQ(f.location().line(), 30u);
   EXPECT_NEAR(f.held_seconds(), 3.0, 0.01);  // since the worker, last, began to wait
   EXPECT_THAT(f.fix(), testing::HasSubstr("wait=False, cancel_futures=True"));
+}
+
+TEST(CrossCallDeadlock, TellsATaskCycleThroughAsyncioLocks) {
+  auto a = Analyse("task_lock_cycle");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "task debit waits in transfer → Lock.acquire for an asyncio.Lock held by task credit"));
+  EXPECT_THAT(f.message(), testing::HasSubstr(
+      "task credit waits in transfer → Lock.acquire for an asyncio.Lock held by task debit"));
+  EXPECT_EQ(f.location().path(), "/srv/bank.py");
+  EXPECT_NEAR(f.held_seconds(), 3.0, 0.01);  // since the snapshot that saw it
+  EXPECT_THAT(f.fix(), testing::HasSubstr("one global order"));
+}
+
+TEST(NothingCanMove, ListsEveryWaiterAndWhatIsIdle) {
+  auto a = Analyse("nothing_can_move_event");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), testing::HasSubstr("task Task-1 waits in main → Event.wait"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("MainThread (running"));
+  EXPECT_THAT(f.message(), testing::HasSubstr("asyncio_0 is an idle executor worker"));
+  EXPECT_EQ(f.location().path(), "/srv/worker.py");
+  EXPECT_EQ(f.location().line(), 15u);
+  EXPECT_NEAR(f.held_seconds(), 3.0, 0.01);
 }
 
 TEST(CrossCallDeadlock, FingerprintIgnoresLineNumbers) {

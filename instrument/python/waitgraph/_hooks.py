@@ -58,10 +58,11 @@ def install():
     from . import _hooks_loops
     from . import _hooks_stall
     from . import _hooks_locks
+    from . import _hooks_tasks
     from . import _hooks_contextvars  # last: wraps hooks installed before it
 
     for mod in (_hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio, _hooks_loops,
-                _hooks_stall, _hooks_locks, _hooks_contextvars):
+                _hooks_stall, _hooks_locks, _hooks_tasks, _hooks_contextvars):
         try:
             mod.install(_patcher)
         except Exception:
@@ -75,8 +76,9 @@ def uninstall():
     if _import_hook is not None:
         _import_hook.uninstall()
         _import_hook = None
-    from . import _hooks_stall
+    from . import _hooks_stall, _hooks_tasks
     _hooks_stall.uninstall()
+    _hooks_tasks.uninstall()
     if _patcher is not None:
         _patcher.undo_all()
         _patcher = None

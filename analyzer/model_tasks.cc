@@ -1,0 +1,123 @@
+// The model of asyncio tasks as waiters: the shim's loop snapshots
+// (trace/waitgraph_trace.proto, LOOP_IDLE .. LOOP_WOKEN) applied to Model.
+//
+// A snapshot is written whole, while the loop's thread sits in its selector:
+// LOOP_IDLE, then per waiting task TASK_INFO (first time only) and one
+// TASK_WAITING per target, then ASYNC_LOCK_OWNER per lock they wait for. It
+// replaces the loop's previous snapshot. A task of the loop that the new
+// snapshot does not mention has ended (the shim writes a snapshot only when
+// every live task of the loop waits), so it is forgotten.
+#include <algorithm>
+
+#include "analyzer/model.h"
+
+namespace waitgraph::analyzer {
+
+const Task* Model::FindTask(EntityId id) const {
+  auto it = tasks_.find(id);
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+const LoopSnapshot* Model::FindSnapshot(EntityId loop) const {
+  auto it = snapshots_.find(loop);
+  return it == snapshots_.end() ? nullptr : &it->second;
+}
+
+// The loop stopped running (or starts over): its tasks cannot run, and what
+// they awaited is no longer known.
+void Model::ForgetSnapshot(EntityId loop) {
+  auto it = snapshots_.find(loop);
+  if (it == snapshots_.end()) return;
+  for (EntityId id : it->second.tasks) {
+    if (auto t = tasks_.find(id); t != tasks_.end()) t->second.targets.clear();
+  }
+  snapshots_.erase(it);
+}
+
+void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
+  switch (e.kind()) {
+    case trace::LOOP_IDLE: {
+      LoopSnapshot& old = snapshots_[e.subject()];
+      uint64_t previous = old.serial;
+      // Tasks of this loop missing from the previous snapshot have ended.
+      for (auto it = tasks_.begin(); it != tasks_.end();) {
+        Task& t = it->second;
+        if (t.loop == e.subject() && t.snapshot < previous) {
+          it = tasks_.erase(it);
+          continue;
+        }
+        if (t.loop == e.subject()) t.targets.clear();
+        ++it;
+      }
+      LoopSnapshot fresh;
+      fresh.serial = ++snapshot_serial_;
+      fresh.time = time;
+      fresh.thread = e.thread();
+      fresh.wakeable = static_cast<int64_t>(e.object());
+      fresh.timers = e.arg();
+      old = std::move(fresh);
+      return;
+    }
+    case trace::TASK_INFO: {
+      Task& t = tasks_[e.subject()];
+      t.id = e.subject();
+      t.loop = e.object();
+      t.name = String(e.name());
+      t.created_stack = e.stack();
+      return;
+    }
+    case trace::TASK_WAITING: {
+      auto it = tasks_.find(e.subject());
+      if (it == tasks_.end()) {
+        ++stats_.dangling_references;  // no TASK_INFO: a torn snapshot
+        return;
+      }
+      Task& t = it->second;
+      auto snap = snapshots_.find(t.loop);
+      if (snap == snapshots_.end()) {
+        ++stats_.dangling_references;
+        return;
+      }
+      if (t.snapshot != snap->second.serial) {  // first target in this snapshot
+        t.snapshot = snap->second.serial;
+        t.targets.clear();
+        t.since = snap->second.time;
+        snap->second.tasks.push_back(t.id);
+      }
+      t.api = String(e.name());
+      t.stack = e.stack();
+      t.any_of = (e.arg() & trace::WAIT_ANY_OF) != 0;
+      t.has_timeout = (e.arg() & trace::WAIT_HAS_TIMEOUT) != 0;
+      t.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
+      return;
+    }
+    case trace::ASYNC_LOCK_OWNER: {
+      const Task* owner = FindTask(e.object());
+      if (owner == nullptr) {
+        ++stats_.dangling_references;
+        return;
+      }
+      if (auto snap = snapshots_.find(owner->loop); snap != snapshots_.end()) {
+        snap->second.lock_owners[e.subject()] = e.object();
+      }
+      return;
+    }
+    case trace::LOOP_WOKEN:
+      if (auto snap = snapshots_.find(e.subject()); snap != snapshots_.end()) {
+        snap->second.woken = true;
+      }
+      return;
+    case trace::SIGNAL_HANDLER:
+      signal_thread_ = e.thread();
+      if (e.arg() != 0) {
+        signal_handlers_.insert(static_cast<int64_t>(e.subject()));
+      } else {
+        signal_handlers_.erase(static_cast<int64_t>(e.subject()));
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace waitgraph::analyzer

@@ -1,0 +1,351 @@
+#include "instrument/native/loop_snapshot.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "instrument/native/emit.h"
+#include "instrument/native/hook.h"
+#include "instrument/native/recorder.h"
+#include "instrument/native/stack_walker.h"
+#include "instrument/native/state.h"
+
+namespace waitgraph::shim {
+namespace {
+
+constexpr uint32_t kLoopWoken = 114;
+// Loop threads watched at once; a thread beyond that is simply not watched.
+constexpr int kMaxSlots = 256;
+// How often the watchdog looks, and the step it sleeps in (stop latency).
+constexpr uint64_t kScanNs = 200'000'000;
+constexpr auto kSleepStep = std::chrono::milliseconds(50);
+// A loop is snapshotted at most this often.
+constexpr uint64_t kMinSnapshotIntervalNs = 1'000'000'000;
+
+// One per thread that calls a hooked selector's select. `select_since` and
+// `gen` are written by the owning thread with the GIL held and read by the
+// watchdog without it; `snapshot_gen`/`woken_loop` only with the GIL held;
+// `tried_gen`/`last_snapshot_ns` only by the watchdog.
+struct Slot {
+  std::atomic<bool> in_use{false};
+  std::atomic<uint64_t> select_since{0};  // 0: not in select
+  std::atomic<uint64_t> gen{0};           // bumped on entering and leaving select
+  std::atomic<PyThreadState*> tstate{nullptr};
+  std::atomic<uint64_t> tid{0};
+  uint64_t snapshot_gen = 0;  // the stay in select that was snapshotted
+  uint64_t woken_loop = 0;    // its loop, for LOOP_WOKEN
+  uint64_t tried_gen = 0;
+  uint64_t last_snapshot_ns = 0;
+};
+
+Slot g_slots[kMaxSlots];
+std::atomic<uint64_t> g_idle_ns{500'000'000};
+PyObject* g_snapshot = nullptr;  // strong reference, set by start_loop_snapshots
+
+// Frees this thread's slot when the thread ends.
+struct SlotOwner {
+  Slot* slot = nullptr;
+  ~SlotOwner() {
+    if (slot != nullptr) {
+      slot->select_since.store(0, std::memory_order_release);
+      slot->tstate.store(nullptr, std::memory_order_release);
+      slot->in_use.store(false, std::memory_order_release);
+    }
+  }
+};
+thread_local SlotOwner t_slot;
+thread_local bool t_no_slot = false;
+
+Slot* MySlot() {
+  if (t_slot.slot != nullptr) return t_slot.slot;
+  if (t_no_slot) return nullptr;
+  for (Slot& s : g_slots) {
+    bool expected = false;
+    if (s.in_use.compare_exchange_strong(expected, true)) {
+      s.tstate.store(PyThreadState_Get(), std::memory_order_release);
+      s.tid.store(NativeThreadId(), std::memory_order_release);
+      s.snapshot_gen = 0;
+      s.tried_gen = 0;
+      t_slot.slot = &s;
+      return &s;
+    }
+  }
+  t_no_slot = true;
+  return nullptr;
+}
+
+int64_t AsInt64(PyObject* o) {
+  if (o == nullptr || !PyLong_Check(o)) return 0;
+  int64_t v = PyLong_AsLongLong(o);
+  if (v == -1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    return 0;
+  }
+  return v;
+}
+
+// ---- the watchdog thread ----------------------------------------------------
+
+std::atomic<bool> g_stop{false};
+std::thread* g_thread = nullptr;  // touched with the GIL held (start/stop/fork)
+
+// Writes the events of one snapshot, as happening on the loop's thread.
+void EmitSnapshot(Slot& slot, uint64_t gen, PyObject* result) {
+  if (!PyTuple_Check(result) || PyTuple_GET_SIZE(result) != 2) return;
+  PyObject* events = PyTuple_GET_ITEM(result, 1);
+  if (!PyList_Check(events)) return;
+  uint64_t tid = slot.tid.load(std::memory_order_acquire);
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(events); ++i) {
+    PyObject* e = PyList_GET_ITEM(events, i);
+    if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 6) continue;
+    if (!g_recording.load()) return;
+    EmitOn(tid, uint32_t(AsInt64(PyTuple_GET_ITEM(e, 0))), EntityOf(PyTuple_GET_ITEM(e, 1)),
+           EntityOf(PyTuple_GET_ITEM(e, 2)), NameOf(PyTuple_GET_ITEM(e, 3)),
+           AsInt64(PyTuple_GET_ITEM(e, 4)), uint32_t(AsInt64(PyTuple_GET_ITEM(e, 5))));
+  }
+  slot.snapshot_gen = gen;
+  slot.woken_loop = EntityOf(PyTuple_GET_ITEM(result, 0));
+}
+
+// With the GIL held: the snapshot of the loop of `slot`'s thread if that
+// thread is still in the stay in select numbered `gen`.
+void SnapshotLocked(Slot& slot, uint64_t gen) {
+  if (!g_recording.load() || g_forked_child.load() || g_snapshot == nullptr) return;
+  if (slot.select_since.load(std::memory_order_acquire) == 0 ||
+      slot.gen.load(std::memory_order_acquire) != gen) {
+    return;  // it left the selector meanwhile
+  }
+  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
+  if (ts == nullptr) return;
+  PyFrameObject* frame = PyThreadState_GetFrame(ts);
+  if (frame == nullptr) return;
+  PyObject* result = PyObject_CallOneArg(g_snapshot, reinterpret_cast<PyObject*>(frame));
+  Py_DECREF(frame);
+  if (result == nullptr) {
+    PyErr_Clear();
+    return;
+  }
+  if (result != Py_None) EmitSnapshot(slot, gen, result);
+  Py_DECREF(result);
+  if (PyErr_Occurred()) PyErr_Clear();
+}
+
+// Sleeps about `ns`, returning early when asked to stop.
+void Nap(uint64_t ns) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+  while (!g_stop.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(kSleepStep);
+  }
+}
+
+void WatchdogLoop() {
+  while (!g_stop.load()) {
+    Nap(kScanNs);
+    if (g_stop.load()) break;
+    if (!g_recording.load(std::memory_order_relaxed) || g_forked_child.load()) continue;
+    uint64_t idle = g_idle_ns.load();
+    for (Slot& slot : g_slots) {
+      if (g_stop.load()) break;
+      if (!slot.in_use.load(std::memory_order_acquire)) continue;
+      uint64_t since = slot.select_since.load(std::memory_order_acquire);
+      uint64_t now = MonotonicNs();
+      if (since == 0 || now < since || now - since < idle) continue;
+      uint64_t gen = slot.gen.load(std::memory_order_acquire);
+      if (gen == slot.tried_gen || now - slot.last_snapshot_ns < kMinSnapshotIntervalNs) continue;
+      slot.tried_gen = gen;
+      slot.last_snapshot_ns = now;
+      if (_Py_IsFinalizing()) return;
+      PyGILState_STATE st = PyGILState_Ensure();
+      {
+        QuietScope quiet;  // the snapshot must record nothing of its own
+        SnapshotLocked(slot, gen);
+      }
+      PyGILState_Release(st);
+    }
+  }
+}
+
+void OnForkChild() {
+  g_thread = nullptr;  // leaked: the thread is not in this process
+  g_stop.store(false);
+  for (Slot& s : g_slots) {
+    if (&s == t_slot.slot) continue;
+    s.select_since.store(0);
+    s.tstate.store(nullptr);
+    s.in_use.store(false);
+  }
+}
+
+// ---- SelectHook: the replacement of a selector's select ---------------------
+
+struct SelectHookObject {
+  PyObject_HEAD
+  vectorcallfunc vectorcall;
+  PyObject* original;
+};
+
+PyObject* SelectVectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
+                           PyObject* kwnames) {
+  SelectHookObject* self = reinterpret_cast<SelectHookObject*>(callable);
+  if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  Slot* slot = MySlot();
+  if (slot == nullptr) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  uint64_t outer_since = slot->select_since.load(std::memory_order_relaxed);
+  uint64_t gen = slot->gen.load(std::memory_order_relaxed) + 1;
+  slot->gen.store(gen, std::memory_order_relaxed);
+  slot->select_since.store(MonotonicNs(), std::memory_order_release);
+
+  PyObject* result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+
+  slot->select_since.store(outer_since, std::memory_order_release);
+  slot->gen.store(gen + 1, std::memory_order_release);
+  if (slot->snapshot_gen == gen) {
+    slot->snapshot_gen = 0;
+    if (Active()) {
+      PyObject *et, *ev, *tb;
+      PyErr_Fetch(&et, &ev, &tb);  // select's own exception (EINTR & co.), if any
+      EmitRaw(kLoopWoken, slot->woken_loop, 0, 0, 0, 0);
+      PyErr_Restore(et, ev, tb);
+    }
+  }
+  return result;
+}
+
+PyObject* SelectHookNew(PyTypeObject* type, PyObject* args, PyObject* kwds) {
+  PyObject* original;
+  if (!PyArg_ParseTuple(args, "O:SelectHook", &original)) return nullptr;
+  SelectHookObject* self = reinterpret_cast<SelectHookObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->vectorcall = SelectVectorcall;
+  self->original = Py_NewRef(original);
+  return reinterpret_cast<PyObject*>(self);
+}
+
+int SelectHookTraverse(PyObject* o, visitproc visit, void* arg) {
+  Py_VISIT(reinterpret_cast<SelectHookObject*>(o)->original);
+  return 0;
+}
+
+int SelectHookClear(PyObject* o) {
+  Py_CLEAR(reinterpret_cast<SelectHookObject*>(o)->original);
+  return 0;
+}
+
+void SelectHookDealloc(PyObject* o) {
+  PyObject_GC_UnTrack(o);
+  SelectHookClear(o);
+  Py_TYPE(o)->tp_free(o);
+}
+
+PyObject* SelectHookGetattro(PyObject* o, PyObject* name) {
+  return WrapperGetattr(o, reinterpret_cast<SelectHookObject*>(o)->original, name);
+}
+
+PyObject* SelectHookRepr(PyObject* o) {
+  return PyObject_Repr(reinterpret_cast<SelectHookObject*>(o)->original);
+}
+
+PyTypeObject g_select_hook_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+// ---- module functions -------------------------------------------------------
+
+PyObject* StartPy(PyObject*, PyObject* args) {
+  double idle_ms;
+  PyObject* snapshot;
+  if (!PyArg_ParseTuple(args, "dO:start_loop_snapshots", &idle_ms, &snapshot)) return nullptr;
+  if (idle_ms <= 0) idle_ms = 500;
+  g_idle_ns.store(uint64_t(idle_ms * 1e6));
+  Py_XSETREF(g_snapshot, Py_NewRef(snapshot));
+  if (g_thread == nullptr) {
+    g_stop.store(false);
+    try {
+      g_thread = new std::thread(WatchdogLoop);
+    } catch (const std::exception&) {
+      g_thread = nullptr;  // no snapshots: tasks are simply not seen as waiters
+    }
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* StopPy(PyObject*, PyObject*) {
+  Py_BEGIN_ALLOW_THREADS
+  StopLoopSnapshots();
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+PyObject* StackOfFramesPy(PyObject*, PyObject* frames) {
+  if (!g_recording.load() || g_forked_child.load() || !PyList_Check(frames)) {
+    return PyLong_FromLong(0);
+  }
+  std::vector<PyFrameObject*> list;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(frames); ++i) {
+    PyObject* f = PyList_GET_ITEM(frames, i);
+    if (PyFrame_Check(f)) list.push_back(reinterpret_cast<PyFrameObject*>(f));
+  }
+  uint32_t id = 0;
+  try {
+    id = TheStackWalker().CaptureFrames(TheRecorder(), list.data(), int(list.size()));
+  } catch (const std::bad_alloc&) {
+    TheRecorder().Disable("out of memory");
+  }
+  return PyLong_FromUnsignedLong(id);
+}
+
+PyMethodDef kMethods[] = {
+    {"start_loop_snapshots", StartPy, METH_VARARGS, "start_loop_snapshots(idle_ms, snapshot)"},
+    {"stop_loop_snapshots", StopPy, METH_NOARGS, nullptr},
+    {"stack_of_frames", StackOfFramesPy, METH_O,
+     "Interned id of the stack made of exactly these frames, innermost first."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+}  // namespace
+
+void StopLoopSnapshots() {
+  std::thread* t = g_thread;
+  g_thread = nullptr;
+  g_stop.store(true);
+  if (t != nullptr) {
+    if (t->joinable()) t->join();
+    delete t;
+  }
+  g_stop.store(false);
+}
+
+bool InitLoopSnapshot(PyObject* module) {
+  g_select_hook_type.tp_name = "waitgraph._native.SelectHook";
+  g_select_hook_type.tp_basicsize = sizeof(SelectHookObject);
+  g_select_hook_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+                                Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR;
+  g_select_hook_type.tp_doc = "Marks a thread as sitting in its selector, for loop snapshots.";
+  g_select_hook_type.tp_new = SelectHookNew;
+  g_select_hook_type.tp_dealloc = SelectHookDealloc;
+  g_select_hook_type.tp_traverse = SelectHookTraverse;
+  g_select_hook_type.tp_clear = SelectHookClear;
+  g_select_hook_type.tp_call = PyVectorcall_Call;
+  g_select_hook_type.tp_vectorcall_offset = offsetof(SelectHookObject, vectorcall);
+  g_select_hook_type.tp_descr_get = WrapperDescrGet;
+  g_select_hook_type.tp_getattro = SelectHookGetattro;
+  g_select_hook_type.tp_repr = SelectHookRepr;
+  if (PyType_Ready(&g_select_hook_type) < 0) return false;
+  Py_INCREF(&g_select_hook_type);
+  if (PyModule_AddObject(module, "SelectHook", reinterpret_cast<PyObject*>(&g_select_hook_type)) <
+      0) {
+    Py_DECREF(&g_select_hook_type);
+    return false;
+  }
+  static bool atfork_registered = false;
+  if (!atfork_registered) {
+    pthread_atfork(nullptr, nullptr, OnForkChild);
+    atfork_registered = true;
+  }
+  return PyModule_AddFunctions(module, kMethods) == 0;
+}
+
+}  // namespace waitgraph::shim
