@@ -16,12 +16,13 @@ using analyzer::Model;
 using analyzer::NodeKind;
 using analyzer::ThreadId;
 
-// True when the cycles of cross-call-deadlock already hold every waiter of
-// the standstill (on a cycle or behind one): that finding tells it, with the
-// owners; this one would only repeat it.
+// True when a cross-call-deadlock cycle runs through the standstill (one of
+// its waiters is on a cycle or behind one): the cycle is why nothing can
+// move, and that finding tells it with the owners; this one would only list
+// its consequences (tasks that await work the cycle holds, a loop left idle).
+// A second, independent cause shows once the cycle is fixed.
 bool ExplainedByCycles(const analyzer::Standstill& s,
                        const std::vector<analyzer::Deadlock>& deadlocks) {
-  if (deadlocks.empty()) return false;
   std::set<ThreadId> threads;
   std::set<EntityId> tasks;
   for (const analyzer::Deadlock& d : deadlocks) {
@@ -33,12 +34,12 @@ bool ExplainedByCycles(const analyzer::Standstill& s,
     tasks.insert(d.also_blocked_tasks.begin(), d.also_blocked_tasks.end());
   }
   for (ThreadId t : s.blocked_threads) {
-    if (!threads.count(t)) return false;
+    if (threads.count(t)) return true;
   }
   for (EntityId t : s.waiting_tasks) {
-    if (!tasks.count(t)) return false;
+    if (tasks.count(t)) return true;
   }
-  return true;
+  return false;
 }
 
 std::string TaskPhrase(const Model& model, EntityId id) {
