@@ -85,6 +85,33 @@ bool LoopAffinity::CausedByLastUse(const Model& model, const trace::Event& call)
   return std::equal(use.rbegin(), use.rend(), inner.rbegin());
 }
 
+// A use from a thread that runs no loop, of an object whose loop is idle
+// and was last run (or, never run, made) on this very thread. asyncio's
+// own debug check allows it: nothing else runs the loop meanwhile, so the
+// waiters it wakes run at the loop's next run. Whether that next run is on
+// this thread decides it (SettleOwnerUses).
+bool LoopAffinity::IsIdleOwnerUse(const Incident& use) const {
+  if (use.user_loop != 0) return false;
+  const LoopLife* l = FindLoop(use.loop);
+  if (l == nullptr || l->running) return false;
+  const ThreadId owner = l->runs > 0 ? l->last_run_by : l->created_on;
+  return owner == use.thread;
+}
+
+// The loop runs again on `runner`: owner uses made while it was idle are
+// crossings only if the loop changed threads.
+void LoopAffinity::SettleOwnerUses(EntityId loop, ThreadId runner) {
+  std::vector<Incident> kept;
+  for (Incident& i : pending_owner_uses_) {
+    if (i.loop != loop) {
+      kept.push_back(std::move(i));
+    } else if (i.thread != runner) {
+      AddIncident(std::move(i));
+    }
+  }
+  pending_owner_uses_ = std::move(kept);
+}
+
 void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   switch (e.kind()) {
     case trace::LOOP_CREATED: {
@@ -105,6 +132,8 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       if (std::find(l.run_by.begin(), l.run_by.end(), e.thread()) == l.run_by.end()) {
         l.run_by.push_back(e.thread());
       }
+      l.last_run_by = e.thread();
+      SettleOwnerUses(e.subject(), e.thread());
       // It runs after all: work handed to it while it was idle is not lost.
       std::erase_if(pending_handoffs_, [&](const Incident& i) { return i.loop == e.subject(); });
       return;
@@ -186,6 +215,10 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
         i.kind = IncidentKind::kNonThreadsafeCall;
       } else {
         i.kind = IncidentKind::kLoopCrossing;
+        if (IsIdleOwnerUse(i)) {
+          if (pending_owner_uses_.size() < kMaxIncidents) pending_owner_uses_.push_back(std::move(i));
+          return;
+        }
       }
       AddIncident(std::move(i));
       return;

@@ -44,6 +44,7 @@ struct LoopLife {
   ThreadId created_on = 0;
   TimeNs created_at = 0;
   std::vector<ThreadId> run_by;  // in order of first run
+  ThreadId last_run_by = 0;      // the thread of the latest run (0: never ran)
   int runs = 0;
   bool running = false;
   TimeNs last_run_end = 0;
@@ -111,6 +112,8 @@ class LoopAffinity : public EventSink {
   EntityId RunningLoopOf(const Model& model, ThreadId thread) const;
   void AddIncident(Incident incident);
   bool CausedByLastUse(const Model& model, const trace::Event& call) const;
+  bool IsIdleOwnerUse(const Incident& use) const;
+  void SettleOwnerUses(EntityId loop, ThreadId runner);
 
   std::map<EntityId, LoopLife> loops_;
   // Bound objects, bounded: the oldest are forgotten first (a long-running
@@ -129,6 +132,10 @@ class LoopAffinity : public EventSink {
   std::set<std::tuple<EntityId, ThreadId, EntityId>> object_incidents_;
   // Hand-offs into a loop that was not running: an incident unless it runs later.
   std::vector<Incident> pending_handoffs_;
+  // Uses of an idle loop's object by the thread that ran it last (anyio's
+  // pytest plugin setting an Event between two run_until_complete calls):
+  // an incident only if the loop's next run is on another thread.
+  std::vector<Incident> pending_owner_uses_;
   std::map<ThreadId, std::vector<EntityId>> loops_by_thread_;
   // The last foreign use on each thread: the call_soon it causes (waking the
   // object's waiters) is part of it, not a second incident.
