@@ -45,7 +45,11 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "context_reset_mismatch", "context_correct_uses",
                                          "loop_stall_blocking_sleep", "loop_stall_recorded_wait",
                                          "pool_busy_briefly", "executor_saturated_by_waits",
-                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall"));
+                                         "limiter_saturated_by_streams", "deadlocked_loop_not_a_stall",
+                                         // issue 11: both sides of each boundary
+                                         "loop_owner_uses_idle_loop",
+                                         "loop_other_thread_uses_idle_loop",
+                                         "loop_idle_use_then_moves"));
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
