@@ -112,7 +112,63 @@ void LoopAffinity::SettleOwnerUses(EntityId loop, ThreadId runner) {
   pending_owner_uses_ = std::move(kept);
 }
 
+// How far out (in frames) from the failed call the code that handles its
+// RuntimeError may be: the caller itself, or a helper or two out.
+constexpr size_t kMaxHandlerDepth = 2;
+
+// `next` (a later stack on the same thread) is the same invocation of a
+// function that is on the failed call's stack, close to it and not across
+// an event loop callback: the caller caught the RuntimeError and carried on.
+// Frames are interned by (file, function, line), so the callers of that
+// function are the very same frames on both stacks and it itself differs
+// only by its line.
+bool LoopAffinity::ContinuesAfterFailure(const Model& model, StackId failed, StackId next) {
+  std::vector<const Frame*> a = model.StackFrames(failed);
+  std::vector<const Frame*> b = model.StackFrames(next);
+  size_t common = 0;
+  while (common < a.size() && common < b.size() &&
+         a[a.size() - 1 - common] == b[b.size() - 1 - common]) {
+    ++common;
+  }
+  if (common == a.size() || common == b.size()) return false;
+  const size_t handler = a.size() - 1 - common;
+  const Frame* caught = a[handler];
+  const Frame* resumed = b[b.size() - 1 - common];
+  if (handler > kMaxHandlerDepth || caught->file != resumed->file ||
+      caught->function != resumed->function) {
+    return false;
+  }
+  for (size_t i = 0; i <= handler; ++i) {
+    // Raised inside a loop callback: the loop caught it, not the caller.
+    if (a[i]->function == "Handle._run" || a[i]->function == "BaseEventLoop._run_once") {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The first thing after a failed hand-off that hands work somewhere decides
+// it: done by the failed call's own caller, it is the fallback (the work is
+// not lost); anything else, the failure stands.
+void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e) {
+  auto it = failed_handoffs_.find(e.thread());
+  if (it == failed_handoffs_.end()) return;
+  switch (e.kind()) {
+    case trace::EXECUTOR_SUBMIT:
+    case trace::LOOP_CREATED:
+    case trace::LOOP_RUN_BEGIN:
+    case trace::LOOP_HANDOFF:
+      break;
+    default:
+      return;
+  }
+  Incident failed = std::move(it->second);
+  failed_handoffs_.erase(it);
+  if (!ContinuesAfterFailure(model, failed.stack, e.stack())) AddIncident(std::move(failed));
+}
+
 void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
+  SettleFailedHandoff(model, e);
   switch (e.kind()) {
     case trace::LOOP_CREATED: {
       LoopLife& l = loops_[e.subject()];
@@ -207,6 +263,16 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       i.loop_closed = l != nullptr && l->closed_at.has_value();
       if (i.loop_closed) {
         i.kind = IncidentKind::kClosedLoopUse;
+        // Scheduling on a closed loop raises RuntimeError into the caller
+        // (create_future alone does not check): wait and see what it does.
+        if (call && i.api != "create_future") {
+          auto [pending, added] = failed_handoffs_.try_emplace(i.thread, i);
+          if (!added) {
+            AddIncident(std::move(pending->second));
+            pending->second = std::move(i);
+          }
+          return;
+        }
       } else if (call) {
         // The shim reports a call when another thread runs the loop (or it
         // is closed). create_future from a foreign thread is not a hazard.
@@ -242,6 +308,8 @@ std::vector<Incident> LoopAffinity::Incidents() const {
     out.push_back(i);
   }
   out.insert(out.end(), pending_handoffs_.begin(), pending_handoffs_.end());
+  // Failed hand-offs whose caller never did the work elsewhere.
+  for (const auto& [thread, failed] : failed_handoffs_) out.push_back(failed);
   std::stable_sort(out.begin(), out.end(),
                    [](const Incident& a, const Incident& b) { return a.time < b.time; });
   return out;

@@ -113,6 +113,8 @@ class LoopAffinity : public EventSink {
   void AddIncident(Incident incident);
   bool CausedByLastUse(const Model& model, const trace::Event& call) const;
   bool IsIdleOwnerUse(const Incident& use) const;
+  void SettleFailedHandoff(const Model& model, const trace::Event& e);
+  static bool ContinuesAfterFailure(const Model& model, StackId failed, StackId next);
   void SettleOwnerUses(EntityId loop, ThreadId runner);
 
   std::map<EntityId, LoopLife> loops_;
@@ -136,6 +138,10 @@ class LoopAffinity : public EventSink {
   // pytest plugin setting an Event between two run_until_complete calls):
   // an incident only if the loop's next run is on another thread.
   std::vector<Incident> pending_owner_uses_;
+  // A hand-off that raised "Event loop is closed" into its caller, per
+  // thread: lost work unless that same caller goes on to do the work
+  // elsewhere (current asgiref's AsyncToSync falls back to a new loop).
+  std::map<ThreadId, Incident> failed_handoffs_;
   std::map<ThreadId, std::vector<EntityId>> loops_by_thread_;
   // The last foreign use on each thread: the call_soon it causes (waking the
   // object's waiters) is part of it, not a second incident.
