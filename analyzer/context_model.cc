@@ -41,6 +41,7 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       a.context = ContextKey(event.object(), event.thread());
       a.found = a.kind == VarAccess::kGet && event.arg() != 0;
       if (a.kind == VarAccess::kReset) a.token_context = EntityId(event.arg());
+      if (a.kind == VarAccess::kSet && event.arg() == 1) per_task_vars_.insert(a.var);
       a.stack = event.stack();
       a.time = time;
       a.thread = event.thread();

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,10 @@ class ContextModel : public EventSink {
   // True if `var` is an asgiref Local attribute (its storage is not
   // inherited by new tasks).
   bool IsLocalVar(EntityId var) const;
+  // True if `var` is per task/thread by contract (asgiref's
+  // Local(thread_critical=True), Django's database connections): a write
+  // in one task is never meant for another.
+  bool IsPerTaskByContract(EntityId var) const { return per_task_vars_.contains(var); }
 
   // The set of `var` whose value `context` holds just before `time` (resets
   // undo sets, copies inherit their parent's binding at the copy); nullptr
@@ -98,6 +103,7 @@ class ContextModel : public EventSink {
   std::vector<VarAccess> accesses_;
   std::map<EntityId, ContextCopy> copies_;
   std::map<EntityId, std::string> var_names_;
+  std::set<EntityId> per_task_vars_;
   std::map<EntityId, ThreadId> first_thread_;
   std::map<EntityId, std::vector<size_t>> by_var_;  // indices into accesses_
   std::map<std::pair<EntityId, EntityId>, std::vector<size_t>> by_context_var_;

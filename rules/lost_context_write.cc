@@ -85,6 +85,8 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
 
   for (const VarAccess& w : cm.accesses()) {
     if (w.kind != VarAccess::kSet || IsCopyBack(model, w)) continue;
+    // Per task by contract (Local(thread_critical=True)): not meant to be shared.
+    if (cm.IsPerTaskByContract(w.var)) continue;
     const analyzer::ContextCopy* copy = cm.CopyOf(w.context);
     // Only the copies tasks make on their own: a context copied on purpose
     // (copy_context(), then ctx.run(var.set, ...), as anyio does for its
