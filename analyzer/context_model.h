@@ -34,6 +34,7 @@ struct ContextCopy {
   StackId stack = 0;
   TimeNs time = 0;
   ThreadId thread = 0;
+  EntityId loop = 0;  // the event loop running on `thread` then (0: none)
 };
 
 struct VarAccess {
@@ -90,6 +91,9 @@ class ContextModel : public EventSink {
   const std::vector<size_t>& AccessesOfVar(EntityId var) const;
   // The accesses of `var` in `context`, in time order.
   std::vector<const VarAccess*> AccessesIn(EntityId context, EntityId var) const;
+  // When the code that made `copy` can no longer run: the loop it ran on
+  // was closed (a task does not outlive its loop). None while it may run.
+  std::optional<TimeNs> CreatorGoneAt(const ContextCopy& copy) const;
   // The thread on which `context` was first seen in use (0 if never).
   ThreadId FirstThread(EntityId context) const;
   // True if `context` is `ancestor` or was copied from it, directly or not.
@@ -104,6 +108,7 @@ class ContextModel : public EventSink {
   std::map<EntityId, ContextCopy> copies_;
   std::map<EntityId, std::string> var_names_;
   std::set<EntityId> per_task_vars_;
+  std::map<EntityId, TimeNs> loop_closed_at_;
   std::map<EntityId, ThreadId> first_thread_;
   std::map<EntityId, std::vector<size_t>> by_var_;  // indices into accesses_
   std::map<std::pair<EntityId, EntityId>, std::vector<size_t>> by_context_var_;

@@ -112,6 +112,12 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
 
     const VarAccess* miss = nullptr;
     bool parent_used_meanwhile = false;
+    // Only the creator's side while it can still run counts: a read after
+    // its loop closed is a later, independent caller (a second
+    // async_to_sync call reading Django's script prefix) that never
+    // expected the child's value, even where asgiref resolves both to the
+    // same thread's Local storage.
+    const std::optional<TimeNs> creator_gone = cm.CreatorGoneAt(*copy);
     const std::vector<size_t>& of_var = cm.AccessesOfVar(w.var);
     for (auto i = std::upper_bound(of_var.begin(), of_var.end(), w.index); i != of_var.end();
          ++i) {
@@ -120,6 +126,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
       if (root_of(r.context) != root_of(parent)) continue;
       if (!InParentLineage(cm, r.context, parent, w.context, w.time)) continue;
       if (IsCopyBack(model, r)) continue;
+      if (creator_gone && r.time > *creator_gone) continue;
       if (r.time < child_last) {
         parent_used_meanwhile = true;
         continue;
