@@ -49,7 +49,10 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          // issue 11: both sides of each boundary
                                          "loop_owner_uses_idle_loop",
                                          "loop_other_thread_uses_idle_loop",
-                                         "loop_idle_use_then_moves"));
+                                         "loop_idle_use_then_moves",
+                                         "loop_churn_below_threshold", "loop_churn_above_threshold",
+                                         "loop_churn_one_long_lived",
+                                         "loop_churn_all_just_short_lived"));
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
