@@ -55,6 +55,22 @@ bool InParentLineage(const ContextModel& cm, EntityId context, EntityId parent, 
   return false;
 }
 
+// How many of `parent`'s own tasks set `var` (each in its own copy).
+size_t ChildrenThatSet(const analyzer::Model& model, const ContextModel& cm, EntityId parent,
+                       EntityId var) {
+  std::set<EntityId> writers;
+  for (size_t i : cm.AccessesOfVar(var)) {
+    const VarAccess& a = cm.accesses()[i];
+    if (a.kind != VarAccess::kSet || IsCopyBack(model, a)) continue;
+    const analyzer::ContextCopy* c = cm.CopyOf(a.context);
+    if (c != nullptr && c->parent == parent &&
+        (c->kind == trace::CONTEXT_COPY_TASK || c->kind == trace::CONTEXT_COPY_LOCAL)) {
+      writers.insert(a.context);
+    }
+  }
+  return writers.size();
+}
+
 }  // namespace
 
 const RuleInfo& LostContextWriteRule::info() const {
@@ -142,11 +158,18 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
       // A child that used its own value counts only if the parent side
       // expected one: it found nothing at all, did not touch the var while
       // the child used it, and had not already read (and lived with) the
-      // default before making the child (a server logging "-" as its own
-      // request id while each request task sets and logs its own).
+      // default before making children that each set their own (a server
+      // logging "-" as its own request id while each request task sets and
+      // logs its own). With one child alone writing it, a parent that read
+      // the default before is waiting for that child's value (a view
+      // logging request_id before the signal whose receiver assigns it,
+      // Django #36714).
       bool parent_read_before = false;
       for (const VarAccess* a : cm.AccessesIn(parent, w.var)) {
         if (a->time < copy->time && a->kind == VarAccess::kGet) parent_read_before = true;
+      }
+      if (parent_read_before && ChildrenThatSet(model, cm, parent, w.var) < 2) {
+        parent_read_before = false;
       }
       if (miss->found || parent_used_meanwhile || parent_read_before) continue;
     }
