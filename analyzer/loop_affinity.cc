@@ -32,6 +32,27 @@ std::string ApiName(const Frame& f) {
   return f.function;
 }
 
+bool ThirdParty(const Frame& f) {
+  return absl::StrContains(f.file, "/dist-packages/") ||
+         absl::StrContains(f.file, "/site-packages/");
+}
+
+// "redis/asyncio/connection.py" from ".../dist-packages/redis/asyncio/connection.py".
+std::string PackagePath(const std::string& file) {
+  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
+    size_t at = file.find(marker);
+    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
+  }
+  return Basename(file);
+}
+
+const Frame* InnermostThirdParty(const std::vector<const Frame*>& frames) {
+  for (const Frame* f : frames) {
+    if (ThirdParty(*f)) return f;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 BoundObject& LoopAffinity::ObjectRef(EntityId id) {
@@ -337,9 +358,15 @@ std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, 
     absl::StrAppend(&out, " made by ", ApiName(*frames[user - 1]), " at ", At(*frames[user]));
   } else if (user < frames.size()) {
     absl::StrAppend(&out, " made at ", At(*frames[user]));
+  } else if (const Frame* maker = InnermostThirdParty(frames)) {
+    // Only library frames: the maker is the first frame outside the
+    // standard library (pytest-asyncio's event_loop fixture, anyio's test
+    // runner, a server's own thread), never runpy or asyncio's internals.
+    absl::StrAppend(&out, " made by ", ApiName(*maker), " (", PackagePath(maker->file), ":",
+                    maker->line, ")");
   } else if (!frames.empty()) {
-    // Only library frames (a server's own thread): name the outermost
-    // library function that is not threading's machinery.
+    // Only standard library frames: name the outermost function that is
+    // not threading's machinery.
     const Frame* outer = frames.back();
     for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
       if (!absl::StrContains((*it)->file, "threading.py")) {
@@ -368,23 +395,6 @@ std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, 
   return out;
 }
 
-namespace {
-
-bool ThirdParty(const Frame& f) {
-  return absl::StrContains(f.file, "/dist-packages/") ||
-         absl::StrContains(f.file, "/site-packages/");
-}
-
-// "redis/asyncio/connection.py" from ".../dist-packages/redis/asyncio/connection.py".
-std::string PackagePath(const std::string& file) {
-  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
-    size_t at = file.find(marker);
-    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
-  }
-  return Basename(file);
-}
-
-}  // namespace
 
 const Frame* LoopAffinity::SiteFrame(const Model& model, StackId stack) {
   std::vector<const Frame*> frames = model.StackFrames(stack);

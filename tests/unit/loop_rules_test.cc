@@ -61,6 +61,17 @@ TEST(NonThreadsafeLoopCall, NamesTheFutureAndCountsRepeats) {
   EXPECT_THAT(f.message(), HasSubstr("(2 times)"));
 }
 
+TEST(LoopChurn, NamesTheFrameworkThatMadeTheLoopsNotRunpyOrAsyncio) {
+  auto a = Analyse("loop_churn_made_by_framework");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), HasSubstr("6 event loop made by pytest_asyncio.event_loop "
+                                     "(pytest_asyncio/plugin.py:513)"));
+  EXPECT_THAT(f.message(), testing::Not(HasSubstr("runpy")));
+  EXPECT_EQ(f.location().path(), "/usr/lib/python3/dist-packages/pytest_asyncio/plugin.py");
+  EXPECT_EQ(f.location().line(), 513u);
+}
+
 TEST(LoopChurn, CountsLoopsAndTheirOrigin) {
   auto a = Analyse("loop_churn");
   ASSERT_EQ(a->findings.size(), 1u);

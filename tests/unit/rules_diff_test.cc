@@ -52,7 +52,8 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "loop_idle_use_then_moves",
                                          "loop_churn_below_threshold", "loop_churn_above_threshold",
                                          "loop_churn_one_long_lived",
-                                         "loop_churn_all_just_short_lived"));
+                                         "loop_churn_all_just_short_lived",
+                                         "loop_churn_made_by_framework"));
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
