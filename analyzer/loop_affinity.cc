@@ -407,6 +407,14 @@ const Frame* LoopAffinity::SiteFrame(const Model& model, StackId stack) {
   return frames.empty() ? nullptr : frames.front();
 }
 
+const Frame* LoopAffinity::FrameworkCaller(const Model& model, StackId stack) {
+  for (const Frame* f : model.StackFrames(stack)) {
+    if (!f->library) return nullptr;  // the user's own code made the call
+    if (ThirdParty(*f)) return f;
+  }
+  return nullptr;
+}
+
 std::string LoopAffinity::DescribeSite(const Model& model, StackId stack) {
   const Frame* f = SiteFrame(model, stack);
   if (f == nullptr) return "";

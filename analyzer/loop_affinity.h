@@ -104,6 +104,11 @@ class LoopAffinity : public EventSink {
   // third-party frame (site-/dist-packages: redis, anyio, uvicorn); else the
   // innermost frame.
   static const Frame* SiteFrame(const Model& model, StackId stack);
+  // The framework frame that really made a call the user's code led to:
+  // the innermost frame outside the standard library, when it is
+  // third-party code (anyio's test runner calling Event.set) and the user's
+  // frame is further out; else nullptr.
+  static const Frame* FrameworkCaller(const Model& model, StackId stack);
   // "app.py:12", or "Connection._connect (redis/asyncio/connection.py:650)".
   static std::string DescribeSite(const Model& model, StackId stack);
 
