@@ -35,6 +35,16 @@ TEST(LoopCrossing, NamesBothLoopsAndTheObjectsLine) {
   EXPECT_EQ(f.location().line(), 25u);
 }
 
+TEST(LoopCrossing, NamesTheFrameworkLineThatMadeTheUse) {
+  auto a = Analyse("loop_crossing_made_by_framework");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(),
+              HasSubstr("Event.set at /srv/app.py:22 (called in TestRunner.run_asyncgen_fixture, "
+                        "anyio/_backends/_asyncio.py:2160)"));
+  EXPECT_EQ(f.location().line(), 22u);
+}
+
 TEST(ClosedLoopUse, TellsTheTransportStoryOnceAndTheStoppedLoop) {
   auto a = Analyse("loop_closed_transport");
   ASSERT_EQ(a->findings.size(), 2u);

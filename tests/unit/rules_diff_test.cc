@@ -53,7 +53,10 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "loop_churn_below_threshold", "loop_churn_above_threshold",
                                          "loop_churn_one_long_lived",
                                          "loop_churn_all_just_short_lived",
-                                         "loop_churn_made_by_framework"));
+                                         "loop_churn_made_by_framework",
+                                         "loop_crossing_made_by_framework",
+                                         "handoff_closed_loop_fallback",
+                                         "handoff_closed_loop_no_fallback"));
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
