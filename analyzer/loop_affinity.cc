@@ -172,6 +172,7 @@ bool LoopAffinity::ContinuesAfterFailure(const Model& model, StackId failed, Sta
 // it: done by the failed call's own caller, it is the fallback (the work is
 // not lost); anything else, the failure stands.
 void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e) {
+  if (failed_handoffs_.empty()) return;  // the common case, on every event
   auto it = failed_handoffs_.find(e.thread());
   if (it == failed_handoffs_.end()) return;
   switch (e.kind()) {

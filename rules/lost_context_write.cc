@@ -12,6 +12,7 @@
 #include "rules/lost_context_write.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -99,6 +100,14 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
     return roots[context] = root;
   };
 
+  // Per (parent, var): a server spawning a task per request asks once.
+  std::map<std::pair<EntityId, EntityId>, size_t> writers;
+  auto children_that_set = [&](EntityId parent, EntityId var) {
+    auto [it, added] = writers.try_emplace({parent, var}, 0);
+    if (added) it->second = ChildrenThatSet(model, cm, parent, var);
+    return it->second;
+  };
+
   for (const VarAccess& w : cm.accesses()) {
     if (w.kind != VarAccess::kSet || IsCopyBack(model, w)) continue;
     // Per task by contract (Local(thread_critical=True)): not meant to be shared.
@@ -168,7 +177,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
       for (const VarAccess* a : cm.AccessesIn(parent, w.var)) {
         if (a->time < copy->time && a->kind == VarAccess::kGet) parent_read_before = true;
       }
-      if (parent_read_before && ChildrenThatSet(model, cm, parent, w.var) < 2) {
+      if (parent_read_before && children_that_set(parent, w.var) < 2) {
         parent_read_before = false;
       }
       if (miss->found || parent_used_meanwhile || parent_read_before) continue;
