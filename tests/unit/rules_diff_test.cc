@@ -56,7 +56,10 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "loop_churn_made_by_framework",
                                          "loop_crossing_made_by_framework",
                                          "handoff_closed_loop_fallback",
-                                         "handoff_closed_loop_no_fallback"));
+                                         "handoff_closed_loop_no_fallback",
+                                         "context_local_read_while_creator_runs",
+                                         "context_local_read_after_creator_loop_closed",
+                                         "context_local_thread_critical_write"));
 
 TEST(CrossCallDeadlock, NamesBothSidesOfTheSeedCycle) {
   auto a = Analyse("asgiref_shutdown_deadlock");
