@@ -22,6 +22,9 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       copy.stack = event.stack();
       copy.time = time;
       copy.thread = event.thread();
+      if (const Thread* t = model.FindThread(event.thread()); t && !t->loops_running.empty()) {
+        copy.loop = t->loops_running.back();
+      }
       EntityId child = event.subject();
       if (child == 0 || child == copy.parent) break;
       // A context passed to create_task(context=) keeps the parent it was
@@ -41,6 +44,7 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       a.context = ContextKey(event.object(), event.thread());
       a.found = a.kind == VarAccess::kGet && event.arg() != 0;
       if (a.kind == VarAccess::kReset) a.token_context = EntityId(event.arg());
+      if (a.kind == VarAccess::kSet && event.arg() == 1) per_task_vars_.insert(a.var);
       a.stack = event.stack();
       a.time = time;
       a.thread = event.thread();
@@ -65,6 +69,9 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       handoffs_[{int(h.target_kind), event.subject()}] = std::move(h);
       break;
     }
+    case trace::LOOP_CLOSED:
+      loop_closed_at_.emplace(event.subject(), time);
+      break;
     case trace::WORK_BEGIN: {
       WorkSpan& w = work_[event.object()];
       w.future = event.object();
@@ -140,6 +147,12 @@ const std::vector<size_t>& ContextModel::AccessesOfVar(EntityId var) const {
   static const std::vector<size_t>* empty = new std::vector<size_t>();
   auto it = by_var_.find(var);
   return it == by_var_.end() ? *empty : it->second;
+}
+
+std::optional<TimeNs> ContextModel::CreatorGoneAt(const ContextCopy& copy) const {
+  auto it = loop_closed_at_.find(copy.loop);
+  if (copy.loop == 0 || it == loop_closed_at_.end()) return std::nullopt;
+  return it->second;
 }
 
 ThreadId ContextModel::FirstThread(EntityId context) const {

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct ContextCopy {
   StackId stack = 0;
   TimeNs time = 0;
   ThreadId thread = 0;
+  EntityId loop = 0;  // the event loop running on `thread` then (0: none)
 };
 
 struct VarAccess {
@@ -76,6 +78,10 @@ class ContextModel : public EventSink {
   // True if `var` is an asgiref Local attribute (its storage is not
   // inherited by new tasks).
   bool IsLocalVar(EntityId var) const;
+  // True if `var` is per task/thread by contract (asgiref's
+  // Local(thread_critical=True), Django's database connections): a write
+  // in one task is never meant for another.
+  bool IsPerTaskByContract(EntityId var) const { return per_task_vars_.contains(var); }
 
   // The set of `var` whose value `context` holds just before `time` (resets
   // undo sets, copies inherit their parent's binding at the copy); nullptr
@@ -85,6 +91,9 @@ class ContextModel : public EventSink {
   const std::vector<size_t>& AccessesOfVar(EntityId var) const;
   // The accesses of `var` in `context`, in time order.
   std::vector<const VarAccess*> AccessesIn(EntityId context, EntityId var) const;
+  // When the code that made `copy` can no longer run: the loop it ran on
+  // was closed (a task does not outlive its loop). None while it may run.
+  std::optional<TimeNs> CreatorGoneAt(const ContextCopy& copy) const;
   // The thread on which `context` was first seen in use (0 if never).
   ThreadId FirstThread(EntityId context) const;
   // True if `context` is `ancestor` or was copied from it, directly or not.
@@ -98,6 +107,8 @@ class ContextModel : public EventSink {
   std::vector<VarAccess> accesses_;
   std::map<EntityId, ContextCopy> copies_;
   std::map<EntityId, std::string> var_names_;
+  std::set<EntityId> per_task_vars_;
+  std::map<EntityId, TimeNs> loop_closed_at_;
   std::map<EntityId, ThreadId> first_thread_;
   std::map<EntityId, std::vector<size_t>> by_var_;  // indices into accesses_
   std::map<std::pair<EntityId, EntityId>, std::vector<size_t>> by_context_var_;

@@ -32,6 +32,27 @@ std::string ApiName(const Frame& f) {
   return f.function;
 }
 
+bool ThirdParty(const Frame& f) {
+  return absl::StrContains(f.file, "/dist-packages/") ||
+         absl::StrContains(f.file, "/site-packages/");
+}
+
+// "redis/asyncio/connection.py" from ".../dist-packages/redis/asyncio/connection.py".
+std::string PackagePath(const std::string& file) {
+  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
+    size_t at = file.find(marker);
+    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
+  }
+  return Basename(file);
+}
+
+const Frame* InnermostThirdParty(const std::vector<const Frame*>& frames) {
+  for (const Frame* f : frames) {
+    if (ThirdParty(*f)) return f;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 BoundObject& LoopAffinity::ObjectRef(EntityId id) {
@@ -85,7 +106,91 @@ bool LoopAffinity::CausedByLastUse(const Model& model, const trace::Event& call)
   return std::equal(use.rbegin(), use.rend(), inner.rbegin());
 }
 
+// A use from a thread that runs no loop, of an object whose loop is idle
+// and was last run (or, never run, made) on this very thread. asyncio's
+// own debug check allows it: nothing else runs the loop meanwhile, so the
+// waiters it wakes run at the loop's next run. Whether that next run is on
+// this thread decides it (SettleOwnerUses).
+bool LoopAffinity::IsIdleOwnerUse(const Incident& use) const {
+  if (use.user_loop != 0) return false;
+  const LoopLife* l = FindLoop(use.loop);
+  if (l == nullptr || l->running) return false;
+  const ThreadId owner = l->runs > 0 ? l->last_run_by : l->created_on;
+  return owner == use.thread;
+}
+
+// The loop runs again on `runner`: owner uses made while it was idle are
+// crossings only if the loop changed threads.
+void LoopAffinity::SettleOwnerUses(EntityId loop, ThreadId runner) {
+  std::vector<Incident> kept;
+  for (Incident& i : pending_owner_uses_) {
+    if (i.loop != loop) {
+      kept.push_back(std::move(i));
+    } else if (i.thread != runner) {
+      AddIncident(std::move(i));
+    }
+  }
+  pending_owner_uses_ = std::move(kept);
+}
+
+// How far out (in frames) from the failed call the code that handles its
+// RuntimeError may be: the caller itself, or a helper or two out.
+constexpr size_t kMaxHandlerDepth = 2;
+
+// `next` (a later stack on the same thread) is the same invocation of a
+// function that is on the failed call's stack, close to it and not across
+// an event loop callback: the caller caught the RuntimeError and carried on.
+// Frames are interned by (file, function, line), so the callers of that
+// function are the very same frames on both stacks and it itself differs
+// only by its line.
+bool LoopAffinity::ContinuesAfterFailure(const Model& model, StackId failed, StackId next) {
+  std::vector<const Frame*> a = model.StackFrames(failed);
+  std::vector<const Frame*> b = model.StackFrames(next);
+  size_t common = 0;
+  while (common < a.size() && common < b.size() &&
+         a[a.size() - 1 - common] == b[b.size() - 1 - common]) {
+    ++common;
+  }
+  if (common == a.size() || common == b.size()) return false;
+  const size_t handler = a.size() - 1 - common;
+  const Frame* caught = a[handler];
+  const Frame* resumed = b[b.size() - 1 - common];
+  if (handler > kMaxHandlerDepth || caught->file != resumed->file ||
+      caught->function != resumed->function) {
+    return false;
+  }
+  for (size_t i = 0; i <= handler; ++i) {
+    // Raised inside a loop callback: the loop caught it, not the caller.
+    if (a[i]->function == "Handle._run" || a[i]->function == "BaseEventLoop._run_once") {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The first thing after a failed hand-off that hands work somewhere decides
+// it: done by the failed call's own caller, it is the fallback (the work is
+// not lost); anything else, the failure stands.
+void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e) {
+  if (failed_handoffs_.empty()) return;  // the common case, on every event
+  auto it = failed_handoffs_.find(e.thread());
+  if (it == failed_handoffs_.end()) return;
+  switch (e.kind()) {
+    case trace::EXECUTOR_SUBMIT:
+    case trace::LOOP_CREATED:
+    case trace::LOOP_RUN_BEGIN:
+    case trace::LOOP_HANDOFF:
+      break;
+    default:
+      return;
+  }
+  Incident failed = std::move(it->second);
+  failed_handoffs_.erase(it);
+  if (!ContinuesAfterFailure(model, failed.stack, e.stack())) AddIncident(std::move(failed));
+}
+
 void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
+  SettleFailedHandoff(model, e);
   switch (e.kind()) {
     case trace::LOOP_CREATED: {
       LoopLife& l = loops_[e.subject()];
@@ -105,6 +210,8 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       if (std::find(l.run_by.begin(), l.run_by.end(), e.thread()) == l.run_by.end()) {
         l.run_by.push_back(e.thread());
       }
+      l.last_run_by = e.thread();
+      SettleOwnerUses(e.subject(), e.thread());
       // It runs after all: work handed to it while it was idle is not lost.
       std::erase_if(pending_handoffs_, [&](const Incident& i) { return i.loop == e.subject(); });
       return;
@@ -178,6 +285,16 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       i.loop_closed = l != nullptr && l->closed_at.has_value();
       if (i.loop_closed) {
         i.kind = IncidentKind::kClosedLoopUse;
+        // Scheduling on a closed loop raises RuntimeError into the caller
+        // (create_future alone does not check): wait and see what it does.
+        if (call && i.api != "create_future") {
+          auto [pending, added] = failed_handoffs_.try_emplace(i.thread, i);
+          if (!added) {
+            AddIncident(std::move(pending->second));
+            pending->second = std::move(i);
+          }
+          return;
+        }
       } else if (call) {
         // The shim reports a call when another thread runs the loop (or it
         // is closed). create_future from a foreign thread is not a hazard.
@@ -186,6 +303,10 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
         i.kind = IncidentKind::kNonThreadsafeCall;
       } else {
         i.kind = IncidentKind::kLoopCrossing;
+        if (IsIdleOwnerUse(i)) {
+          if (pending_owner_uses_.size() < kMaxIncidents) pending_owner_uses_.push_back(std::move(i));
+          return;
+        }
       }
       AddIncident(std::move(i));
       return;
@@ -209,6 +330,8 @@ std::vector<Incident> LoopAffinity::Incidents() const {
     out.push_back(i);
   }
   out.insert(out.end(), pending_handoffs_.begin(), pending_handoffs_.end());
+  // Failed hand-offs whose caller never did the work elsewhere.
+  for (const auto& [thread, failed] : failed_handoffs_) out.push_back(failed);
   std::stable_sort(out.begin(), out.end(),
                    [](const Incident& a, const Incident& b) { return a.time < b.time; });
   return out;
@@ -236,9 +359,15 @@ std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, 
     absl::StrAppend(&out, " made by ", ApiName(*frames[user - 1]), " at ", At(*frames[user]));
   } else if (user < frames.size()) {
     absl::StrAppend(&out, " made at ", At(*frames[user]));
+  } else if (const Frame* maker = InnermostThirdParty(frames)) {
+    // Only library frames: the maker is the first frame outside the
+    // standard library (pytest-asyncio's event_loop fixture, anyio's test
+    // runner, a server's own thread), never runpy or asyncio's internals.
+    absl::StrAppend(&out, " made by ", ApiName(*maker), " (", PackagePath(maker->file), ":",
+                    maker->line, ")");
   } else if (!frames.empty()) {
-    // Only library frames (a server's own thread): name the outermost
-    // library function that is not threading's machinery.
+    // Only standard library frames: name the outermost function that is
+    // not threading's machinery.
     const Frame* outer = frames.back();
     for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
       if (!absl::StrContains((*it)->file, "threading.py")) {
@@ -267,23 +396,6 @@ std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, 
   return out;
 }
 
-namespace {
-
-bool ThirdParty(const Frame& f) {
-  return absl::StrContains(f.file, "/dist-packages/") ||
-         absl::StrContains(f.file, "/site-packages/");
-}
-
-// "redis/asyncio/connection.py" from ".../dist-packages/redis/asyncio/connection.py".
-std::string PackagePath(const std::string& file) {
-  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
-    size_t at = file.find(marker);
-    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
-  }
-  return Basename(file);
-}
-
-}  // namespace
 
 const Frame* LoopAffinity::SiteFrame(const Model& model, StackId stack) {
   std::vector<const Frame*> frames = model.StackFrames(stack);
@@ -294,6 +406,14 @@ const Frame* LoopAffinity::SiteFrame(const Model& model, StackId stack) {
     if (ThirdParty(*f)) return f;
   }
   return frames.empty() ? nullptr : frames.front();
+}
+
+const Frame* LoopAffinity::FrameworkCaller(const Model& model, StackId stack) {
+  for (const Frame* f : model.StackFrames(stack)) {
+    if (!f->library) return nullptr;  // the user's own code made the call
+    if (ThirdParty(*f)) return f;
+  }
+  return nullptr;
 }
 
 std::string LoopAffinity::DescribeSite(const Model& model, StackId stack) {

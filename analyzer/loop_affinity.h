@@ -44,6 +44,7 @@ struct LoopLife {
   ThreadId created_on = 0;
   TimeNs created_at = 0;
   std::vector<ThreadId> run_by;  // in order of first run
+  ThreadId last_run_by = 0;      // the thread of the latest run (0: never ran)
   int runs = 0;
   bool running = false;
   TimeNs last_run_end = 0;
@@ -103,6 +104,11 @@ class LoopAffinity : public EventSink {
   // third-party frame (site-/dist-packages: redis, anyio, uvicorn); else the
   // innermost frame.
   static const Frame* SiteFrame(const Model& model, StackId stack);
+  // The framework frame that really made a call the user's code led to:
+  // the innermost frame outside the standard library, when it is
+  // third-party code (anyio's test runner calling Event.set) and the user's
+  // frame is further out; else nullptr.
+  static const Frame* FrameworkCaller(const Model& model, StackId stack);
   // "app.py:12", or "Connection._connect (redis/asyncio/connection.py:650)".
   static std::string DescribeSite(const Model& model, StackId stack);
 
@@ -111,6 +117,10 @@ class LoopAffinity : public EventSink {
   EntityId RunningLoopOf(const Model& model, ThreadId thread) const;
   void AddIncident(Incident incident);
   bool CausedByLastUse(const Model& model, const trace::Event& call) const;
+  bool IsIdleOwnerUse(const Incident& use) const;
+  void SettleFailedHandoff(const Model& model, const trace::Event& e);
+  static bool ContinuesAfterFailure(const Model& model, StackId failed, StackId next);
+  void SettleOwnerUses(EntityId loop, ThreadId runner);
 
   std::map<EntityId, LoopLife> loops_;
   // Bound objects, bounded: the oldest are forgotten first (a long-running
@@ -129,6 +139,14 @@ class LoopAffinity : public EventSink {
   std::set<std::tuple<EntityId, ThreadId, EntityId>> object_incidents_;
   // Hand-offs into a loop that was not running: an incident unless it runs later.
   std::vector<Incident> pending_handoffs_;
+  // Uses of an idle loop's object by the thread that ran it last (anyio's
+  // pytest plugin setting an Event between two run_until_complete calls):
+  // an incident only if the loop's next run is on another thread.
+  std::vector<Incident> pending_owner_uses_;
+  // A hand-off that raised "Event loop is closed" into its caller, per
+  // thread: lost work unless that same caller goes on to do the work
+  // elsewhere (current asgiref's AsyncToSync falls back to a new loop).
+  std::map<ThreadId, Incident> failed_handoffs_;
   std::map<ThreadId, std::vector<EntityId>> loops_by_thread_;
   // The last foreign use on each thread: the call_soon it causes (waking the
   // object's waiters) is part of it, not a second incident.

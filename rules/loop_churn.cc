@@ -59,7 +59,8 @@ void LoopChurnRule::Check(const AnalysisInput& input, std::vector<findings::Find
         "ASGI server, one async_to_sync around the whole request, or a loop kept in a thread");
     const analyzer::LoopLife* top = example[ranked.front().second];
     f.set_time_ns(top->created_at);
-    if (const analyzer::Frame* fr = model.UserFrame(top->created_stack)) {
+    // The user's line, else the framework that made the loops (not asyncio).
+    if (const analyzer::Frame* fr = analyzer::LoopAffinity::SiteFrame(model, top->created_stack)) {
       *f.mutable_location() = ToLocation(*fr);
     }
     for (auto& loc : ToStack(model, top->created_stack)) *f.add_stack() = std::move(loc);

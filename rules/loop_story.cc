@@ -12,6 +12,15 @@ namespace {
 using analyzer::Frame;
 using analyzer::Incident;
 
+// "anyio/_backends/_asyncio.py" from ".../dist-packages/anyio/_backends/_asyncio.py".
+std::string PackagePathOf(const std::string& file) {
+  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
+    size_t at = file.find(marker);
+    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
+  }
+  return file;
+}
+
 std::string SiteKey(const analyzer::Model& model, analyzer::StackId stack) {
   return analyzer::LoopAffinity::DescribeSite(model, stack);
 }
@@ -57,7 +66,15 @@ std::string DescribeUseSite(const analyzer::Model& model, const Incident& incide
   std::string site = analyzer::LoopAffinity::DescribeSite(model, incident.stack);
   if (site.empty()) return incident.api;
   const Frame* f = analyzer::LoopAffinity::SiteFrame(model, incident.stack);
-  return absl::StrCat(incident.api, f != nullptr && f->library ? " in " : " at ", site);
+  std::string out = absl::StrCat(incident.api, f != nullptr && f->library ? " in " : " at ", site);
+  // The user's line led to it, but a framework made the call: say which
+  // line really did (anyio's pytest plugin setting its fixture's Event).
+  const Frame* by = analyzer::LoopAffinity::FrameworkCaller(model, incident.stack);
+  if (by != nullptr && f != nullptr && !f->library) {
+    absl::StrAppend(&out, " (called in ", by->function, ", ", PackagePathOf(by->file), ":",
+                    by->line, ")");
+  }
+  return out;
 }
 
 std::string DescribeUser(const AnalysisInput& input, const Incident& incident) {

@@ -12,6 +12,7 @@
 #include "rules/lost_context_write.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -55,6 +56,22 @@ bool InParentLineage(const ContextModel& cm, EntityId context, EntityId parent, 
   return false;
 }
 
+// How many of `parent`'s own tasks set `var` (each in its own copy).
+size_t ChildrenThatSet(const analyzer::Model& model, const ContextModel& cm, EntityId parent,
+                       EntityId var) {
+  std::set<EntityId> writers;
+  for (size_t i : cm.AccessesOfVar(var)) {
+    const VarAccess& a = cm.accesses()[i];
+    if (a.kind != VarAccess::kSet || IsCopyBack(model, a)) continue;
+    const analyzer::ContextCopy* c = cm.CopyOf(a.context);
+    if (c != nullptr && c->parent == parent &&
+        (c->kind == trace::CONTEXT_COPY_TASK || c->kind == trace::CONTEXT_COPY_LOCAL)) {
+      writers.insert(a.context);
+    }
+  }
+  return writers.size();
+}
+
 }  // namespace
 
 const RuleInfo& LostContextWriteRule::info() const {
@@ -83,8 +100,18 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
     return roots[context] = root;
   };
 
+  // Per (parent, var): a server spawning a task per request asks once.
+  std::map<std::pair<EntityId, EntityId>, size_t> writers;
+  auto children_that_set = [&](EntityId parent, EntityId var) {
+    auto [it, added] = writers.try_emplace({parent, var}, 0);
+    if (added) it->second = ChildrenThatSet(model, cm, parent, var);
+    return it->second;
+  };
+
   for (const VarAccess& w : cm.accesses()) {
     if (w.kind != VarAccess::kSet || IsCopyBack(model, w)) continue;
+    // Per task by contract (Local(thread_critical=True)): not meant to be shared.
+    if (cm.IsPerTaskByContract(w.var)) continue;
     const analyzer::ContextCopy* copy = cm.CopyOf(w.context);
     // Only the copies tasks make on their own: a context copied on purpose
     // (copy_context(), then ctx.run(var.set, ...), as anyio does for its
@@ -110,6 +137,12 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
 
     const VarAccess* miss = nullptr;
     bool parent_used_meanwhile = false;
+    // Only the creator's side while it can still run counts: a read after
+    // its loop closed is a later, independent caller (a second
+    // async_to_sync call reading Django's script prefix) that never
+    // expected the child's value, even where asgiref resolves both to the
+    // same thread's Local storage.
+    const std::optional<TimeNs> creator_gone = cm.CreatorGoneAt(*copy);
     const std::vector<size_t>& of_var = cm.AccessesOfVar(w.var);
     for (auto i = std::upper_bound(of_var.begin(), of_var.end(), w.index); i != of_var.end();
          ++i) {
@@ -118,6 +151,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
       if (root_of(r.context) != root_of(parent)) continue;
       if (!InParentLineage(cm, r.context, parent, w.context, w.time)) continue;
       if (IsCopyBack(model, r)) continue;
+      if (creator_gone && r.time > *creator_gone) continue;
       if (r.time < child_last) {
         parent_used_meanwhile = true;
         continue;
@@ -133,11 +167,18 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
       // A child that used its own value counts only if the parent side
       // expected one: it found nothing at all, did not touch the var while
       // the child used it, and had not already read (and lived with) the
-      // default before making the child (a server logging "-" as its own
-      // request id while each request task sets and logs its own).
+      // default before making children that each set their own (a server
+      // logging "-" as its own request id while each request task sets and
+      // logs its own). With one child alone writing it, a parent that read
+      // the default before is waiting for that child's value (a view
+      // logging request_id before the signal whose receiver assigns it,
+      // Django #36714).
       bool parent_read_before = false;
       for (const VarAccess* a : cm.AccessesIn(parent, w.var)) {
         if (a->time < copy->time && a->kind == VarAccess::kGet) parent_read_before = true;
+      }
+      if (parent_read_before && children_that_set(parent, w.var) < 2) {
+        parent_read_before = false;
       }
       if (miss->found || parent_used_meanwhile || parent_read_before) continue;
     }

@@ -35,6 +35,16 @@ TEST(LoopCrossing, NamesBothLoopsAndTheObjectsLine) {
   EXPECT_EQ(f.location().line(), 25u);
 }
 
+TEST(LoopCrossing, NamesTheFrameworkLineThatMadeTheUse) {
+  auto a = Analyse("loop_crossing_made_by_framework");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(),
+              HasSubstr("Event.set at /srv/app.py:22 (called in TestRunner.run_asyncgen_fixture, "
+                        "anyio/_backends/_asyncio.py:2160)"));
+  EXPECT_EQ(f.location().line(), 22u);
+}
+
 TEST(ClosedLoopUse, TellsTheTransportStoryOnceAndTheStoppedLoop) {
   auto a = Analyse("loop_closed_transport");
   ASSERT_EQ(a->findings.size(), 2u);
@@ -59,6 +69,17 @@ TEST(NonThreadsafeLoopCall, NamesTheFutureAndCountsRepeats) {
   EXPECT_THAT(f.message(), HasSubstr("thread MainThread, which runs no event loop"));
   EXPECT_THAT(f.message(), HasSubstr("while loop-thread runs it"));
   EXPECT_THAT(f.message(), HasSubstr("(2 times)"));
+}
+
+TEST(LoopChurn, NamesTheFrameworkThatMadeTheLoopsNotRunpyOrAsyncio) {
+  auto a = Analyse("loop_churn_made_by_framework");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const findings::Finding& f = a->findings[0];
+  EXPECT_THAT(f.message(), HasSubstr("6 event loop made by pytest_asyncio.event_loop "
+                                     "(pytest_asyncio/plugin.py:513)"));
+  EXPECT_THAT(f.message(), testing::Not(HasSubstr("runpy")));
+  EXPECT_EQ(f.location().path(), "/usr/lib/python3/dist-packages/pytest_asyncio/plugin.py");
+  EXPECT_EQ(f.location().line(), 513u);
 }
 
 TEST(LoopChurn, CountsLoopsAndTheirOrigin) {

@@ -52,7 +52,21 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "lock_abba_cycle", "lock_order_inversion_latent",
                                          "lock_order_consistent",
                                          "task_lock_cycle", "nothing_can_move_event",
-                                         "nothing_can_move_listening"));
+                                         "nothing_can_move_listening",
+                                         // issue 11: both sides of each boundary
+                                         "loop_owner_uses_idle_loop",
+                                         "loop_other_thread_uses_idle_loop",
+                                         "loop_idle_use_then_moves",
+                                         "loop_churn_below_threshold", "loop_churn_above_threshold",
+                                         "loop_churn_one_long_lived",
+                                         "loop_churn_all_just_short_lived",
+                                         "loop_churn_made_by_framework",
+                                         "loop_crossing_made_by_framework",
+                                         "handoff_closed_loop_fallback",
+                                         "handoff_closed_loop_no_fallback",
+                                         "context_local_read_while_creator_runs",
+                                         "context_local_read_after_creator_loop_closed",
+                                         "context_local_thread_critical_write"));
 
 TEST(CrossCallDeadlock, TwoPoolsWaitingOnEachOtherNameBothPoolsAndBothWaits) {
   auto a = Analyse("two_pools_wait_on_each_other");

@@ -77,12 +77,23 @@ def _local_var(local, key):
     return vid
 
 
+def _thread_critical(local):
+    # From the instance dict: a missing attribute would go through
+    # Local.__getattr__ (hooked, and the user's storage).
+    try:
+        return 1 if vars(local).get("_thread_critical") else 0
+    except TypeError:
+        return 0
+
+
 def _make_local_hooks(local_cls):
     def setattr_pre(self, key, value):
         if key in _LOCAL_INTERNAL:
             return None
         scope = _local_scope(local_cls, self)
-        _emit(CONTEXT_VAR_SET, _local_var(self, key), scope, "Local." + key, 0, True)
+        # arg 1: per task/thread by contract (Local(thread_critical=True)).
+        _emit(CONTEXT_VAR_SET, _local_var(self, key), scope, "Local." + key,
+              _thread_critical(self), True)
         return None
 
     def getattr_post(token, result, exc):
