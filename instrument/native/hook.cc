@@ -221,6 +221,59 @@ PyObject* WrapperGetattr(PyObject* wrapper, PyObject* original, PyObject* name) 
   return PyObject_GenericGetAttr(wrapper, name);
 }
 
+namespace {
+
+int PlainWrapperTraverse(PyObject* o, visitproc visit, void* arg) {
+  Py_VISIT(reinterpret_cast<PlainWrapperObject*>(o)->original);
+  return 0;
+}
+
+int PlainWrapperClear(PyObject* o) {
+  Py_CLEAR(reinterpret_cast<PlainWrapperObject*>(o)->original);
+  return 0;
+}
+
+void PlainWrapperDealloc(PyObject* o) {
+  PyObject_GC_UnTrack(o);
+  PlainWrapperClear(o);
+  Py_TYPE(o)->tp_free(o);
+}
+
+PyObject* PlainWrapperGetattro(PyObject* o, PyObject* name) {
+  return WrapperGetattr(o, reinterpret_cast<PlainWrapperObject*>(o)->original, name);
+}
+
+PyObject* PlainWrapperRepr(PyObject* o) {
+  return PyObject_Repr(reinterpret_cast<PlainWrapperObject*>(o)->original);
+}
+
+}  // namespace
+
+bool InitPlainWrapperType(PyObject* module, PyTypeObject& type, const char* attr,
+                          const char* qualified_name, const char* doc, newfunc new_fn) {
+  type.tp_name = qualified_name;
+  type.tp_basicsize = sizeof(PlainWrapperObject);
+  type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                  Py_TPFLAGS_METHOD_DESCRIPTOR;
+  type.tp_doc = doc;
+  type.tp_new = new_fn;
+  type.tp_dealloc = PlainWrapperDealloc;
+  type.tp_traverse = PlainWrapperTraverse;
+  type.tp_clear = PlainWrapperClear;
+  type.tp_call = PyVectorcall_Call;
+  type.tp_vectorcall_offset = offsetof(PlainWrapperObject, vectorcall);
+  type.tp_descr_get = WrapperDescrGet;
+  type.tp_getattro = PlainWrapperGetattro;
+  type.tp_repr = PlainWrapperRepr;
+  if (PyType_Ready(&type) < 0) return false;
+  Py_INCREF(&type);
+  if (PyModule_AddObject(module, attr, reinterpret_cast<PyObject*>(&type)) < 0) {
+    Py_DECREF(&type);
+    return false;
+  }
+  return true;
+}
+
 bool InitHookType(PyObject* module) {
   g_hook_type.tp_name = "waitgraph._native.Hook";
   g_hook_type.tp_basicsize = sizeof(HookObject);

@@ -46,6 +46,39 @@ PyObject* WrapperDescrGet(PyObject* self, PyObject* obj, PyObject* type);
 // original, so inspect.signature() sees the original's signature.
 PyObject* WrapperGetattr(PyObject* wrapper, PyObject* original, PyObject* name);
 
+// A wrapper whose only state is the callable it wraps (StallTimer,
+// SelectHook): its C call records what it needs and calls `original`.
+struct PlainWrapperObject {
+  PyObject_HEAD
+  vectorcallfunc vectorcall;
+  PyObject* original;
+};
+
+// Fills `type` as a transparent plain wrapper (GC, bound like a function,
+// attributes and repr from `original`) whose instances are made by
+// `new_fn`, readies it and adds it to `module` as `attr`. False (with a
+// Python error) on failure. Use through AddPlainWrapperType<Call>.
+bool InitPlainWrapperType(PyObject* module, PyTypeObject& type, const char* attr,
+                          const char* qualified_name, const char* doc, newfunc new_fn);
+
+// `Type(original)`: a PlainWrapperObject whose call is `Call`.
+template <vectorcallfunc Call>
+PyObject* PlainWrapperNew(PyTypeObject* type, PyObject* args, PyObject* /*kwds*/) {
+  PyObject* original;
+  if (!PyArg_ParseTuple(args, "O", &original)) return nullptr;
+  auto* self = reinterpret_cast<PlainWrapperObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->vectorcall = Call;
+  self->original = Py_NewRef(original);
+  return reinterpret_cast<PyObject*>(self);
+}
+
+template <vectorcallfunc Call>
+bool AddPlainWrapperType(PyObject* module, PyTypeObject& type, const char* attr,
+                         const char* qualified_name, const char* doc) {
+  return InitPlainWrapperType(module, type, attr, qualified_name, doc, PlainWrapperNew<Call>);
+}
+
 // Adds the Hook type to `module`. False (with a Python error) on failure.
 bool InitHookType(PyObject* module);
 // Set from WAITGRAPH_DEBUG: print errors raised by pre/post hooks.

@@ -183,11 +183,8 @@ void OnForkChild() {
 
 // ---- SelectHook: the replacement of a selector's select ---------------------
 
-struct SelectHookObject {
-  PyObject_HEAD
-  vectorcallfunc vectorcall;
-  PyObject* original;
-};
+// A SelectHook is a PlainWrapperObject (hook.h) around a selector's select.
+using SelectHookObject = PlainWrapperObject;
 
 PyObject* SelectVectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
                            PyObject* kwnames) {
@@ -214,40 +211,6 @@ PyObject* SelectVectorcall(PyObject* callable, PyObject* const* args, size_t nar
     }
   }
   return result;
-}
-
-PyObject* SelectHookNew(PyTypeObject* type, PyObject* args, PyObject* kwds) {
-  PyObject* original;
-  if (!PyArg_ParseTuple(args, "O:SelectHook", &original)) return nullptr;
-  SelectHookObject* self = reinterpret_cast<SelectHookObject*>(type->tp_alloc(type, 0));
-  if (self == nullptr) return nullptr;
-  self->vectorcall = SelectVectorcall;
-  self->original = Py_NewRef(original);
-  return reinterpret_cast<PyObject*>(self);
-}
-
-int SelectHookTraverse(PyObject* o, visitproc visit, void* arg) {
-  Py_VISIT(reinterpret_cast<SelectHookObject*>(o)->original);
-  return 0;
-}
-
-int SelectHookClear(PyObject* o) {
-  Py_CLEAR(reinterpret_cast<SelectHookObject*>(o)->original);
-  return 0;
-}
-
-void SelectHookDealloc(PyObject* o) {
-  PyObject_GC_UnTrack(o);
-  SelectHookClear(o);
-  Py_TYPE(o)->tp_free(o);
-}
-
-PyObject* SelectHookGetattro(PyObject* o, PyObject* name) {
-  return WrapperGetattr(o, reinterpret_cast<SelectHookObject*>(o)->original, name);
-}
-
-PyObject* SelectHookRepr(PyObject* o) {
-  return PyObject_Repr(reinterpret_cast<SelectHookObject*>(o)->original);
 }
 
 PyTypeObject g_select_hook_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
@@ -319,25 +282,9 @@ void StopLoopSnapshots() {
 }
 
 bool InitLoopSnapshot(PyObject* module) {
-  g_select_hook_type.tp_name = "waitgraph._native.SelectHook";
-  g_select_hook_type.tp_basicsize = sizeof(SelectHookObject);
-  g_select_hook_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-                                Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR;
-  g_select_hook_type.tp_doc = "Marks a thread as sitting in its selector, for loop snapshots.";
-  g_select_hook_type.tp_new = SelectHookNew;
-  g_select_hook_type.tp_dealloc = SelectHookDealloc;
-  g_select_hook_type.tp_traverse = SelectHookTraverse;
-  g_select_hook_type.tp_clear = SelectHookClear;
-  g_select_hook_type.tp_call = PyVectorcall_Call;
-  g_select_hook_type.tp_vectorcall_offset = offsetof(SelectHookObject, vectorcall);
-  g_select_hook_type.tp_descr_get = WrapperDescrGet;
-  g_select_hook_type.tp_getattro = SelectHookGetattro;
-  g_select_hook_type.tp_repr = SelectHookRepr;
-  if (PyType_Ready(&g_select_hook_type) < 0) return false;
-  Py_INCREF(&g_select_hook_type);
-  if (PyModule_AddObject(module, "SelectHook", reinterpret_cast<PyObject*>(&g_select_hook_type)) <
-      0) {
-    Py_DECREF(&g_select_hook_type);
+  if (!AddPlainWrapperType<SelectVectorcall>(
+          module, g_select_hook_type, "SelectHook", "waitgraph._native.SelectHook",
+          "Marks a thread as sitting in its selector, for loop snapshots.")) {
     return false;
   }
   static bool atfork_registered = false;

@@ -198,11 +198,8 @@ void WatchdogLoop() {
 
 // ---- StallTimer: the replacement of Handle._run -----------------------------
 
-struct TimerObject {
-  PyObject_HEAD
-  vectorcallfunc vectorcall;
-  PyObject* original;
-};
+// A StallTimer is a PlainWrapperObject (hook.h) around Handle._run.
+using TimerObject = PlainWrapperObject;
 
 // After an overrun callback, on its thread (GIL held): LOOP_STALL and what it
 // delayed. `handle` is the Handle whose _run overran.
@@ -272,40 +269,6 @@ PyObject* TimerVectorcall(PyObject* callable, PyObject* const* args, size_t narg
   slot->gen.store(slot->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slot->start_ns.store(outer_start, std::memory_order_release);
   return result;
-}
-
-PyObject* TimerNew(PyTypeObject* type, PyObject* args, PyObject* kwds) {
-  PyObject* original;
-  if (!PyArg_ParseTuple(args, "O:StallTimer", &original)) return nullptr;
-  TimerObject* self = reinterpret_cast<TimerObject*>(type->tp_alloc(type, 0));
-  if (self == nullptr) return nullptr;
-  self->vectorcall = TimerVectorcall;
-  self->original = Py_NewRef(original);
-  return reinterpret_cast<PyObject*>(self);
-}
-
-int TimerTraverse(PyObject* o, visitproc visit, void* arg) {
-  Py_VISIT(reinterpret_cast<TimerObject*>(o)->original);
-  return 0;
-}
-
-int TimerClear(PyObject* o) {
-  Py_CLEAR(reinterpret_cast<TimerObject*>(o)->original);
-  return 0;
-}
-
-void TimerDealloc(PyObject* o) {
-  PyObject_GC_UnTrack(o);
-  TimerClear(o);
-  Py_TYPE(o)->tp_free(o);
-}
-
-PyObject* TimerGetattro(PyObject* o, PyObject* name) {
-  return WrapperGetattr(o, reinterpret_cast<TimerObject*>(o)->original, name);
-}
-
-PyObject* TimerRepr(PyObject* o) {
-  return PyObject_Repr(reinterpret_cast<TimerObject*>(o)->original);
 }
 
 PyTypeObject g_timer_type = {PyVarObject_HEAD_INIT(nullptr, 0)};
@@ -396,24 +359,9 @@ void AbandonStallWatchdogAfterFork() {
 }
 
 bool InitStallWatchdog(PyObject* module) {
-  g_timer_type.tp_name = "waitgraph._native.StallTimer";
-  g_timer_type.tp_basicsize = sizeof(TimerObject);
-  g_timer_type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
-                          Py_TPFLAGS_METHOD_DESCRIPTOR;
-  g_timer_type.tp_doc = "Times each asyncio callback for the stall watchdog.";
-  g_timer_type.tp_new = TimerNew;
-  g_timer_type.tp_dealloc = TimerDealloc;
-  g_timer_type.tp_traverse = TimerTraverse;
-  g_timer_type.tp_clear = TimerClear;
-  g_timer_type.tp_call = PyVectorcall_Call;
-  g_timer_type.tp_vectorcall_offset = offsetof(TimerObject, vectorcall);
-  g_timer_type.tp_descr_get = WrapperDescrGet;
-  g_timer_type.tp_getattro = TimerGetattro;
-  g_timer_type.tp_repr = TimerRepr;
-  if (PyType_Ready(&g_timer_type) < 0) return false;
-  Py_INCREF(&g_timer_type);
-  if (PyModule_AddObject(module, "StallTimer", reinterpret_cast<PyObject*>(&g_timer_type)) < 0) {
-    Py_DECREF(&g_timer_type);
+  if (!AddPlainWrapperType<TimerVectorcall>(
+          module, g_timer_type, "StallTimer", "waitgraph._native.StallTimer",
+          "Times each asyncio callback for the stall watchdog.")) {
     return false;
   }
   return PyModule_AddFunctions(module, kMethods) == 0;
