@@ -3,12 +3,16 @@
 Each test script is a plain program: it prints what it checks, collects
 failures with `Checker.fail`, and exits 0 when none, 1 otherwise.
 """
+import argparse
+import contextlib
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 FILE_MAGIC = b"WGTRACE1"
@@ -49,6 +53,31 @@ class Checker:
             return 1
         print("\n%s: passed" % self.name)
         return 0
+
+
+def tool_args():
+    """--waitgraph BIN [--python PY], the arguments every CLI-level test takes."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--waitgraph", required=True)
+    ap.add_argument("--python", default=DEFAULT_PYTHON)
+    args = ap.parse_args()
+    args.waitgraph = os.path.abspath(args.waitgraph)
+    return args
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix):
+    """A private temporary directory, removed afterwards whatever happens."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def env_without_waitgraph():
+    """This process's environment less every WAITGRAPH_ variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
 
 
 def indent(text, prefix="      | "):

@@ -17,13 +17,10 @@ trace, and `run` reports every process of the run.
 
 usage: test_child_processes.py --waitgraph BIN [--python PY]
 """
-import argparse
 import glob
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import wgtest  # noqa: E402
@@ -39,25 +36,18 @@ LIMIT = 60.0
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("child_processes")
-    tmp = tempfile.mkdtemp(prefix="wg-children-")
-    try:
+    with wgtest.scratch_dir("wg-children-") as tmp:
         shell_running_two_pythons(args, tmp, None, c)
         shell_running_two_pythons(args, tmp, os.path.join(tmp, "given.wgtrace"), c)
         dead_process_with_a_deadlock(args, tmp, c)
         child_with_other_tmpdir(args, tmp, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
 def env_for(tmp):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    env = wgtest.env_without_waitgraph()
     env.pop("XDG_RUNTIME_DIR", None)
     env["TMPDIR"] = tmp
     return env

@@ -7,12 +7,9 @@ trace must still name every frame.
 
 usage: test_code_objects_freed.py --waitgraph BIN [--python PY]
 """
-import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import wgtest  # noqa: E402
@@ -22,16 +19,11 @@ COUNT = 20000
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("code_objects_freed")
-    tmp = tempfile.mkdtemp(prefix="wg-codes-")
-    try:
+    with wgtest.scratch_dir("wg-codes-") as tmp:
         trace = os.path.join(tmp, "codes.wgtrace")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+        env = wgtest.env_without_waitgraph()
         env.pop("XDG_RUNTIME_DIR", None)
         env["TMPDIR"] = tmp
         env = wgtest.shim_env(args.waitgraph, trace, env, checker=c)
@@ -44,8 +36,6 @@ def main():
             data = json.loads(a.stdout)
             c.expect(data["traces"][0]["events"] >= 2 * COUNT and not data["notes"],
                      "every scope was recorded, no note", json.dumps(data)[:2000])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 

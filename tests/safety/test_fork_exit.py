@@ -9,11 +9,8 @@ wall-clock limit.
 
 usage: test_fork_exit.py --waitgraph BIN [--python PY]
 """
-import argparse
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import wgtest  # noqa: E402
@@ -23,25 +20,18 @@ LIMIT = 20.0
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("fork_exit")
-    tmp = tempfile.mkdtemp(prefix="wg-fork-")
-    try:
+    with wgtest.scratch_dir("wg-fork-") as tmp:
         for mode in ("plain", "threads", "loop", "falloff"):
             for stall_ms in ("100", "0"):  # watchdog on (default) and off
                 check(args, tmp, mode, stall_ms, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
 def check(args, tmp, mode, stall_ms, c):
     what = "fork then exit (%s, WAITGRAPH_STALL_MS=%s)" % (mode, stall_ms)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    base = wgtest.env_without_waitgraph()
     base.update(TMPDIR=tmp, WAITGRAPH_STALL_MS=stall_ms)
     base.pop("XDG_RUNTIME_DIR", None)
     plain = wgtest.run([args.python, PROGRAM, mode], limit=LIMIT, env=base)

@@ -13,12 +13,10 @@ finish quickly each time and still report the finding.
 
 usage: test_hostile_sources.py --waitgraph BIN [--python PY]
 """
-import argparse
 import json
 import os
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import wgtest  # noqa: E402
@@ -30,17 +28,10 @@ LIMIT = 30.0
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("hostile_sources")
-    tmp = tempfile.mkdtemp(prefix="wg-hostile-")
-    try:
+    with wgtest.scratch_dir("wg-hostile-") as tmp:
         check(args, tmp, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
@@ -48,7 +39,7 @@ def check(args, tmp, c):
     program = os.path.join(tmp, "program.py")
     shutil.copy(CASE, program)
     trace = os.path.join(tmp, "t.wgtrace")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    env = wgtest.env_without_waitgraph()
     env.pop("XDG_RUNTIME_DIR", None)
     env["TMPDIR"] = tmp
     r = wgtest.run([args.waitgraph, "run", "--trace", trace, "--", args.python, program], limit=LIMIT,

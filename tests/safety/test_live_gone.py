@@ -11,13 +11,10 @@ A traced process is SIGKILLed (so its live pointer stays behind). Then:
 
 usage: test_live_gone.py --waitgraph BIN [--python PY]
 """
-import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import wgtest  # noqa: E402
@@ -27,17 +24,10 @@ EXIT_GONE = 5
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("live_gone")
-    tmp = tempfile.mkdtemp(prefix="wg-gone-")
-    try:
+    with wgtest.scratch_dir("wg-gone-") as tmp:
         check(args, tmp, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
@@ -50,7 +40,7 @@ def killed_traced_process(args, env):
 
 
 def check(args, tmp, c):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    env = wgtest.env_without_waitgraph()
     env.pop("XDG_RUNTIME_DIR", None)
     env["TMPDIR"] = tmp
     env = wgtest.shim_env(args.waitgraph, os.path.join(tmp, "t-%p.wgtrace"), env, checker=c)

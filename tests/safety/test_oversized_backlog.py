@@ -9,12 +9,9 @@ no corruption note (it used to stop at one oversized frame: "corrupt").
 
 usage: test_oversized_backlog.py --waitgraph BIN [--python PY]
 """
-import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import wgtest  # noqa: E402
@@ -25,23 +22,16 @@ MAX_FRAME = 64 << 20
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("oversized_backlog")
-    tmp = tempfile.mkdtemp(prefix="wg-backlog-")
-    try:
+    with wgtest.scratch_dir("wg-backlog-") as tmp:
         check(args, tmp, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
 def check(args, tmp, c):
     trace = os.path.join(tmp, "backlog.wgtrace")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    env = wgtest.env_without_waitgraph()
     env.pop("XDG_RUNTIME_DIR", None)
     env.update(TMPDIR=tmp, WAITGRAPH_FLUSH_MS="600000", WAITGRAPH_STORAGE_TIMEOUT_MS="120000")
     env = wgtest.shim_env(args.waitgraph, trace, env, checker=c)

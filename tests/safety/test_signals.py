@@ -12,14 +12,11 @@ For each forwardable signal:
 
 usage: test_signals.py --waitgraph BIN [--python PY]
 """
-import argparse
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -33,25 +30,18 @@ LIMIT = 20.0
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("signals")
-    tmp = tempfile.mkdtemp(prefix="wg-signals-")
-    try:
+    with wgtest.scratch_dir("wg-signals-") as tmp:
         for name in SIGNALS:
             caught(args, tmp, name, c)
             if name not in HARMLESS:
                 default_action(args, tmp, name, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
 def start(args, tmp, *program_args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    env = wgtest.env_without_waitgraph()
     env.pop("XDG_RUNTIME_DIR", None)
     env["TMPDIR"] = tmp
     return subprocess.Popen([args.waitgraph, "run", "--", args.python, PROGRAM, *program_args],

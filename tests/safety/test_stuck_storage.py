@@ -10,12 +10,9 @@
 
 usage: test_stuck_storage.py --waitgraph BIN [--python PY]
 """
-import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -27,23 +24,16 @@ LIMIT = 30.0
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--waitgraph", required=True)
-    ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
-    args = ap.parse_args()
-    args.waitgraph = os.path.abspath(args.waitgraph)
+    args = wgtest.tool_args()
     c = wgtest.Checker("stuck_storage")
-    tmp = tempfile.mkdtemp(prefix="wg-stuck-")
-    try:
+    with wgtest.scratch_dir("wg-stuck-") as tmp:
         fifo_without_reader(args, tmp, c)
         reader_that_stops(args, tmp, c)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return c.finish()
 
 
 def env_for(args, tmp, trace, c):
-    base = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
+    base = wgtest.env_without_waitgraph()
     base.pop("XDG_RUNTIME_DIR", None)
     base["TMPDIR"] = tmp
     return base, wgtest.shim_env(args.waitgraph, trace, dict(base, WAITGRAPH_STORAGE_TIMEOUT_MS=str(TIMEOUT_MS)),
