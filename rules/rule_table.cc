@@ -11,8 +11,8 @@ using findings::ERROR;
 using findings::NOTE;
 using findings::WARNING;
 
-const std::array<RuleInfo, 14>& Table() {
-  static const std::array<RuleInfo, 14> table = {{
+std::span<const RuleInfo> Table() {
+  static const auto table = std::to_array<RuleInfo>({
       {"WG001", "cross-call-deadlock", ERROR, RuleGroup::kStable,
        "threads, loops and executors wait for each other in a cycle, right now",
        RuleDoc("cross-call-deadlock")},
@@ -55,7 +55,7 @@ const std::array<RuleInfo, 14>& Table() {
       {"WG103", "context-reset-mismatch", ERROR, RuleGroup::kStable,
        "ContextVar.reset with a token made in another context",
        RuleDoc("context-reset-mismatch")},
-  }};
+  });
   return table;
 }
 

@@ -1,4 +1,5 @@
 #include "instrument/native/context_hooks.h"
+#include "trace/waitgraph_trace.pb.h"
 
 #include <cstddef>
 #include <cstring>
@@ -16,9 +17,10 @@ namespace waitgraph::shim {
 namespace {
 
 // Proto values (trace/waitgraph_trace.proto).
-constexpr uint32_t kContextCopied = 60, kVarSet = 62, kVarGet = 63, kVarReset = 64,
-                   kContextHandoff = 65;
-constexpr int64_t kCopyExplicit = 2;
+constexpr uint32_t kContextCopied = trace::CONTEXT_COPIED, kVarSet = trace::CONTEXT_VAR_SET,
+                   kVarGet = trace::CONTEXT_VAR_GET, kVarReset = trace::CONTEXT_VAR_RESET,
+                   kContextHandoff = trace::CONTEXT_HANDOFF;
+constexpr int64_t kCopyExplicit = trace::CONTEXT_COPY_EXPLICIT;
 
 // CPython 3.11's token object (Include/internal/pycore_context.h). Only
 // tok_ctx is read, to tell which context a token was made in.
@@ -359,7 +361,7 @@ PyObject* g_context_kw;        // "context"
 PyObject* g_name_create_task;  // "create_task"
 PyObject* g_name_shared;       // "create_task(context=)"
 PyObject* g_task_created;      // optional Python callback(task), e.g. asgiref Local
-constexpr int64_t kCopyTask = 1, kCopyShared = 3;
+constexpr int64_t kCopyTask = trace::CONTEXT_COPY_TASK, kCopyShared = trace::CONTEXT_COPY_SHARED;
 
 PyObject* TaskHookVectorcall(PyObject* callable, PyObject* const* args, size_t nargsf,
                              PyObject* kwnames) {

@@ -9,19 +9,21 @@
 
 #include <cstdint>
 
+#include "trace/waitgraph_trace.pb.h"
+
 namespace waitgraph::shim {
 
-// Event kinds and enum values used by the C side (mirrors the proto).
+// Event kinds and enum values used by the C side, from the trace format.
 enum : uint32_t {
-  kWaitBegin = 50,
-  kWaitTarget = 51,
-  kWaitEnd = 52,
-  kShimStopped = 90,
+  kWaitBegin = trace::WAIT_BEGIN,
+  kWaitTarget = trace::WAIT_TARGET,
+  kWaitEnd = trace::WAIT_END,
+  kShimStopped = trace::SHIM_STOPPED,
 };
 enum : int64_t {
-  kWaitCompleted = 0,
-  kWaitTimedOut = 1,
-  kWaitRaised = 2,
+  kWaitCompleted = trace::WAIT_COMPLETED,
+  kWaitTimedOut = trace::WAIT_TIMED_OUT,
+  kWaitRaised = trace::WAIT_RAISED,
 };
 
 // None -> 0, exact int -> its value, anything else -> its object id.

@@ -1,4 +1,5 @@
 #include "instrument/native/fast_hooks.h"
+#include "trace/waitgraph_trace.pb.h"
 
 #include "instrument/native/emit.h"
 #include "instrument/native/lock_hooks.h"
@@ -9,9 +10,10 @@ namespace waitgraph::shim {
 namespace {
 
 // Proto values used here.
-constexpr int64_t kEntityExecutor = 3;
-constexpr uint32_t kWorkBegin = 22, kWorkEnd = 23, kExecutorSubmit = 21, kFutureDone = 31;
-constexpr int64_t kEntityFuture = 4, kWaitHasTimeout = 0x200;
+constexpr int64_t kEntityExecutor = trace::ENTITY_EXECUTOR;
+constexpr uint32_t kWorkBegin = trace::WORK_BEGIN, kWorkEnd = trace::WORK_END,
+                   kExecutorSubmit = trace::EXECUTOR_SUBMIT, kFutureDone = trace::FUTURE_DONE;
+constexpr int64_t kEntityFuture = trace::ENTITY_FUTURE, kWaitHasTimeout = trace::WAIT_HAS_TIMEOUT;
 
 PyObject *s_state, *s_pending, *s_cancelled, *s_cancelled_notified, *s_finished, *s_timeout,
     *s_future, *s_executor_attr, *s_qualname, *s_func, *s_args, *s_name_result, *s_name_exception;

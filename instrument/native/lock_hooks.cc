@@ -1,4 +1,5 @@
 #include "instrument/native/lock_hooks.h"
+#include "trace/waitgraph_trace.pb.h"
 
 #include <pythread.h>
 
@@ -18,9 +19,10 @@ namespace waitgraph::shim {
 namespace {
 
 // Proto values (trace/waitgraph_trace.proto).
-constexpr uint32_t kLockClass = 100, kLockTraced = 101, kLockAcquired = 102,
-                   kLockReleased = 103, kLockOrder = 104, kLockInWork = 105;
-constexpr int64_t kEntityLock = 8, kWaitHasTimeout = 0x200;
+constexpr uint32_t kLockClass = trace::LOCK_CLASS, kLockTraced = trace::LOCK_TRACED,
+                   kLockAcquired = trace::LOCK_ACQUIRED, kLockReleased = trace::LOCK_RELEASED,
+                   kLockOrder = trace::LOCK_ORDER, kLockInWork = trace::LOCK_IN_WORK;
+constexpr int64_t kEntityLock = trace::ENTITY_LOCK, kWaitHasTimeout = trace::WAIT_HAS_TIMEOUT;
 
 // --- CPython 3.11 layouts (Modules/_threadmodule.c, internal/pycore_frame.h).
 // Checked against the running interpreter by SelfCheck() before any lock is

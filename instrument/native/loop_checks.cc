@@ -1,4 +1,5 @@
 #include "instrument/native/loop_checks.h"
+#include "trace/waitgraph_trace.pb.h"
 
 #include <pythread.h>
 
@@ -34,9 +35,12 @@ uint32_t ShortStack() {
 }
 
 // Proto values used here (trace/waitgraph_trace.proto).
-constexpr uint32_t kLoopBound = 70, kLoopObjectCreated = 71, kLoopForeignUse = 72, kLoopCall = 73;
-constexpr int64_t kEntityTask = 9, kEntityAsyncFuture = 10, kEntityAsyncPrimitive = 13,
-                  kEntityAsyncQueue = 14, kEntityTransport = 15;
+constexpr uint32_t kLoopBound = trace::LOOP_BOUND, kLoopObjectCreated = trace::LOOP_OBJECT_CREATED,
+                   kLoopForeignUse = trace::LOOP_FOREIGN_USE, kLoopCall = trace::LOOP_CALL;
+constexpr int64_t kEntityTask = trace::ENTITY_TASK, kEntityAsyncFuture = trace::ENTITY_ASYNC_FUTURE,
+                  kEntityAsyncPrimitive = trace::ENTITY_ASYNC_PRIMITIVE,
+                  kEntityAsyncQueue = trace::ENTITY_ASYNC_QUEUE,
+                  kEntityTransport = trace::ENTITY_TRANSPORT;
 // loop_call_pre flags (mirrored in waitgraph/_hooks_loops.py).
 constexpr long kCheckThread = 1, kBindResult = 2;
 

@@ -1,4 +1,5 @@
 #include "instrument/native/loop_snapshot.h"
+#include "trace/waitgraph_trace.pb.h"
 
 #include <pthread.h>
 
@@ -18,7 +19,7 @@
 namespace waitgraph::shim {
 namespace {
 
-constexpr uint32_t kLoopWoken = 114;
+constexpr uint32_t kLoopWoken = trace::LOOP_WOKEN;
 // Loop threads watched at once; a thread beyond that is simply not watched.
 constexpr int kMaxSlots = 256;
 // How often the watchdog looks, and the step it sleeps in (stop latency).

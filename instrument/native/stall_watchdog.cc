@@ -1,4 +1,5 @@
 #include "instrument/native/stall_watchdog.h"
+#include "trace/waitgraph_trace.pb.h"
 
 #include <algorithm>
 #include <atomic>
@@ -19,7 +20,8 @@
 namespace waitgraph::shim {
 namespace {
 
-constexpr uint32_t kLoopStall = 80, kLoopStallSample = 81, kLoopStallDelayed = 82;
+constexpr uint32_t kLoopStall = trace::LOOP_STALL, kLoopStallSample = trace::LOOP_STALL_SAMPLE,
+                   kLoopStallDelayed = trace::LOOP_STALL_DELAYED;
 // Samples per stall: one when it crosses the threshold, then one every
 // 4 x threshold, at most this many.
 constexpr int kMaxSamplesPerStall = 8;

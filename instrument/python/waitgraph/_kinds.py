@@ -1,65 +1,8 @@
-"""Numeric values of the trace format (trace/waitgraph_trace.proto) and of
-the native Hook flags. Kept by hand: the proto only ever adds values."""
+"""Numeric values the shim's Python hooks use: the trace format's, generated
+at build time from trace/waitgraph_trace.proto (_trace_kinds.py, written by
+trace/gen_py_kinds.py), and the native Hook flags."""
 
-# EventKind
-THREAD_STARTED = 1
-THREAD_EXITED = 2
-LOOP_CREATED = 10
-LOOP_RUN_BEGIN = 11
-LOOP_RUN_END = 12
-LOOP_STOPPED = 13
-LOOP_CLOSED = 14
-EXECUTOR_CREATED = 20
-EXECUTOR_SUBMIT = 21
-WORK_BEGIN = 22
-WORK_END = 23
-EXECUTOR_SHUTDOWN = 24
-FUTURE_PRODUCER = 30
-FUTURE_DONE = 31
-LOOP_HANDOFF = 40
-LOOP_BOUND = 70
-LOOP_OBJECT_CREATED = 71
-LOOP_FOREIGN_USE = 72
-LOOP_CALL = 73
-WAIT_BEGIN = 50
-WAIT_TARGET = 51
-WAIT_END = 52
-SCOPE_BEGIN = 85
-SCOPE_END = 86
-LOCK_CLASS = 100
-LOCK_TRACED = 101
-LOCK_ACQUIRED = 102
-LOCK_RELEASED = 103
-LOCK_ORDER = 104
-LOCK_IN_WORK = 105
-SEMAPHORE_HOLDER = 106
-SHIM_STOPPED = 90
-SHIM_DISABLED = 91
-
-# EntityKind
-ENTITY_THREAD = 1
-ENTITY_LOOP = 2
-ENTITY_EXECUTOR = 3
-ENTITY_FUTURE = 4
-ENTITY_QUEUE = 5
-ENTITY_EVENT = 6
-ENTITY_CONDITION = 7
-ENTITY_LOCK = 8
-ENTITY_SEMAPHORE = 16
-ENTITY_BARRIER = 17
-
-# WaitArg flags (low 8 bits: EntityKind of the target)
-WAIT_ANY_OF = 0x100
-WAIT_HAS_TIMEOUT = 0x200
-
-# ShutdownFlags
-SHUTDOWN_WAIT = 1
-SHUTDOWN_CANCEL_FUTURES = 2
-
-# WaitOutcome
-WAIT_COMPLETED = 0
-WAIT_TIMED_OUT = 1
-WAIT_RAISED = 2
+from ._trace_kinds import *  # noqa: F401,F403
 
 # _native.Hook flags (instrument/native/hook.h)
 HOOK_QUIET = 1
