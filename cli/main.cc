@@ -10,9 +10,11 @@ namespace {
 constexpr char kHelp[] = R"(usage: waitgraph COMMAND [ARGS...]
 
 Finds the bugs that hang or corrupt async Python services:
-  deadlocks      threads, event loops and executors waiting for each other
-                 (asgiref sync_to_async/async_to_sync, run_in_executor,
-                 run_coroutine_threadsafe); pools starved by their own work
+  deadlocks      threads, event loops, executors, threading locks and
+                 asyncio tasks waiting for each other (asgiref
+                 sync_to_async/async_to_sync, run_in_executor, lock order),
+                 now or with unlucky timing; pools starved by their own
+                 work; a process where nothing can move
   context        ContextVar writes lost in a task's copy of the context, or
                  never handed to a thread
   loop affinity  futures, queues, transports of one event loop used on
@@ -32,7 +34,9 @@ commands:
 environment (the shim): WAITGRAPH_TRACE=PATH (%p = pid) turns it on, with
 PYTHONPATH=<prefix>/lib/waitgraph/python; WAITGRAPH_STALL_MS (default 100, 0 =
 off), WAITGRAPH_STALL_ERROR_MS (default 1000), WAITGRAPH_SATURATION_MS
-(default 500), WAITGRAPH_FLUSH_MS (default 50), WAITGRAPH_DEBUG=1.
+(default 500), WAITGRAPH_FLUSH_MS (default 50), WAITGRAPH_TASK_SNAPSHOT_MS
+(default 500, 0 = off), WAITGRAPH_STORAGE_TIMEOUT_MS (default 2000),
+WAITGRAPH_RECORD_ARGV=1, WAITGRAPH_DIR (per-user directory), WAITGRAPH_DEBUG=1.
 
 `waitgraph COMMAND --help` tells more. The Python side:
   PYTHONPATH=<prefix>/lib/waitgraph/python WAITGRAPH_TRACE=out.wgtrace python app.py
