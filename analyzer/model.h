@@ -150,6 +150,7 @@ struct Task {
   std::string api;  // "Lock.acquire", "Event.wait", "await Task", ...
   StackId stack = 0;  // its await chain, innermost first
   std::vector<Target> targets;
+  std::vector<Target> last_targets;  // what it awaited in the snapshot before
   bool any_of = false;
   bool has_timeout = false;  // a wait_for / asyncio.timeout / sleep ends it
   TimeNs since = 0;          // when the snapshot that saw it waiting was taken
@@ -160,6 +161,7 @@ struct Task {
 // The latest snapshot of an idle loop: what could still wake it.
 struct LoopSnapshot {
   uint64_t serial = 0;
+  uint64_t previous_serial = 0;  // the loop's snapshot before this one
   TimeNs time = 0;
   ThreadId thread = 0;    // the loop's thread, sitting in its selector
   int64_t wakeable = 0;   // descriptors besides its self-pipe, signal handlers

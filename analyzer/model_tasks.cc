@@ -8,6 +8,7 @@
 // snapshot does not mention has ended (the shim writes a snapshot only when
 // every live task of the loop waits), so it is forgotten.
 #include <algorithm>
+#include <utility>
 
 #include "analyzer/model.h"
 
@@ -46,11 +47,12 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
           it = tasks_.erase(it);
           continue;
         }
-        if (t.loop == e.subject()) t.targets.clear();
+        if (t.loop == e.subject()) t.last_targets = std::exchange(t.targets, {});
         ++it;
       }
       LoopSnapshot fresh;
       fresh.serial = ++snapshot_serial_;
+      fresh.previous_serial = previous;
       fresh.time = time;
       fresh.thread = e.thread();
       fresh.wakeable = static_cast<int64_t>(e.object());
@@ -78,17 +80,25 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
         ++stats_.dangling_references;
         return;
       }
+      const Target target{static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()};
       if (t.snapshot != snap->second.serial) {  // first target in this snapshot
+        // Still the wait the snapshot before saw (a loop woken by a periodic
+        // timer is snapshotted again and again): it has lasted since then.
+        bool same_wait = t.snapshot != 0 && t.snapshot == snap->second.previous_serial &&
+                         std::any_of(t.last_targets.begin(), t.last_targets.end(),
+                                     [&](const Target& o) {
+                                       return o.kind == target.kind && o.id == target.id;
+                                     });
         t.snapshot = snap->second.serial;
         t.targets.clear();
-        t.since = snap->second.time;
+        if (!same_wait) t.since = snap->second.time;
         snap->second.tasks.push_back(t.id);
       }
       t.api = String(e.name());
       t.stack = e.stack();
       t.any_of = (e.arg() & trace::WAIT_ANY_OF) != 0;
       t.has_timeout = (e.arg() & trace::WAIT_HAS_TIMEOUT) != 0;
-      t.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
+      t.targets.push_back(target);
       return;
     }
     case trace::ASYNC_LOCK_OWNER: {

@@ -27,6 +27,10 @@ constexpr uint64_t kScanNs = 200'000'000;
 constexpr auto kSleepStep = std::chrono::milliseconds(50);
 // A loop is snapshotted at most this often.
 constexpr uint64_t kMinSnapshotIntervalNs = 1'000'000'000;
+// A loop woken by a periodic timer (uvicorn's 0.1 s tick) never sits long in
+// one stay, yet does nothing else: it counts as idle too when it spent at
+// least this share of the last idle period in its selector.
+constexpr double kIdleShare = 0.95;
 
 // One per thread that calls a hooked selector's select. `select_since` and
 // `gen` are written by the owning thread with the GIL held and read by the
@@ -38,10 +42,13 @@ struct Slot {
   std::atomic<uint64_t> gen{0};           // bumped on entering and leaving select
   std::atomic<PyThreadState*> tstate{nullptr};
   std::atomic<uint64_t> tid{0};
+  std::atomic<uint64_t> selected_ns{0};  // summed over the finished stays in select
   uint64_t snapshot_gen = 0;  // the stay in select that was snapshotted
   uint64_t woken_loop = 0;    // its loop, for LOOP_WOKEN
   uint64_t tried_gen = 0;
   uint64_t last_snapshot_ns = 0;
+  uint64_t window_start_ns = 0;       // the watchdog's idle-share window
+  uint64_t window_start_selected = 0;
 };
 
 Slot g_slots[kMaxSlots];
@@ -72,6 +79,8 @@ Slot* MySlot() {
       s.tid.store(NativeThreadId(), std::memory_order_release);
       s.snapshot_gen = 0;
       s.tried_gen = 0;
+      s.selected_ns.store(0, std::memory_order_relaxed);
+      s.window_start_ns = 0;
       t_slot.slot = &s;
       return &s;
     }
@@ -144,6 +153,28 @@ void Nap(uint64_t ns) {
   }
 }
 
+// The slot's thread sits in its selector now and has been idle for `idle`
+// ns: in one stay, or (a loop woken only by a periodic timer) for at least
+// kIdleShare of a window of that length. Watchdog thread only.
+bool IdleLongEnough(Slot& slot, uint64_t now, uint64_t idle) {
+  uint64_t since = slot.select_since.load(std::memory_order_acquire);
+  if (since == 0 || now < since) return false;
+  if (now - since >= idle) return true;
+  uint64_t selected = slot.selected_ns.load(std::memory_order_acquire) + (now - since);
+  if (slot.window_start_ns == 0 || now < slot.window_start_ns ||
+      selected < slot.window_start_selected) {
+    slot.window_start_ns = now;  // first look, or the slot changed hands
+    slot.window_start_selected = selected;
+    return false;
+  }
+  uint64_t span = now - slot.window_start_ns;
+  if (span < idle) return false;
+  bool idle_enough = double(selected - slot.window_start_selected) >= kIdleShare * double(span);
+  slot.window_start_ns = now;
+  slot.window_start_selected = selected;
+  return idle_enough;
+}
+
 void WatchdogLoop() {
   while (!g_stop.load()) {
     Nap(kScanNs);
@@ -153,9 +184,8 @@ void WatchdogLoop() {
     for (Slot& slot : g_slots) {
       if (g_stop.load()) break;
       if (!slot.in_use.load(std::memory_order_acquire)) continue;
-      uint64_t since = slot.select_since.load(std::memory_order_acquire);
       uint64_t now = MonotonicNs();
-      if (since == 0 || now < since || now - since < idle) continue;
+      if (!IdleLongEnough(slot, now, idle)) continue;
       uint64_t gen = slot.gen.load(std::memory_order_acquire);
       if (gen == slot.tried_gen || now - slot.last_snapshot_ns < kMinSnapshotIntervalNs) continue;
       slot.tried_gen = gen;
@@ -196,10 +226,14 @@ PyObject* SelectVectorcall(PyObject* callable, PyObject* const* args, size_t nar
   uint64_t outer_since = slot->select_since.load(std::memory_order_relaxed);
   uint64_t gen = slot->gen.load(std::memory_order_relaxed) + 1;
   slot->gen.store(gen, std::memory_order_relaxed);
-  slot->select_since.store(MonotonicNs(), std::memory_order_release);
+  uint64_t entered = MonotonicNs();
+  slot->select_since.store(entered, std::memory_order_release);
 
   PyObject* result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
 
+  if (outer_since == 0) {  // the outermost stay: what the idle share counts
+    slot->selected_ns.fetch_add(MonotonicNs() - entered, std::memory_order_release);
+  }
   slot->select_since.store(outer_since, std::memory_order_release);
   slot->gen.store(gen + 1, std::memory_order_release);
   if (slot->snapshot_gen == gen) {

@@ -1,0 +1,76 @@
+"""Negative twin of uvicorn_async_lock_abba: the same server and requests,
+but both endpoints take the two asyncio.Locks in one order. Both requests
+finish, the server shuts down, and the snapshots taken while uvicorn's loop
+ticked idle must report nothing."""
+import asyncio
+import http.client
+import socket
+import threading
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+accounts = asyncio.Lock()
+ledger = asyncio.Lock()
+
+
+async def transfer(first, second):
+    async with first:
+        await asyncio.sleep(0.1)  # let the other request take its first lock
+        async with second:
+            return PlainTextResponse("done")
+
+
+async def debit(request):
+    return await transfer(accounts, ledger)
+
+
+async def credit(request):
+    return await transfer(accounts, ledger)  # the same order
+
+
+app = Starlette(routes=[Route("/debit", debit), Route("/credit", credit)])
+
+
+answers = []
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", path)
+    answers.append(conn.getresponse().read().decode())
+    conn.close()
+
+
+def client(server, port):
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        print("starting transfers", flush=True)
+        requests = [threading.Thread(target=get, args=(port, p), daemon=True)
+                    for p in ("/debit", "/credit")]
+        for r in requests:
+            r.start()
+        for r in requests:
+            r.join()
+        print("%d transfers %s" % (len(answers), " and ".join(answers)), flush=True)
+        time.sleep(1.5)  # idle a while: the ticking loop is snapshotted
+    finally:
+        server.should_exit = True
+
+
+def main():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, loop="asyncio", http="h11", lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    threading.Thread(target=client, args=(server, port), name="client", daemon=True).start()
+    server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
