@@ -24,6 +24,7 @@ int CheckCommand(const Args& args);
 int LiveCommand(const Args& args);
 int ExplainCommand(const Args& args);
 int RulesCommand(const Args& args);
+int AttachCommand(const Args& args);
 
 }  // namespace waitgraph::cli
 

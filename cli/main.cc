@@ -28,6 +28,8 @@ commands:
   analyze TRACE       report on a recorded trace
   check TRACE...      report with a CI exit status (--fail-on LEVEL)
   live PID|TRACE      what a running or hung process is waiting for, now
+  attach PID          diagnose a CPython process started without waitgraph,
+                      from its memory (or --core FILE); exit 3 on a deadlock
   explain NAME|CODE   a rule's documentation
   rules               list the rules
 
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
   if (command == "live") return LiveCommand(args);
   if (command == "explain") return ExplainCommand(args);
   if (command == "rules") return RulesCommand(args);
+  if (command == "attach") return AttachCommand(args);
   std::cerr << "waitgraph: unknown command " << command << " (see `waitgraph --help`)\n";
   return kExitBadInput;
 }
