@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -199,7 +200,16 @@ bool ProcessMemory::Read(uint64_t address, void* out, size_t size) {
   return true;
 }
 
-bool ProcessExists(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+bool ProcessExists(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  // A zombie has exited: its memory is gone, only its parent has not reaped it.
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) return true;
+  char state = text[paren + 2];
+  return state != 'Z' && state != 'X';
+}
 
 absl::StatusOr<std::unique_ptr<ProcessMemory>> OpenProcess(pid_t pid) {
   if (pid <= 0 || !ProcessExists(pid)) {
