@@ -27,10 +27,12 @@ Diagnoses a running or hung process now: which threads are blocked, in what,
 for how long, and any deadlock among them. Works while the process is
 deadlocked: the shim's writer thread needs no GIL.
 
-PID must have been started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
-waitgraph.start()); its trace is found through <per-user dir>/live/PID (the
+If PID was started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
+waitgraph.start()), its trace is found through <per-user dir>/live/PID (the
 per-user directory of the process's owner: $WAITGRAPH_DIR, else
-$XDG_RUNTIME_DIR/waitgraph, else ${TMPDIR:-/tmp}/waitgraph-<uid>).
+$XDG_RUNTIME_DIR/waitgraph, else ${TMPDIR:-/tmp}/waitgraph-<uid>). Otherwise
+live reads the process's memory as `waitgraph attach PID` does (and exits as
+attach does: 3 on a deadlock).
 
 exit status: 0 report printed; 2 no trace for PID, or unreadable trace; 5 the
 process PID no longer exists (its trace, if any, is named: use `analyze`)
@@ -88,8 +90,7 @@ std::optional<int> FindLiveTrace(long pid, std::string& trace) {
     std::cerr << "waitgraph: process " << pid << " does not exist\n";
     return kExitProcessGone;
   }
-  std::cerr << "waitgraph: process " << pid << " has no waitgraph trace (start it with "
-            << "`waitgraph run`, WAITGRAPH_TRACE or waitgraph.start())\n";
+  // No shim trace: the caller reads the process from outside (`attach`).
   return kExitBadInput;
 }
 
@@ -132,7 +133,14 @@ int LiveCommand(const Args& args) {
   bool alive = false;
   if (IsPid(target)) {
     long pid = std::stol(target);
-    if (std::optional<int> exit = FindLiveTrace(pid, trace)) return *exit;
+    if (std::optional<int> exit = FindLiveTrace(pid, trace)) {
+      if (*exit != kExitBadInput) return *exit;
+      std::cerr << "waitgraph: process " << pid << " has no waitgraph trace; reading its memory "
+                << "instead (`waitgraph attach`)\n";
+      Args attach = {target};
+      if (auto f = opts->Get("--format")) attach.insert(attach.end(), {"--format", *f});
+      return AttachCommand(attach);
+    }
     alive = ProcessAlive(pid);
   }
   analyzer::TraceAnalysis analysis(trace);

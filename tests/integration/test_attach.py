@@ -127,6 +127,10 @@ def seed_deadlock(args, tmp, c):
         c.expect(r.returncode == 3 and b"held in all 3 snapshots" in r.stdout,
                  "--samples 3: the deadlock held in every snapshot", r.describe())
 
+        r = wgtest.run([args.waitgraph, "live", str(t.pid)], 30)
+        c.expect(r.returncode == 3 and b"cross-call-deadlock" in r.stdout and b"reading its memory" in r.stderr,
+                 "`waitgraph live PID` without a shim trace reads the process as attach does", r.describe())
+
         core_file(args, tmp, t, c)
     finally:
         t.kill()
