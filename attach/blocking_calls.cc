@@ -76,6 +76,21 @@ class ThreadReader {
     auto prefix_object = r_.Attr(executor, "_thread_name_prefix");
     std::string prefix = prefix_object ? r_.Str(*prefix_object).value_or("") : "";
     Emit(trace::EXECUTOR_CREATED, executor, 0, max_workers, prefix);
+    // Work still queued (the pool's SimpleQueue, lst[lst_pos:]): submitted,
+    // not begun. A pool whose workers all wait for such work starves.
+    auto queue = r_.Attr(executor, "_work_queue");
+    if (!queue || r_.TypeName(*queue) != "_queue.SimpleQueue") return;
+    uint64_t list = 0;
+    int64_t pos = 0;
+    if (!r_.memory().ReadValue(*queue + r_.layout().simplequeue_list, list) ||
+        !r_.memory().ReadValue(*queue + r_.layout().simplequeue_list_pos, pos) || pos < 0) {
+      return;
+    }
+    std::vector<uint64_t> items = r_.ListItems(list);
+    for (size_t k = size_t(pos); k < items.size(); ++k) {
+      auto future = r_.IsNone(items[k]) ? std::nullopt : r_.Attr(items[k], "future");
+      if (future) Emit(trace::EXECUTOR_SUBMIT, executor, *future, 0, "");
+    }
   }
 
   void EnsureLoop(uint64_t loop) {
@@ -94,6 +109,14 @@ class ThreadReader {
       auto ref = r_.Local(f, "executor_reference");
       executor_ = ref ? r_.WeakrefTarget(*ref).value_or(0) : 0;
       if (executor_ != 0) EnsureExecutor(executor_);
+      // An idle worker (no work item inside): a worker of the pool all the
+      // same, as the shim knows from the work it ran before.
+      bool working = false;
+      for (size_t j = 0; j < i; ++j) working |= Is(t_.frames[j], "_WorkItem.run", kFuturesThread);
+      if (executor_ != 0 && !working) {
+        Emit(trace::WORK_BEGIN, executor_, 0, 0, "");
+        Emit(trace::WORK_END, executor_, 0, 0, "");
+      }
     } else if (Is(f, "_WorkItem.run", kFuturesThread)) {
       auto self = r_.Local(f, "self");
       auto future = self ? r_.Attr(*self, "future") : std::nullopt;
