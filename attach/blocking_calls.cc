@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <unordered_map>
+
+#include "attach/bytecode.h"
 
 #include "absl/strings/match.h"
 
@@ -33,6 +36,7 @@ class ThreadReader {
   void Read() {
     const auto& frames = t_.frames;
     for (size_t i = frames.size(); i-- > 0;) Visit(i);
+    if (!waiting_ && !frames.empty() && !t_.holds_gil) LockWait();
   }
 
  private:
@@ -179,6 +183,47 @@ class ThreadReader {
     }
   }
 
+  // A lock's acquire is C: the innermost frame is at the `with lock:` or
+  // `lock.acquire()` that called it (attach/bytecode.h). An RLock names its
+  // owner; a Lock only whether it is taken.
+  void LockWait() {
+    std::string method;
+    std::optional<BlockedCall> call = BlockedCallOf(r_, t_.frames.front(), &method);
+    if (!call || (!call->with_block && method != "acquire")) return;
+    auto type = r_.TypeName(call->object);
+    bool reentrant = type == "_thread.RLock";
+    if (!reentrant && type != "_thread.lock") return;
+    const PythonLayout& l = r_.layout();
+    uint64_t holder = 0;
+    if (reentrant) {
+      uint64_t owner = 0, count = 0;
+      if (!r_.memory().ReadValue(call->object + l.rlock_owner, owner) ||
+          !r_.memory().ReadValue(call->object + l.rlock_count, count) || count == 0 || owner == t_.ident) {
+        return;  // free, or ours (we got it and wait only for the GIL)
+      }
+      auto it = natives_.find(owner);
+      holder = it == natives_.end() ? 0 : it->second;
+    } else {
+      uint8_t locked = 0;
+      if (!r_.memory().ReadValue(call->object + l.lock_locked, locked) || locked == 0) return;
+    }
+    std::string name = reentrant ? "RLock" : "Lock";
+    // One class per lock: its creation site is not in the process's memory.
+    Emit(trace::LOCK_CLASS, call->object, 0, 0, name);
+    Emit(trace::LOCK_TRACED, call->object, call->object, int64_t(holder), "");
+    out_.back().thread = holder;
+    waiting_ = true;
+    bool timeout = !call->with_block && call->arguments > 0;  // acquire(False) / acquire(timeout=...)
+    Emit(trace::WAIT_BEGIN, next_wait_++, call->object,
+         int64_t(trace::ENTITY_LOCK) | (timeout ? int64_t(trace::WAIT_HAS_TIMEOUT) : 0), name + ".acquire",
+         t_.frames);
+  }
+
+ public:
+  // threading.get_ident() -> native id, for lock owners.
+  std::unordered_map<uint64_t, uint64_t> natives_;
+
+ private:
   PythonReader& r_;
   const PyThread& t_;
   std::vector<Fact>& out_;
@@ -197,9 +242,16 @@ std::vector<Fact> ReadBlockingCalls(PythonReader& reader, const std::vector<PyTh
   std::set<uint64_t> executors, loops;
   // Loops and executors first (every thread), so that a wait on another
   // thread finds them defined: the shim's order.
-  for (const PyThread& t : threads) ThreadReader(reader, t, out, next_wait, executors, loops).Read();
+  std::unordered_map<uint64_t, uint64_t> natives;
+  for (const PyThread& t : threads) natives[t.ident] = t.native_id;
+  for (const PyThread& t : threads) {
+    ThreadReader thread(reader, t, out, next_wait, executors, loops);
+    thread.natives_ = natives;
+    thread.Read();
+  }
   std::stable_partition(out.begin(), out.end(), [](const Fact& f) {
-    return f.kind == trace::LOOP_CREATED || f.kind == trace::EXECUTOR_CREATED || f.kind == trace::LOOP_RUN_BEGIN;
+    return f.kind == trace::LOOP_CREATED || f.kind == trace::EXECUTOR_CREATED || f.kind == trace::LOOP_RUN_BEGIN ||
+           f.kind == trace::LOCK_CLASS || f.kind == trace::LOCK_TRACED;
   });
   return out;
 }

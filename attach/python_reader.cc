@@ -399,6 +399,7 @@ std::optional<PyFrame> PythonReader::ReadFrame(uint64_t frame) {
   out.library = IsLibrary(info.file);
   out.address = frame;
   out.code = *code;
+  out.instruction = index;
   return out;
 }
 

@@ -28,6 +28,7 @@ struct PyFrame {
   bool library = false;
   uint64_t address = 0;  // the _PyInterpreterFrame
   uint64_t code = 0;
+  int64_t instruction = -1;  // code-unit index of the instruction it is in
 };
 
 struct PyThread {

@@ -7,6 +7,9 @@
     stopped, the same stacks when read again); --trace writes a trace that
     `analyze` reads to the same finding; JSON output;
   - the same hung program through gdb's `gcore` and `attach --core`;
+  - a pool starved by its own work, an RLock ABBA, a Lock ABBA (nothing can
+    move: a Lock names no owner), each beside a negative twin (a saturated
+    pool, an RLock held by a sleeping thread) that must stay silent;
   - a healthy service with parked threads: exit 0, no finding, and every
     thread's stack as faulthandler.dump_traceback prints it in that process;
   - a PID that is not CPython (exit 2), one that does not exist (exit 5), a
@@ -31,6 +34,20 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 SEED = os.path.join(ROOT, "testdata", "cases", "asgiref_cancelled_request_deadlock", "program.py")
 PARKED = os.path.join(HERE, "programs", "attach_parked_service.py")
 EXITS = os.path.join(HERE, "programs", "attach_exits_soon.py")
+CASES = os.path.join(ROOT, "testdata", "cases")
+
+# (program, line it prints when ready, expected exit, what the report must name)
+HUNG_AND_TWINS = [
+    (os.path.join(CASES, "pool_self_starvation", "program.py"), "submitted", 3,
+     ["executor-starvation", "executor 'reports'", "program.py:21 in build_report", "2 item(s) queued"]),
+    (os.path.join(HERE, "programs", "attach_pool_saturated.py"), "submitted", 0, []),
+    (os.path.join(CASES, "rlock_abba_deadlock", "program.py"), "start", 3,
+     ["cross-call-deadlock", "alice-pays waits in Account.transfer_to → RLock.acquire", "held by bob-pays",
+      "program.py:22 in Account.transfer_to"]),
+    (os.path.join(HERE, "programs", "attach_lock_held_by_sleeper.py"), "waiting", 0, []),
+    (os.path.join(CASES, "lock_abba_deadlock", "program.py"), "start", 3,
+     ["nothing-can-move", "transfer waits in transfer → Lock.acquire", "audit waits in audit → Lock.acquire"]),
+]
 CRASH_SIGNS = (b"Traceback", b"terminate called", b"Segmentation fault", b"Aborted", b"core dumped")
 
 
@@ -232,12 +249,38 @@ def not_python_and_gone(args, tmp, c):
         t.kill()
 
 
+def hung_and_twins(args, c):
+    for program, ready, expected, needles in HUNG_AND_TWINS:
+        what = os.path.relpath(program, ROOT)
+        t = Target([args.python, program], ready)
+        try:
+            if not c.expect(t.ready, "%s started" % what):
+                continue
+            r = None
+            for _ in range(12):  # until the program has settled into its state
+                time.sleep(0.25)
+                r = attach(args, t.pid)
+                if r.returncode == expected and r.returncode in (0, 3):
+                    break
+            no_crash(c, r, "attach to %s" % what)
+            out = r.stdout.decode("utf-8", "replace")
+            if expected == 0:
+                c.expect(r.returncode == 0 and "error[" not in out and "warning[" not in out,
+                         "%s: no finding, exit 0" % what, r.describe())
+            else:
+                c.expect(r.returncode == 3 and all(n in out for n in needles),
+                         "%s: exit 3, the report names %s" % (what, needles), r.describe())
+        finally:
+            t.kill()
+
+
 def main():
     args = wgtest.tool_args()
     c = wgtest.Checker("attach")
     with wgtest.scratch_dir("wg-attach-") as tmp:
         seed_deadlock(args, tmp, c)
         healthy_service(args, tmp, c)
+        hung_and_twins(args, c)
         not_python_and_gone(args, tmp, c)
     return c.finish()
 
