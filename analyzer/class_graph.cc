@@ -33,12 +33,7 @@ BlockingClass ClassGraph::LoopClass(const Model& model, EntityId loop) {
   const Loop* l = model.FindLoop(loop);
   std::string site = l == nullptr ? "" : Site(model, l->created_stack);
   if (site.empty()) {
-    // No creation stack (made before recording began, or read by `attach`):
-    // the thread running it names it better than its id.
-    std::string label = l != nullptr && l->running_thread
-                            ? absl::StrCat("event loop #", loop, " running on ", model.ThreadLabel(*l->running_thread))
-                            : absl::StrCat("event loop #", loop);
-    return {Kind::kLoop, absl::StrCat("loop#", loop), label};
+    return {Kind::kLoop, absl::StrCat("loop#", loop), absl::StrCat("event loop #", loop)};
   }
   return {Kind::kLoop, absl::StrCat("loop@", site), absl::StrCat("event loop created at ", site)};
 }

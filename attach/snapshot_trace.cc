@@ -89,7 +89,7 @@ Snapshot TakeSnapshot(PythonReader& reader) {
   s.threads = reader.ReadThreads();
   s.facts = ReadBlockingCalls(reader, s.threads);
   s.argv0 = reader.ArgvZero();
-  s.monotonic_ns = ClockNs(CLOCK_MONOTONIC);
+  s.monotonic_ns = s.first_monotonic_ns = ClockNs(CLOCK_MONOTONIC);
   s.unix_ns = ClockNs(CLOCK_REALTIME);
   s.read_ns = s.monotonic_ns - begin;
   s.pid = uint32_t(reader.memory().pid());
@@ -112,13 +112,14 @@ Snapshot CommonToAll(const std::vector<Snapshot>& snapshots) {
     if (everywhere) kept.push_back(f);
   }
   out.facts = std::move(kept);
-  // Waits have lasted since the first snapshot.
-  out.monotonic_ns = snapshots.back().monotonic_ns;
+  // What held in every snapshot has held since the first.
+  out.first_monotonic_ns = snapshots.front().monotonic_ns;
   return out;
 }
 
-trace::TraceChunk ToTraceChunk(const Snapshot& s) {
-  trace::TraceChunk chunk;
+std::vector<trace::TraceChunk> ToTrace(const Snapshot& s) {
+  std::vector<trace::TraceChunk> chunks(1);
+  trace::TraceChunk& chunk = chunks[0];
   chunk.set_format_version(trace::kFormatVersion);
   chunk.set_sequence(0);
   trace::ProcessInfo* p = chunk.mutable_process();
@@ -126,10 +127,10 @@ trace::TraceChunk ToTraceChunk(const Snapshot& s) {
   p->set_executable(s.executable);
   p->set_python_version(s.python_version);
   if (!s.argv0.empty()) p->add_argv(s.argv0);
-  p->set_start_monotonic_ns(s.monotonic_ns);
+  p->set_start_monotonic_ns(s.first_monotonic_ns);
   p->set_start_unix_ns(s.unix_ns);
   for (const std::string& prefix : s.library_prefixes) p->add_library_prefixes(prefix);
-  chunk.set_base_time_ns(s.monotonic_ns);
+  chunk.set_base_time_ns(s.first_monotonic_ns);
   Interner intern(chunk);
   auto add = [&](trace::EventKind kind, uint64_t thread, uint64_t subject, uint64_t object, int64_t arg,
                  const std::string& name, const std::vector<PyFrame>& stack) {
@@ -146,13 +147,21 @@ trace::TraceChunk ToTraceChunk(const Snapshot& s) {
     add(trace::THREAD_STARTED, t.native_id, t.native_id, 0, 0, t.name, {});
   }
   for (const Fact& f : s.facts) add(f.kind, f.thread, f.subject, f.object, f.arg, f.name, f.stack);
-  return chunk;
+  if (s.monotonic_ns > s.first_monotonic_ns) {
+    trace::TraceChunk heartbeat;
+    heartbeat.set_format_version(trace::kFormatVersion);
+    heartbeat.set_sequence(1);
+    heartbeat.set_base_time_ns(s.monotonic_ns);
+    chunks.push_back(std::move(heartbeat));
+  }
+  return chunks;
 }
 
-absl::Status WriteTraceFile(const std::string& path, const trace::TraceChunk& chunk) {
+absl::Status WriteTraceFile(const std::string& path, const std::vector<trace::TraceChunk>& chunks) {
   int fd = trace::CreateExclusive(path);
   if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
-  std::string bytes = std::string(trace::kFileMagic) + trace::FrameChunk(chunk.SerializeAsString());
+  std::string bytes(trace::kFileMagic);
+  for (const trace::TraceChunk& chunk : chunks) bytes += trace::FrameChunk(chunk.SerializeAsString());
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);

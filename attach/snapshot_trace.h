@@ -24,6 +24,7 @@ struct Snapshot {
   std::string argv0;
   std::vector<std::string> library_prefixes;
   uint64_t monotonic_ns = 0;  // when it was taken
+  uint64_t first_monotonic_ns = 0;  // --samples: when the first was taken
   uint64_t unix_ns = 0;
   uint64_t read_ns = 0;       // how long reading took
   std::vector<PyThread> threads;
@@ -38,10 +39,13 @@ Snapshot TakeSnapshot(PythonReader& reader);
 // `--samples N` reports only what held throughout.
 Snapshot CommonToAll(const std::vector<Snapshot>& snapshots);
 
-trace::TraceChunk ToTraceChunk(const Snapshot& snapshot);
+// The trace: one chunk with every event at the (first) snapshot's time,
+// and, after several snapshots, an empty chunk at the last one's time (the
+// writer's heartbeat), so what held in all of them has held that long.
+std::vector<trace::TraceChunk> ToTrace(const Snapshot& snapshot);
 
-// Writes the chunk as a trace file at `path` (a new file, mode 0600).
-absl::Status WriteTraceFile(const std::string& path, const trace::TraceChunk& chunk);
+// Writes the chunks as a trace file at `path` (a new file, mode 0600).
+absl::Status WriteTraceFile(const std::string& path, const std::vector<trace::TraceChunk>& chunks);
 
 }  // namespace waitgraph::attach
 

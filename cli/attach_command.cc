@@ -156,9 +156,9 @@ int AttachCommand(const Args& args) {
     }
   }
   attach::Snapshot snapshot = attach::CommonToAll(snapshots);
-  trace::TraceChunk chunk = attach::ToTraceChunk(snapshot);
+  std::vector<trace::TraceChunk> chunks = attach::ToTrace(snapshot);
   if (!o.trace.empty()) {
-    if (absl::Status written = attach::WriteTraceFile(o.trace, chunk); !written.ok()) {
+    if (absl::Status written = attach::WriteTraceFile(o.trace, chunks); !written.ok()) {
       std::cerr << "waitgraph: " << written.message() << "; choose another --trace (it must not exist)\n";
       return kExitCannotWrite;
     }
@@ -166,7 +166,7 @@ int AttachCommand(const Args& args) {
   std::string label = !o.trace.empty() ? o.trace
                       : o.core.empty() ? absl::StrCat("process ", o.pid) : o.core;
   analyzer::TraceAnalysis analysis(label);
-  analysis.AddChunk(chunk);
+  for (const trace::TraceChunk& chunk : chunks) analysis.AddChunk(chunk);
   findings::Report report =
       BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/false);
   if (o.samples > 1) {
