@@ -69,6 +69,8 @@ class PythonReader {
   std::vector<uint64_t> SetItems(uint64_t set);
   std::vector<uint64_t> ListItems(uint64_t list);
   std::optional<uint64_t> Module(std::string_view name);
+  // The frame at `address` (a suspended coroutine's, say); nullopt if unreadable.
+  std::optional<PyFrame> FrameAt(uint64_t address) { return ReadFrame(address); }
 
   ProcessMemory& memory() { return memory_; }
   const PythonLayout& layout() const { return layout_; }

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "attach/asyncio_tasks.h"
 #include "trace/chunk_file.h"
 #include "trace/private_files.h"
 
@@ -88,6 +89,7 @@ Snapshot TakeSnapshot(PythonReader& reader) {
   reader.notes().clear();
   s.threads = reader.ReadThreads();
   s.facts = ReadBlockingCalls(reader, s.threads);
+  ReadLoopTasks(reader, s.threads, s.facts);
   s.argv0 = reader.ArgvZero();
   s.monotonic_ns = s.first_monotonic_ns = ClockNs(CLOCK_MONOTONIC);
   s.unix_ns = ClockNs(CLOCK_REALTIME);

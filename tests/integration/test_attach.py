@@ -8,8 +8,10 @@
     `analyze` reads to the same finding; JSON output;
   - the same hung program through gdb's `gcore` and `attach --core`;
   - a pool starved by its own work, an RLock ABBA, a Lock ABBA (nothing can
-    move: a Lock names no owner), each beside a negative twin (a saturated
-    pool, an RLock held by a sleeping thread) that must stay silent;
+    move: a Lock names no owner), asyncio tasks in an asyncio.Lock ABBA and
+    awaiting an Event nobody can set, each beside a negative twin (a
+    saturated pool, an RLock held by a sleeping thread, a loop listening on
+    127.0.0.1) that must stay silent;
   - a healthy service with parked threads: exit 0, no finding, and every
     thread's stack as faulthandler.dump_traceback prints it in that process;
   - a PID that is not CPython (exit 2), one that does not exist (exit 5), a
@@ -47,6 +49,15 @@ HUNG_AND_TWINS = [
     (os.path.join(HERE, "programs", "attach_lock_held_by_sleeper.py"), "waiting", 0, []),
     (os.path.join(CASES, "lock_abba_deadlock", "program.py"), "start", 3,
      ["nothing-can-move", "transfer waits in transfer → Lock.acquire", "audit waits in audit → Lock.acquire"]),
+    # asyncio tasks of an idle loop: an asyncio.Lock ABBA (owners from the
+    # tasks' suspended frames), an Event nobody can set, and the twin whose
+    # loop listens on 127.0.0.1 (a client may still come: silent).
+    (os.path.join(CASES, "async_lock_abba_tasks", "program.py"), None, 3,
+     ["cross-call-deadlock", "task debit waits in transfer → Lock.acquire for an asyncio.Lock held by task credit",
+      "program.py:9 in transfer"]),
+    (os.path.join(CASES, "async_event_nobody_sets", "program.py"), None, 3,
+     ["nothing-can-move", "waits in main → Event.wait"]),
+    (os.path.join(CASES, "async_event_listening_server", "program.py"), None, 0, []),
 ]
 CRASH_SIGNS = (b"Traceback", b"terminate called", b"Segmentation fault", b"Aborted", b"core dumped")
 
@@ -58,8 +69,8 @@ class Target:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, env=wgtest.env_without_waitgraph(),
                                      start_new_session=True)
-        self.ready = False
-        deadline = time.monotonic() + limit
+        self.ready = ready_line is None  # None: the program prints nothing flushed; the polling attach waits
+        deadline = time.monotonic() + (0 if self.ready else limit)
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -257,7 +268,7 @@ def hung_and_twins(args, c):
             if not c.expect(t.ready, "%s started" % what):
                 continue
             r = None
-            for _ in range(12):  # until the program has settled into its state
+            for _ in range(40):  # until the program has settled into its state
                 time.sleep(0.25)
                 r = attach(args, t.pid)
                 if r.returncode == expected and r.returncode in (0, 3):
