@@ -251,9 +251,11 @@ std::vector<uint64_t> PythonReader::SetItems(uint64_t set) {
   for (int64_t i = 0; i <= mask; ++i) {
     uint64_t key;
     memcpy(&key, block.data() + i * layout_.set_entry + layout_.set_entry_key, 8);
-    // Empty slots are NULL; deleted ones hold the `dummy` sentinel (a set
-    // type object's instance of no interest): keep only plausible objects.
-    if (Plausible(key) && TypeName(key) && TypeName(key) != "object") out.push_back(key);
+    // Empty slots are NULL; deleted ones hold the `dummy` sentinel (type
+    // "<dummy key> type"): keep only real objects.
+    if (!Plausible(key)) continue;
+    auto type = TypeName(key);
+    if (type && !type->starts_with("<dummy")) out.push_back(key);
   }
   return out;
 }
