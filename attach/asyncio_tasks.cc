@@ -269,7 +269,8 @@ void ReadLoopTasks(PythonReader& reader, const std::vector<PyThread>& threads, s
   auto data = all ? reader.Attr(*all, "data") : std::nullopt;
   if (!data) return;
   for (uint64_t ref : reader.SetItems(*data)) {
-    if (reader.TypeName(ref) != "weakref") continue;
+    auto type = reader.TypeName(ref);  // weakref.ReferenceType ("weakref" before 3.11)
+    if (!type || (*type != "weakref" && *type != "weakref.ReferenceType")) continue;
     if (auto task = reader.WeakrefTarget(ref)) tasks.push_back(*task);
     if (tasks.size() >= kMaxTasks) break;
   }
