@@ -19,6 +19,7 @@
 
 usage: test_attach.py --waitgraph BIN [--python PY]
 """
+import glob
 import json
 import os
 import re
@@ -249,6 +250,23 @@ def not_python_and_gone(args, tmp, c):
         r = attach(args, *bad)
         c.expect(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1,
                  "bad usage %r: exit 2, one line" % (bad,), r.describe())
+
+    # Another CPython version (pyenv's, if the machine has one): refused, exit 2.
+    others = sorted(glob.glob("/root/.pyenv/versions/3.1[2-9]*/bin/python3") +
+                    glob.glob("/usr/bin/python3.1[2-9]"))
+    if others:
+        other = subprocess.Popen([others[0], "-c", "import time; time.sleep(30)"], start_new_session=True)
+        try:
+            time.sleep(0.5)
+            r = attach(args, other.pid)
+            c.expect(r.returncode == 2 and b"has layout tables for 3.11" in r.stderr and
+                     len(r.stderr.strip().splitlines()) == 1,
+                     "%s: a version without a table is refused, exit 2, one line" % others[0], r.describe())
+        finally:
+            other.kill()
+            other.wait()
+    else:
+        print("skip: no CPython 3.12+ on this machine for the version check")
 
     t = Target([args.python, EXITS, "0.6"], "started")
     try:
