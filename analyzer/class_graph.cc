@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "analyzer/graph_cycles.h"
 
 namespace waitgraph::analyzer {
 namespace {
@@ -150,105 +151,21 @@ void ClassGraph::AddEdge(const BlockingClass& from, const BlockingClass& to, con
   }
 }
 
-namespace {
-
-// Tarjan's strongly connected components of size > 1, iteratively: a trace
-// (possibly hostile) decides how long a path is, so no recursion.
-std::vector<std::vector<BlockingClass>> StronglyConnected(
-    const std::map<BlockingClass, std::vector<BlockingClass>>& out) {
-  static const std::vector<BlockingClass> kNone;
-  auto successors = [&](const BlockingClass& v) -> const std::vector<BlockingClass>& {
-    auto it = out.find(v);
-    return it == out.end() ? kNone : it->second;
-  };
-  std::map<BlockingClass, int> index, low;
-  std::set<BlockingClass> on_stack;
-  std::vector<BlockingClass> stack;
-  std::vector<std::vector<BlockingClass>> components;
-  int counter = 0;
-  struct Frame {
-    BlockingClass v;
-    size_t next = 0;  // the next successor of v to look at
-  };
-  for (const auto& [root, unused] : out) {
-    if (index.count(root)) continue;
-    std::vector<Frame> dfs{{root}};
-    index[root] = low[root] = counter++;
-    stack.push_back(root);
-    on_stack.insert(root);
-    while (!dfs.empty()) {
-      Frame& f = dfs.back();
-      const std::vector<BlockingClass>& next = successors(f.v);
-      if (f.next < next.size()) {
-        const BlockingClass& w = next[f.next++];
-        if (!index.count(w)) {
-          index[w] = low[w] = counter++;
-          stack.push_back(w);
-          on_stack.insert(w);
-          dfs.push_back({w});  // invalidates f
-        } else if (on_stack.count(w)) {
-          low[f.v] = std::min(low[f.v], index[w]);
-        }
-        continue;
-      }
-      BlockingClass v = f.v;
-      dfs.pop_back();
-      if (!dfs.empty()) low[dfs.back().v] = std::min(low[dfs.back().v], low[v]);
-      if (low[v] != index[v]) continue;
-      std::vector<BlockingClass> component;
-      BlockingClass w;
-      do {
-        w = stack.back();
-        stack.pop_back();
-        on_stack.erase(w);
-        component.push_back(w);
-      } while (!(w == v));
-      if (component.size() > 1) components.push_back(std::move(component));
-    }
-  }
-  return components;
-}
-
-}  // namespace
-
 std::vector<ClassCycle> ClassGraph::FindCycles() const {
   std::map<BlockingClass, std::vector<BlockingClass>> out;
   for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
 
-  std::vector<std::vector<BlockingClass>> components = StronglyConnected(out);
-
   std::vector<ClassCycle> cycles;
-  for (const auto& component : components) {
-    std::set<BlockingClass> members(component.begin(), component.end());
-    // Shortest cycle through the component's first node (BFS back to it).
-    const BlockingClass& start = *members.begin();
-    std::map<BlockingClass, BlockingClass> parent;
-    std::deque<BlockingClass> todo{start};
-    std::optional<BlockingClass> last;
-    while (!todo.empty() && !last) {
-      BlockingClass v = todo.front();
-      todo.pop_front();
-      for (const BlockingClass& w : out[v]) {
-        if (!members.count(w)) continue;
-        if (w == start) {
-          last = v;
-          break;
-        }
-        if (!parent.count(w)) {
-          parent.emplace(w, v);
-          todo.push_back(w);
-        }
-      }
-    }
-    if (!last) continue;
-    std::vector<BlockingClass> nodes{*last};
-    while (!(nodes.back() == start)) nodes.push_back(parent.at(nodes.back()));
+  for (const auto& component : StronglyConnected(out)) {
+    std::vector<BlockingClass> nodes = ShortestCycle(out, component);
     ClassCycle cycle;
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-      auto next = std::next(it) == nodes.rend() ? start : *std::next(it);
-      cycle.edges.push_back({*it, next, edges_.at({*it, next})});
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const BlockingClass& next = nodes[(i + 1) % nodes.size()];
+      auto edge = edges_.find({nodes[i], next});
+      if (edge == edges_.end()) break;  // cannot happen: the cycle follows edges
+      cycle.edges.push_back({nodes[i], next, edge->second});
     }
-    cycles.push_back(std::move(cycle));
+    if (!cycle.edges.empty() && cycle.edges.size() == nodes.size()) cycles.push_back(std::move(cycle));
   }
   return cycles;
 }

@@ -174,7 +174,9 @@ const Handoff* ContextModel::HandoffFor(const VarAccess& access) const {
   auto threads = work_on_thread_.find(access.thread);
   if (threads != work_on_thread_.end()) {
     for (EntityId future : threads->second) {
-      const WorkSpan& w = work_.at(future);
+      auto span = work_.find(future);
+      if (span == work_.end()) continue;
+      const WorkSpan& w = span->second;
       if (w.begin <= access.time && (w.end == 0 || access.time <= w.end)) {
         auto h = handoffs_.find({int(trace::ENTITY_FUTURE), future});
         return h == handoffs_.end() ? nullptr : &h->second;

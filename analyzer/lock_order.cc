@@ -1,12 +1,11 @@
 #include "analyzer/lock_order.h"
 
-#include <deque>
-#include <functional>
 #include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/graph_cycles.h"
 
 namespace waitgraph::analyzer {
 namespace {
@@ -103,67 +102,17 @@ std::vector<LockOrderCycle> LockOrder::FindCycles() const {
   std::map<LockOrderNode, std::vector<LockOrderNode>> out;
   for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
 
-  // Tarjan's strongly connected components.
-  std::map<LockOrderNode, int> index, low;
-  std::set<LockOrderNode> on_stack;
-  std::vector<LockOrderNode> stack;
-  std::vector<std::set<LockOrderNode>> components;
-  int counter = 0;
-  std::function<void(const LockOrderNode&)> connect = [&](const LockOrderNode& v) {
-    index[v] = low[v] = counter++;
-    stack.push_back(v);
-    on_stack.insert(v);
-    for (const LockOrderNode& w : out[v]) {
-      if (!index.count(w)) {
-        connect(w);
-        low[v] = std::min(low[v], low[w]);
-      } else if (on_stack.count(w)) {
-        low[v] = std::min(low[v], index[w]);
-      }
-    }
-    if (low[v] != index[v]) return;
-    std::set<LockOrderNode> component;
-    LockOrderNode w;
-    do {
-      w = stack.back();
-      stack.pop_back();
-      on_stack.erase(w);
-      component.insert(w);
-    } while (!(w == v));
-    if (component.size() > 1) components.push_back(std::move(component));
-  };
-  for (const auto& [v, unused] : out) {
-    if (!index.count(v)) connect(v);
-  }
-
   std::vector<LockOrderCycle> cycles;
-  for (const auto& members : components) {
-    // The shortest cycle through the component's first node (BFS back to it).
-    const LockOrderNode& start = *members.begin();
-    std::map<LockOrderNode, LockOrderNode> parent;
-    std::deque<LockOrderNode> todo{start};
-    std::optional<LockOrderNode> last;
-    while (!todo.empty() && !last) {
-      LockOrderNode v = todo.front();
-      todo.pop_front();
-      for (const LockOrderNode& w : out[v]) {
-        if (!members.count(w)) continue;
-        if (w == start) {
-          last = v;
-          break;
-        }
-        if (parent.emplace(w, v).second) todo.push_back(w);
-      }
-    }
-    if (!last) continue;
-    std::vector<LockOrderNode> nodes{*last};
-    while (!(nodes.back() == start)) nodes.push_back(parent.at(nodes.back()));
+  for (const auto& component : StronglyConnected(out)) {
+    std::vector<LockOrderNode> nodes = ShortestCycle(out, component);
     LockOrderCycle cycle;
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-      const LockOrderNode& next = std::next(it) == nodes.rend() ? start : *std::next(it);
-      cycle.edges.push_back({*it, next, edges_.at({*it, next})});
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const LockOrderNode& next = nodes[(i + 1) % nodes.size()];
+      auto edge = edges_.find({nodes[i], next});
+      if (edge == edges_.end()) break;  // cannot happen: the cycle follows edges
+      cycle.edges.push_back({nodes[i], next, edge->second});
     }
-    cycles.push_back(std::move(cycle));
+    if (!cycle.edges.empty() && cycle.edges.size() == nodes.size()) cycles.push_back(std::move(cycle));
   }
   return cycles;
 }

@@ -31,11 +31,16 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
     process_ = chunk.process();
     has_process_info_ = true;
   }
-  for (const auto& s : chunk.strings()) strings_[s.id()] = s.value();
+  // Sizes as kept (a frame copies its two strings; a stack's ids take 4 bytes).
+  for (const auto& s : chunk.strings()) {
+    if (InternRoom(s.value().size() + 32)) strings_[s.id()] = s.value();
+  }
   for (const auto& f : chunk.frames()) {
+    if (!InternRoom(String(f.file()).size() + String(f.function()).size() + 80)) continue;
     frames_[f.id()] = Frame{String(f.file()), String(f.function()), f.line(), f.library()};
   }
   for (const auto& s : chunk.stacks()) {
+    if (!InternRoom(4 * uint64_t(s.frames_size()) + 48)) continue;
     stacks_[s.id()].assign(s.frames().begin(), s.frames().end());
   }
   // Times add up in unsigned arithmetic, saturating at the largest TimeNs: a
@@ -45,7 +50,12 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   TimeNs time = static_cast<TimeNs>(clock);
   // An empty chunk is the writer's heartbeat: the process was alive then.
   if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
-  for (const Event& e : chunk.events()) {
+  for (int i = 0; i < chunk.events_size(); ++i) {
+    if (stats_.events >= limits_.events) {
+      stats_.events_over_limit += chunk.events_size() - i;
+      break;
+    }
+    const Event& e = chunk.events(i);
     clock = e.time_delta_ns() > kMaxTime - clock ? kMaxTime : clock + e.time_delta_ns();
     time = static_cast<TimeNs>(clock);
     if (stats_.events == 0) first_time_ = time;
@@ -58,6 +68,15 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
     for (EventSink* sink : sinks_) sink->OnEvent(*this, e, time);
   }
   NotifyPendingWait();
+}
+
+bool Model::InternRoom(uint64_t bytes) {
+  if (interned_bytes_ + bytes > limits_.interned_bytes) {
+    ++stats_.interned_over_limit;
+    return false;
+  }
+  interned_bytes_ += bytes;
+  return true;
 }
 
 void Model::NotifyPendingWait() {
@@ -152,7 +171,7 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::FUTURE_PRODUCER: {
       Future& f = FutureRef(e.subject());
       if (e.arg() == trace::ENTITY_FUTURE) {  // a dependency, the producer stays
-        f.after.push_back({e.object(), String(e.name()), e.stack(), e.thread()});
+        if (Room(f.after)) f.after.push_back({e.object(), String(e.name()), e.stack(), e.thread()});
         return;
       }
       switch (static_cast<trace::EntityKind>(e.arg())) {
@@ -247,7 +266,7 @@ void Model::ApplyLoopEvent(const Event& e, TimeNs time) {
       loop.run_begin = time;
       loop.stopped = false;
       loop.ever_run_by.insert(e.thread());
-      ThreadRef(e.thread()).loops_running.push_back(loop.id);
+      if (auto& running = ThreadRef(e.thread()).loops_running; Room(running)) running.push_back(loop.id);
       break;
     }
     case trace::LOOP_RUN_END: {
@@ -313,10 +332,10 @@ void Model::ApplyWaitEvent(const Event& e, TimeNs time) {
     w.begin = time;
     w.any_of = (e.arg() & trace::WAIT_ANY_OF) != 0;
     w.has_timeout = (e.arg() & trace::WAIT_HAS_TIMEOUT) != 0;
-    w.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
+    if (Room(w.targets)) w.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
     Thread& t = ThreadRef(e.thread());
     if (!t.loops_running.empty()) w.loop_of_thread = t.loops_running.back();
-    t.active_waits.push_back(w.id);
+    if (Room(t.active_waits)) t.active_waits.push_back(w.id);
     pending_wait_ = w.id;
     return;
   }
@@ -327,7 +346,7 @@ void Model::ApplyWaitEvent(const Event& e, TimeNs time) {
   }
   Wait& w = it->second;
   if (e.kind() == trace::WAIT_TARGET) {
-    w.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
+    if (Room(w.targets)) w.targets.push_back({static_cast<trace::EntityKind>(e.arg() & 0xff), e.object()});
     return;
   }
   // WAIT_END: the wait no longer constrains anyone; keep memory bounded.
@@ -343,7 +362,8 @@ void Model::SetLockHolder(Lock& lock, ThreadId holder) {
     held.erase(std::remove(held.begin(), held.end(), lock.id), held.end());
   }
   lock.holder = holder;
-  if (holder != 0) ThreadRef(holder).held_locks.push_back(lock.id);
+  if (holder == 0) return;
+  if (auto& held = ThreadRef(holder).held_locks; Room(held)) held.push_back(lock.id);
 }
 
 void Model::ApplyLockEvent(const Event& e, TimeNs time) {

@@ -178,10 +178,30 @@ struct Scope {
   std::optional<TimeNs> end;
 };
 
+// How much of one trace the analysis keeps, at most: a trace may be hostile
+// (CI analysing the traces of untrusted pull requests), and no real one comes
+// near these. Past a limit, what would be added is counted in ModelStats and
+// left out, and the report says so (TraceAnalysis::Notes). SECURITY.md lists
+// them; tests pass smaller ones.
+struct ModelLimits {
+  // Events applied to the model and every analysis; each keeps at most a
+  // few hundred bytes, so this bounds the analysis at well under 2 GB.
+  uint64_t events = 4'000'000;
+  // Bytes of interned strings, frames and stacks kept.
+  uint64_t interned_bytes = 256ull << 20;
+  // Entries of one entity's list (a thread's nested waits and held locks,
+  // a wait's targets, a future's dependencies): real ones hold a handful,
+  // and each list is searched linearly.
+  size_t per_entity = 1024;
+};
+
 // Counters for what the model could not use: bad data becomes a count and a
 // note, never a crash (Perfetto's stats table, in small).
 struct ModelStats {
   uint64_t events = 0;
+  uint64_t events_over_limit = 0;    // past ModelLimits::events: not applied
+  uint64_t interned_over_limit = 0;  // definitions past interned_bytes: left out
+  uint64_t lists_over_limit = 0;     // entries past per_entity: left out
   uint64_t chunks = 0;
   uint64_t unknown_event_kinds = 0;
   uint64_t dangling_references = 0;  // event refers to an entity never created
@@ -207,6 +227,8 @@ class EventSink {
 
 class Model {
  public:
+  explicit Model(ModelLimits limits = {}) : limits_(limits) {}
+  const ModelLimits& limits() const { return limits_; }
   // Adds the chunk's definitions and events. Chunks must come in order.
   void AddChunk(const trace::TraceChunk& chunk);
   void set_observer(ModelObserver* observer) { observer_ = observer; }
@@ -273,6 +295,15 @@ class Model {
   void ApplyTaskEvent(const trace::Event& e, TimeNs time);  // model_tasks.cc
   void ForgetSnapshot(EntityId loop);
   Thread& ThreadRef(ThreadId tid);
+  // Whether `list` may take one more entry (ModelLimits::per_entity).
+  template <typename List>
+  bool Room(const List& list) {
+    if (list.size() < limits_.per_entity) return true;
+    ++stats_.lists_over_limit;
+    return false;
+  }
+  // Whether `bytes` more of interned definitions may be kept.
+  bool InternRoom(uint64_t bytes);
   Future& FutureRef(EntityId id);
 
   trace::ProcessInfo process_;
@@ -282,7 +313,9 @@ class Model {
   TimeNs last_time_ = 0;
   bool shim_stopped_ = false;
   std::string shim_disabled_reason_;
+  ModelLimits limits_;
   ModelStats stats_;
+  uint64_t interned_bytes_ = 0;
   ModelObserver* observer_ = nullptr;
   std::vector<EventSink*> sinks_;
   std::optional<EntityId> pending_wait_;

@@ -92,13 +92,13 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
         t.snapshot = snap->second.serial;
         t.targets.clear();
         if (!same_wait) t.since = snap->second.time;
-        snap->second.tasks.push_back(t.id);
+        if (Room(snap->second.tasks)) snap->second.tasks.push_back(t.id);
       }
       t.api = String(e.name());
       t.stack = e.stack();
       t.any_of = (e.arg() & trace::WAIT_ANY_OF) != 0;
       t.has_timeout = (e.arg() & trace::WAIT_HAS_TIMEOUT) != 0;
-      t.targets.push_back(target);
+      if (Room(t.targets)) t.targets.push_back(target);
       return;
     }
     case trace::ASYNC_LOCK_OWNER: {

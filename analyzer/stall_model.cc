@@ -69,7 +69,9 @@ void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time)
 std::vector<Stall> StallModel::Stalls(const Model& model) const {
   std::vector<Stall> out;
   for (EntityId id : order_) {
-    Stall s = stalls_.at(id);
+    auto it = stalls_.find(id);
+    if (it == stalls_.end()) continue;
+    Stall s = it->second;
     if (!s.finished) s.end = std::max(model.last_time(), s.begin);
     out.push_back(std::move(s));
   }

@@ -8,10 +8,10 @@
 
 namespace waitgraph::analyzer {
 
-TraceAnalysis::TraceAnalysis(std::string path)
+TraceAnalysis::TraceAnalysis(std::string path, ModelLimits limits)
     : path_(path),
       reader_(std::move(path)),
-      model_(std::make_unique<Model>()),
+      model_(std::make_unique<Model>(limits)),
       classes_(std::make_unique<ClassGraph>()) {
   model_->set_observer(classes_.get());
   model_->AddSink(contexts_.get());
@@ -22,8 +22,21 @@ TraceAnalysis::TraceAnalysis(std::string path)
 }
 
 bool TraceAnalysis::Poll() {
+  // A slice at a time, each applied before the next is read: a big trace
+  // never sits in memory whole, decoded.
+  constexpr uint64_t kSliceBytes = 8u << 20;
+  bool ok = true;
+  do {
+    std::vector<trace::TraceChunk> chunks;
+    ok = reader_.Poll(chunks, kSliceBytes);
+    for (const auto& chunk : chunks) AddChunk(chunk);
+  } while (ok && reader_.more_to_read());
+  return ok;
+}
+
+bool TraceAnalysis::Feed(std::string_view bytes) {
   std::vector<trace::TraceChunk> chunks;
-  bool ok = reader_.Poll(chunks);
+  bool ok = reader_.Feed(bytes, chunks);
   for (const auto& chunk : chunks) AddChunk(chunk);
   return ok;
 }
@@ -50,6 +63,19 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
   }
   if (stats.out_of_order_chunks > 0) {
     notes.push_back(absl::StrCat(stats.out_of_order_chunks, " chunks out of order or missing"));
+  }
+  if (stats.events_over_limit > 0) {
+    notes.push_back(absl::StrCat("the trace is longer than one analysis takes: the last ",
+                                 stats.events_over_limit, " events (after the first ",
+                                 model_->limits().events,
+                                 ") were left out; findings cover the events before"));
+  }
+  if (stats.interned_over_limit > 0 || stats.lists_over_limit > 0) {
+    notes.push_back(absl::StrCat(
+        "the trace defines more than the analysis keeps (", stats.interned_over_limit,
+        " names, frames or stacks past ", model_->limits().interned_bytes >> 20,
+        " MiB, ", stats.lists_over_limit, " entries past ", model_->limits().per_entity,
+        " per thread, wait or future were left out): it may be corrupt or crafted"));
   }
   if (stats.dangling_references > 0) {
     notes.push_back(absl::StrCat(stats.dangling_references,

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,11 +23,13 @@ namespace waitgraph::analyzer {
 // The model of one trace and the class graph built alongside it.
 class TraceAnalysis {
  public:
-  explicit TraceAnalysis(std::string path);
+  explicit TraceAnalysis(std::string path, ModelLimits limits = {});
 
   // Reads whatever the writer has completed since the last call. Returns
   // false once the trace cannot be read further (see status()).
   bool Poll();
+  // Like Poll(), over trace-file bytes that did not come from path() (fuzzing).
+  bool Feed(std::string_view bytes);
   // Feeds chunks that did not come from the file (tests, fuzzing).
   void AddChunk(const trace::TraceChunk& chunk) { model_->AddChunk(chunk); }
   // Reads path() as a hand-written TextTrace (.textproto) instead of a

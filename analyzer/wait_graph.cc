@@ -276,7 +276,9 @@ std::set<NodeKey> BlockedNodes(const std::map<NodeKey, Successors>& nodes) {
     if (!done.insert(n).second) continue;
     for (const NodeKey& pred : predecessors[n]) {
       if (done.count(pred)) continue;
-      if (nodes.at(pred).any_of || --missing[pred] == 0) progressing.push_back(pred);
+      auto p = nodes.find(pred);  // always there: predecessors are built from nodes
+      if (p == nodes.end()) continue;
+      if (p->second.any_of || --missing[pred] == 0) progressing.push_back(pred);
     }
   }
   std::set<NodeKey> blocked;
@@ -345,11 +347,16 @@ std::vector<Deadlock> FindDeadlocks(const Model& model) {
     while (!owner.count(n) && !index.count(n)) {
       index[n] = path.size();
       path.push_back(n);
-      const Successors& s = nodes.at(n);
-      auto next = std::find_if(s.nodes.begin(), s.nodes.end(),
+      auto s = nodes.find(n);
+      if (s == nodes.end()) break;
+      auto next = std::find_if(s->second.nodes.begin(), s->second.nodes.end(),
                                [&](const NodeKey& k) { return blocked.count(k) > 0; });
-      n = *next;  // a blocked node always has a blocked successor
+      // A blocked node always has a blocked successor (BlockedNodes); should
+      // that ever break, no cycle is claimed.
+      if (next == s->second.nodes.end()) break;
+      n = *next;
     }
+    if (!owner.count(n) && !index.count(n)) continue;  // stopped short: no cycle
     size_t target;
     if (owner.count(n)) {
       target = owner[n];

@@ -86,7 +86,9 @@ void ExecutorSaturationRule::Check(const AnalysisInput& input,
     if (p.longest == nullptr || ep.duration() > p.longest->duration()) p.longest = &ep;
   }
   for (const auto& key : order) {
-    const Pool& p = pools.at(key);
+    auto found = pools.find(key);
+    if (found == pools.end()) continue;
+    const Pool& p = found->second;
     const SaturationEpisode& ep = *p.longest;
     findings::Finding f = NewFinding(info());
     std::vector<std::string> holders;

@@ -167,7 +167,9 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
 
   const TimeNs error_ns = ErrorThresholdNs();
   for (const Key& key : order) {
-    const Site& site = sites.at(key);
+    auto found = sites.find(key);
+    if (found == sites.end()) continue;
+    const Site& site = found->second;
     const Stall& s = *site.longest;
     const analyzer::StallSample* sample = BestSample(s);
     findings::Finding f = NewFinding(info());

@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(cmake g++ make libclang-14-dev libabsl-dev libprotobuf-dev protobuf-compiler
                 python3-dev googletest)
+# The fuzzer of the trace reader and the analysis (scripts/fuzz.sh): clang's
+# libFuzzer, ASan and UBSan runtimes.
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 # The real libraries the bugs live in, and the servers the tests start.
 TEST_PACKAGES=(python3-asgiref python3-django python3-uvicorn python3-starlette python3-anyio
                python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk
@@ -59,9 +62,14 @@ case "${1:-}" in
     exit 1
     ;;
   test)
-    install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
     build
     install_sarif_validator
+    # Hostile traces: a bounded libFuzzer run over the reader and every rule
+    # (WAITGRAPH_FUZZ_SECONDS=0 skips it).
+    if [ "${WAITGRAPH_FUZZ_SECONDS:-60}" != 0 ]; then
+      bash scripts/fuzz.sh "${WAITGRAPH_FUZZ_SECONDS:-60}"
+    fi
     ctest --test-dir build --output-on-failure -j"$(nproc)"
     ;;
   *)

@@ -46,7 +46,15 @@ class ChunkFileReader {
 
   // Appends newly completed chunks to `out`. Returns false once the file is
   // unreadable or corrupt (see status()); chunks decoded before stay valid.
-  bool Poll(std::vector<TraceChunk>& out);
+  // Reads at most about `max_bytes` more of the file (past a whole frame):
+  // a caller that wants bounded memory polls again while more_to_read().
+  bool Poll(std::vector<TraceChunk>& out, uint64_t max_bytes = UINT64_MAX);
+  // The last Poll() stopped at max_bytes, not at the end of the file.
+  bool more_to_read() const { return more_to_read_; }
+
+  // Like Poll(), over bytes that did not come from the file (a fuzzer, a
+  // test): they continue whatever was fed or read before.
+  bool Feed(std::string_view bytes, std::vector<TraceChunk>& out);
 
   // Bytes at the end that do not (yet) form a whole frame. Once the writer
   // is gone, a non-zero value means the trace was cut off there.
@@ -57,12 +65,15 @@ class ChunkFileReader {
 
  private:
   bool Fail(absl::Status status);
-  bool ReadMore();
+  bool ReadMore(uint64_t max_bytes);
+  bool CheckHeader(bool& have_header);
   bool DecodeFrames(std::vector<TraceChunk>& out);
+  std::string Refusal(const TraceChunk& chunk, uint64_t offset) const;
 
   std::string path_;
   std::FILE* file_ = nullptr;
   bool header_checked_ = false;
+  bool more_to_read_ = false;
   std::string buffer_;     // bytes read but not yet consumed as frames
   uint64_t consumed_ = 0;  // file offset of buffer_[0]
   uint64_t chunks_read_ = 0;

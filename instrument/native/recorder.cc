@@ -180,6 +180,7 @@ Recorder& TheRecorder() {
 void Recorder::ResetTables() {
   strings_.clear();
   stacks_.clear();
+  remembered_bytes_ = 0;
   next_string_ = next_frame_ = next_stack_ = 1;
   PendingData().swap(pending_);
 }
@@ -290,12 +291,24 @@ void Recorder::Disable(const char* why) {
   }
 }
 
+void Recorder::Remember(std::unordered_map<std::string, uint32_t>& table, std::string key,
+                        uint32_t id) {
+  constexpr size_t kEntryOverhead = 64;  // node, hash bucket, string header
+  remembered_bytes_ += key.size() + kEntryOverhead;
+  if (remembered_bytes_ > kMaxRememberedBytes) {
+    strings_.clear();
+    stacks_.clear();
+    remembered_bytes_ = key.size() + kEntryOverhead;
+  }
+  table.emplace(std::move(key), id);
+}
+
 uint32_t Recorder::InternString(std::string_view s) {
   s = CutUtf8(s, kMaxStringBytes);  // a proto string must stay valid UTF-8
   auto it = strings_.find(std::string(s));
   if (it != strings_.end()) return it->second;
   uint32_t id = next_string_++;
-  strings_.emplace(std::string(s), id);
+  Remember(strings_, std::string(s), id);
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.strings.emplace_back(id, std::string(s));
   return id;
@@ -313,7 +326,7 @@ uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
   auto it = stacks_.find(key);
   if (it != stacks_.end()) return it->second;
   uint32_t id = next_stack_++;
-  stacks_.emplace(std::move(key), id);
+  Remember(stacks_, std::move(key), id);
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.stacks.emplace_back(id, frames);
   return id;

@@ -72,6 +72,11 @@ class Recorder {
   static constexpr size_t kChunkBudgetBytes = size_t{8} << 20;
   // Longer interned strings (and argv entries) are cut to this many bytes.
   static constexpr size_t kMaxStringBytes = 64 * 1024;
+  // The intern tables forget everything once they hold this many bytes: a
+  // service that names every thread or task anew ("Thread-81234 (handle)")
+  // would otherwise keep every name ever seen. Ids already written stay
+  // valid; a string seen again after that is defined again under a new id.
+  static constexpr size_t kMaxRememberedBytes = size_t{8} << 20;
 
   struct Options {
     int flush_ms = 50;
@@ -120,6 +125,9 @@ class Recorder {
   // thread only). Returns false on a write error.
   bool FlushPending(Session& session);
   void ResetTables();
+  // Adds `key` to one of the intern tables, forgetting both once they hold
+  // kMaxRememberedBytes.
+  void Remember(std::unordered_map<std::string, uint32_t>& table, std::string key, uint32_t id);
 
   std::string path_;
   bool running_ = false;
@@ -129,6 +137,7 @@ class Recorder {
   // Intern tables (GIL-protected).
   std::unordered_map<std::string, uint32_t> strings_;
   std::unordered_map<std::string, uint32_t> stacks_;
+  size_t remembered_bytes_ = 0;  // keys of strings_ and stacks_, with overhead
   uint32_t next_string_ = 1, next_frame_ = 1, next_stack_ = 1;
 
   // Shared with the writer: mutex_ guards pending_ and the Session's

@@ -69,3 +69,107 @@ TEST(HostileTrace, OversizedPayloadIsNeverFramed) {
 
 }  // namespace
 }  // namespace waitgraph
+
+namespace waitgraph {
+namespace {
+
+trace::TraceChunk ChunkOf(uint64_t sequence) {
+  trace::TraceChunk chunk;
+  chunk.set_format_version(trace::kFormatVersion);
+  chunk.set_sequence(sequence);
+  return chunk;
+}
+
+trace::Event* AddEvent(trace::TraceChunk& chunk, trace::EventKind kind, uint64_t subject,
+                       uint64_t object = 0, int64_t arg = 0, uint64_t thread = 7) {
+  trace::Event* e = chunk.add_events();
+  e->set_kind(kind);
+  e->set_thread(thread);
+  e->set_subject(subject);
+  e->set_object(object);
+  e->set_arg(arg);
+  e->set_time_delta_ns(1000);
+  return e;
+}
+
+bool HasNote(const analyzer::TraceAnalysis& analysis, const std::string& part) {
+  for (const auto& note : analysis.Notes(/*writer_gone=*/true)) {
+    if (note.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(HostileTrace, AChunkWithoutFormatVersionIsRefused) {
+  trace::TraceChunk chunk = ChunkOf(0);
+  chunk.clear_format_version();
+  AddEvent(chunk, trace::THREAD_STARTED, 7);
+  analyzer::TraceAnalysis analysis("unversioned");
+  EXPECT_FALSE(analysis.Feed(std::string(trace::kFileMagic) +
+                             trace::FrameChunk(chunk.SerializeAsString())));
+  EXPECT_TRUE(analysis.unusable());
+  EXPECT_NE(std::string(analysis.status().message()).find("has no format version"),
+            std::string::npos)
+      << analysis.status();
+}
+
+TEST(HostileTrace, EventsPastTheLimitAreCountedAndNoted) {
+  analyzer::TraceAnalysis analysis("long", analyzer::ModelLimits{.events = 100});
+  for (uint64_t c = 0; c < 3; ++c) {
+    trace::TraceChunk chunk = ChunkOf(c);
+    for (uint64_t i = 0; i < 60; ++i) AddEvent(chunk, trace::THREAD_STARTED, c * 100 + i + 1);
+    analysis.AddChunk(chunk);
+  }
+  EXPECT_EQ(analysis.model().stats().events, 100u);
+  EXPECT_EQ(analysis.model().stats().events_over_limit, 80u);
+  EXPECT_EQ(analysis.model().threads().size(), 100u);
+  EXPECT_TRUE(HasNote(analysis, "the last 80 events (after the first 100) were left out"));
+}
+
+TEST(HostileTrace, InternedDefinitionsPastTheLimitAreLeftOut) {
+  analyzer::TraceAnalysis analysis("big-strings", analyzer::ModelLimits{.interned_bytes = 1 << 20});
+  trace::TraceChunk chunk = ChunkOf(0);
+  for (uint32_t id = 1; id <= 64; ++id) {
+    auto* s = chunk.add_strings();
+    s->set_id(id);
+    s->set_value(std::string(64 * 1024, 'x'));  // 4 MiB in all
+  }
+  analysis.AddChunk(chunk);
+  EXPECT_FALSE(analysis.model().String(1).empty());
+  EXPECT_TRUE(analysis.model().String(64).empty());
+  EXPECT_GT(analysis.model().stats().interned_over_limit, 40u);
+  EXPECT_TRUE(HasNote(analysis, "past 1 MiB"));
+}
+
+TEST(HostileTrace, ListsOfOneEntityAreBounded) {
+  analyzer::TraceAnalysis analysis("wide", analyzer::ModelLimits{.per_entity = 16});
+  trace::TraceChunk chunk = ChunkOf(0);
+  AddEvent(chunk, trace::WAIT_BEGIN, 1, 99, trace::ENTITY_FUTURE);
+  for (uint64_t i = 0; i < 100; ++i) AddEvent(chunk, trace::WAIT_TARGET, 1, 100 + i, trace::ENTITY_FUTURE);
+  for (uint64_t w = 2; w < 100; ++w) AddEvent(chunk, trace::WAIT_BEGIN, w, 99, trace::ENTITY_FUTURE);
+  for (uint64_t i = 0; i < 100; ++i) AddEvent(chunk, trace::FUTURE_PRODUCER, 5, 200 + i, trace::ENTITY_FUTURE);
+  analysis.AddChunk(chunk);
+  const analyzer::Model& model = analysis.model();
+  EXPECT_EQ(model.FindWait(1)->targets.size(), 16u);
+  EXPECT_EQ(model.FindThread(7)->active_waits.size(), 16u);
+  EXPECT_EQ(model.FindFuture(5)->after.size(), 16u);
+  EXPECT_TRUE(HasNote(analysis, "entries past 16 per thread, wait or future"));
+}
+
+// A class graph as deep as the trace says: lockdep's cycle search and the
+// lock-order one must not recurse per node (a deep recursion overflows the
+// stack; ASan and the fuzzer would see it).
+TEST(HostileTrace, LongChainsOfLockOrderDoNotRecurse) {
+  analyzer::TraceAnalysis analysis("chain");
+  trace::TraceChunk chunk = ChunkOf(0);
+  constexpr uint64_t kClasses = 200'000;
+  for (uint64_t c = 1; c <= kClasses; ++c) AddEvent(chunk, trace::LOCK_CLASS, c);
+  for (uint64_t c = 1; c < kClasses; ++c) AddEvent(chunk, trace::LOCK_ORDER, c, c + 1);
+  AddEvent(chunk, trace::LOCK_ORDER, kClasses, 1);  // closes one huge cycle
+  analysis.AddChunk(chunk);
+  auto cycles = analysis.lock_order().FindCycles();
+  ASSERT_EQ(cycles.size(), 1u);
+  EXPECT_EQ(cycles[0].edges.size(), kClasses);
+}
+
+}  // namespace
+}  // namespace waitgraph
