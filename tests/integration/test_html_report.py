@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
     args = ap.parse_args()
+    args.waitgraph = os.path.abspath(args.waitgraph)
     if not shutil.which(args.chromium):
         print("SKIP: no Chromium at %s (Debian package `chromium`)" % args.chromium)
         return SKIP

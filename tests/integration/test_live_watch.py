@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--python", default=wgtest.DEFAULT_PYTHON)
     ap.add_argument("--tmux", default="tmux")
     args = ap.parse_args()
+    args.waitgraph = os.path.abspath(args.waitgraph)
     if not shutil.which(args.tmux):
         print("SKIP: no tmux")
         return SKIP
