@@ -15,6 +15,7 @@ inline constexpr int kExitBadInput = 2;    // usage error, unreadable or corrupt
 inline constexpr int kExitHang = 3;        // run: the program deadlocked and was stopped
 inline constexpr int kExitCannotWrite = 4; // an output path (trace, report) is unwritable
 inline constexpr int kExitProcessGone = 5; // live PID: that process no longer exists
+inline constexpr int kExitNoCycle = 6;     // graph: no such finding, or it has no cycle to draw
 
 using Args = std::vector<std::string>;
 
@@ -25,6 +26,9 @@ int LiveCommand(const Args& args);
 int ExplainCommand(const Args& args);
 int RulesCommand(const Args& args);
 int AttachCommand(const Args& args);
+int GraphCommand(const Args& args);   // graph_command.cc
+int ExportCommand(const Args& args);  // export_command.cc
+int ReportCommand(const Args& args);  // report_command.cc
 
 }  // namespace waitgraph::cli
 

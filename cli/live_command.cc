@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
+#include "cli/live_watch.h"
 #include "cli/options.h"
 #include "cli/report.h"
 #include "cli/shim_locator.h"
@@ -21,7 +22,7 @@
 namespace waitgraph::cli {
 namespace {
 
-constexpr char kLiveHelp[] = R"(usage: waitgraph live PID|TRACE [--format text|json]
+constexpr char kLiveHelp[] = R"(usage: waitgraph live PID|TRACE [--format text|json] [--watch]
 
 Diagnoses a running or hung process now: which threads are blocked, in what,
 for how long, and any deadlock among them. Works while the process is
@@ -30,9 +31,14 @@ deadlocked: the shim's writer thread needs no GIL.
 If PID was started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
 waitgraph.start()), its trace is found through <per-user dir>/live/PID (the
 per-user directory of the process's owner: $WAITGRAPH_DIR, else
-$XDG_RUNTIME_DIR/waitgraph, else ${TMPDIR:-/tmp}/waitgraph-<uid>). Otherwise
-live reads the process's memory as `waitgraph attach PID` does (and exits as
-attach does: 3 on a deadlock).
+$XDG_RUNTIME_DIR/waitgraph, else ${TMPDIR:-/tmp}/waitgraph-<uid>). The pid of
+`waitgraph run` itself stands for the program it runs. Otherwise live reads the
+process's memory as `waitgraph attach PID` does (and exits as attach does: 3 on
+a deadlock).
+
+  --watch   a full-screen view refreshed every second: threads and what each
+            waits for, event loops and their lag, executors' busy and queued
+            work, the current findings; q quits
 
 exit status: 0 report printed; 2 no trace for PID, or unreadable trace; 5 the
 process PID no longer exists (its trace, if any, is named: use `analyze`)
@@ -109,10 +115,23 @@ std::string BlockedNow(const analyzer::Model& model) {
                      : absl::StrCat("threads blocked now:\n", out);
 }
 
+// `waitgraph run`'s own pid has no trace: the program it runs has.
+long FollowRunWrapper(long pid) {
+  auto has_trace = [](long p) {
+    for (const std::string& path : PointerCandidates(p)) {
+      if (trace::ReadLivePointer(path)) return true;
+    }
+    return false;
+  };
+  long followed = FollowToTracedChild(pid, has_trace);
+  if (followed != pid) std::cerr << "waitgraph: following process " << followed << ", run by " << pid << "\n";
+  return followed;
+}
+
 }  // namespace
 
 int LiveCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format"}});
+  auto opts = ParseOptions(args, {.with_value = {"--format"}, .flags = {"--watch"}});
   if (opts.ok() && opts->help()) {
     std::cout << kLiveHelp;
     return kExitOk;
@@ -131,18 +150,20 @@ int LiveCommand(const Args& args) {
   }
   std::string target = opts->positional[0], trace = target;
   bool alive = false;
+  long pid = 0;
   if (IsPid(target)) {
-    long pid = std::stol(target);
+    pid = FollowRunWrapper(std::stol(target));
     if (std::optional<int> exit = FindLiveTrace(pid, trace)) {
       if (*exit != kExitBadInput) return *exit;
       std::cerr << "waitgraph: process " << pid << " has no waitgraph trace; reading its memory "
                 << "instead (`waitgraph attach`)\n";
-      Args attach = {target};
+      Args attach = {std::to_string(pid)};
       if (auto f = opts->Get("--format")) attach.insert(attach.end(), {"--format", *f});
       return AttachCommand(attach);
     }
     alive = ProcessAlive(pid);
   }
+  if (opts->flags.count("--watch")) return WatchLive(trace, pid);  // live_watch.cc
   analyzer::TraceAnalysis analysis(trace);
   analysis.Poll();
   if (analysis.unusable() || analysis.model().stats().chunks == 0) {

@@ -32,6 +32,12 @@ commands:
                       from its memory (or --core FILE); exit 3 on a deadlock
   explain NAME|CODE   a rule's documentation
   rules               list the rules
+  graph TRACE [--finding N] [--format dot|svg]
+                      a picture of a deadlock's wait-for cycle
+  export TRACE --format trace-event --output F.json
+                      the timeline for ui.perfetto.dev (Trace Event Format)
+  report TRACE --format html --output F.html
+                      one self-contained page: findings, cycles, timeline
 
 environment (the shim): WAITGRAPH_TRACE=PATH (%p = pid) turns it on, with
 PYTHONPATH=<prefix>/lib/waitgraph/python; WAITGRAPH_STALL_MS (default 100, 0 =
@@ -70,6 +76,9 @@ int main(int argc, char** argv) {
   if (command == "explain") return ExplainCommand(args);
   if (command == "rules") return RulesCommand(args);
   if (command == "attach") return AttachCommand(args);
+  if (command == "graph") return GraphCommand(args);
+  if (command == "export") return ExportCommand(args);
+  if (command == "report") return ReportCommand(args);
   std::cerr << "waitgraph: unknown command " << command << " (see `waitgraph --help`)\n";
   return kExitBadInput;
 }

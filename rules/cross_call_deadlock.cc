@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "rules/cycle_graph.h"
 #include "rules/cycle_story.h"
 #include "rules/describe.h"
 
@@ -139,6 +140,7 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
     }
     if (auto fix = LockFix(deadlock)) f.set_fix(*fix);
     for (auto& rel : story.related) *f.add_related() = std::move(rel);
+    *f.mutable_cycle() = DrawCycle(model, deadlock);
     SetFingerprint(f, story.fingerprint_parts);
     out.push_back(std::move(f));
   }

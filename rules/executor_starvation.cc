@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "rules/cycle_graph.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -48,6 +49,7 @@ void ExecutorStarvationRule::Check(const AnalysisInput& input,
     f.set_fix(
         "do not block a worker on work submitted to its own executor: submit the sub-work to "
         "a separate executor, run it inline, or make the parent job not wait for it");
+    *f.mutable_cycle() = DrawCycle(model, deadlock);
     SetFingerprint(f, parts);
     out.push_back(std::move(f));
   }

@@ -9,14 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(cmake g++ make libclang-14-dev libabsl-dev libprotobuf-dev protobuf-compiler
-                python3-dev googletest)
+                python3-dev googletest pkg-config libgraphviz-dev)
 # The fuzzer of the trace reader and the analysis (scripts/fuzz.sh): clang's
 # libFuzzer, ASan and UBSan runtimes.
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 # The real libraries the bugs live in, and the servers the tests start.
 TEST_PACKAGES=(python3-asgiref python3-django python3-uvicorn python3-starlette python3-anyio
                python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk
-               gdb)  # gdb: `gcore` for the attach --core tests
+               gdb chromium tmux)  # gdb: `gcore` for the attach --core tests
 
 install_packages() {
   local missing=()
