@@ -226,8 +226,23 @@ def check_findings(findings, expect, what, checker):
                            "%s: %s mentions %r%s" % (what, name, phrase,
                                                      "" if in_message or not anywhere else " (in its locations)"),
                            "\n".join(json.dumps(f, indent=2) for f in matches))
+        # The fix must fit what was found (and not suggest what cannot apply).
+        for phrase in want.get("fix_contains", []):
+            checker.expect(any(phrase in f.get("fix", "") for f in matches),
+                           "%s: %s's fix mentions %r" % (what, name, phrase),
+                           "\n".join(f.get("fix", "") for f in matches))
+        for phrase in want.get("fix_absent", []):
+            checker.expect(not any(phrase in f.get("fix", "") for f in matches),
+                           "%s: %s's fix does not mention %r" % (what, name, phrase),
+                           "\n".join(f.get("fix", "") for f in matches))
     for name in expect.get("absent", []):
         checker.expect(name not in names, "%s: no %s finding" % (what, name), summarize(findings))
+    if "max_severity" in expect:
+        # "note": the program must give no warning or error at all.
+        limit = SEVERITY_RANK[expect["max_severity"]]
+        worse = [f for f in findings if SEVERITY_RANK.get(f.get("severity"), -1) > limit]
+        checker.expect(not worse, "%s: nothing above %s" % (what, expect["max_severity"]),
+                       summarize(worse))
     if expect.get("only_listed"):
         extra = [f for f in findings if f.get("name") not in listed]
         checker.expect(not extra, "%s: no findings besides %s" % (what, sorted(listed) or "none"),
