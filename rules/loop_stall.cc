@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -134,6 +135,7 @@ enum class Cause {
   kCall,        // a blocking call, or the user's code computing
   kGcPause,     // mostly a garbage collection
   kThreadStart, // Thread.start waiting for the new thread to run
+  kImport,      // the import system loading a module
   kUnknown,     // no sample, or only library frames computing
 };
 
@@ -163,6 +165,9 @@ constexpr char kThreadStartFix[] =
     "the GIL is busy: start the pool's workers before serving (submit one no-op per worker at "
     "start-up, or use a pool you made and warmed up), and keep CPU-bound work that holds the "
     "GIL off the process's threads (ProcessPoolExecutor)";
+constexpr char kImportFix[] =
+    "import modules at start-up, before the loop serves requests, not inside handlers or "
+    "callbacks: an import reads files and runs the module's code, once per process";
 constexpr char kUnknownFix[] =
     "nothing in the trace says what held the loop (no sample of it, or only library code "
     "computing): if it recurs, rerun with a lower WAITGRAPH_STALL_MS to sample it earlier; a "
@@ -228,6 +233,51 @@ Story ThreadStart(const Model& model, const analyzer::StallSample& sample) {
   return story;
 }
 
+// The frame whose `import` statement is running (just outside the import
+// system's frames, "<frozen importlib._bootstrap>"), and the module being
+// loaded (its "<module>" frame), or nullptrs when `stack` is not importing.
+struct ImportSite {
+  const analyzer::Frame* importer = nullptr;
+  const analyzer::Frame* module = nullptr;
+};
+
+ImportSite FindImport(const Model& model, analyzer::StackId stack) {
+  std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);  // innermost first
+  size_t outermost = frames.size();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (absl::StartsWith(frames[i]->file, "<frozen importlib._bootstrap")) outermost = i;
+  }
+  ImportSite site;
+  if (outermost == frames.size()) return site;
+  if (outermost + 1 < frames.size()) site.importer = frames[outermost + 1];
+  for (size_t i = outermost; i-- > 0;) {
+    if (frames[i]->function == "<module>") {
+      site.module = frames[i];
+      break;
+    }
+  }
+  return site;
+}
+
+Story Import(const Model& model, const analyzer::StallSample& sample, const ImportSite& site) {
+  Story story;
+  story.cause = Cause::kImport;
+  story.group = "import";
+  story.what = "importing a module";
+  if (site.module != nullptr) absl::StrAppend(&story.what, " (", site.module->file, ")");
+  if (site.importer != nullptr) {
+    absl::StrAppend(&story.what, " for ", site.importer->function, "() at ", site.importer->file,
+                    ":", site.importer->line);
+    story.location = site.importer;
+  } else {
+    story.location = model.UserFrame(sample.stack);
+  }
+  story.fix = kImportFix;
+  story.stack = sample.stack;
+  story.fingerprint = FingerprintPart(model, "import", sample.stack);
+  return story;
+}
+
 // The innermost frame, "Portal._call_func() at anyio/from_thread.py:219".
 std::string InnermostFrame(const Model& model, analyzer::StackId stack) {
   std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);
@@ -252,6 +302,9 @@ Story Tell(const Model& model, const Stall& s, TimeNs error_ns) {
   if (!sample->wait &&
       FindLibraryFrame(model, sample->stack, "Thread.start", "threading.py") != nullptr) {
     return ThreadStart(model, *sample);
+  }
+  if (ImportSite site = FindImport(model, sample->stack); site.importer || site.module) {
+    return Import(model, *sample, site);
   }
   Story story;
   std::string call = BlockingCall(model, *sample);
