@@ -82,13 +82,9 @@ void SaturationModel::UpdateExecutor(const Model& model, EntityId id, TimeNs tim
   const Executor* ex = model.FindExecutor(id);
   // A CurrentThreadExecutor serializes on its thread by design: not a pool.
   if (ex == nullptr || ex->max_workers <= 0 || ex->own_thread != 0) return;
+  bool saturated = static_cast<int>(ex->running.size()) >= ex->max_workers && !ex->queued.empty();
   auto key = std::make_pair(KeyKind(PoolKind::kExecutor), id);
   auto it = open_.find(key);
-  // Once saturated, it stays so while work is queued: a worker that just
-  // finished a job takes the next one at once (between WORK_END and the next
-  // WORK_BEGIN no worker is busy, yet nobody is free for the queue either).
-  bool saturated = !ex->queued.empty() &&
-                   (static_cast<int>(ex->running.size()) >= ex->max_workers || it != open_.end());
   if (saturated && it == open_.end()) {
     SaturationEpisode ep;
     ep.kind = PoolKind::kExecutor;

@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <map>
 #include <set>
-#include <string_view>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -176,13 +175,9 @@ constexpr char kUnknownFix[] =
 // The innermost frame of `stack` named `function` in a library file
 // ending in `file_suffix`, or nullptr.
 const analyzer::Frame* FindLibraryFrame(const Model& model, analyzer::StackId stack,
-                                        std::string_view function, std::string_view file_suffix) {
+                                        absl::string_view function, absl::string_view file_suffix) {
   for (const analyzer::Frame* f : model.StackFrames(stack)) {
-    if (f->function == function && f->file.size() >= file_suffix.size() &&
-        f->file.compare(f->file.size() - file_suffix.size(), file_suffix.size(), file_suffix) ==
-            0) {
-      return f;
-    }
+    if (f->function == function && absl::EndsWith(f->file, file_suffix)) return f;
   }
   return nullptr;
 }
@@ -249,7 +244,17 @@ ImportSite FindImport(const Model& model, analyzer::StackId stack) {
   }
   ImportSite site;
   if (outermost == frames.size()) return site;
-  if (outermost + 1 < frames.size()) site.importer = frames[outermost + 1];
+  // The program's own line that led to the import, else the library
+  // frame that ran the import statement (importlib.import_module, ...).
+  for (size_t i = outermost + 1; i < frames.size(); ++i) {
+    if (!frames[i]->library) {
+      site.importer = frames[i];
+      break;
+    }
+  }
+  if (site.importer == nullptr && outermost + 1 < frames.size()) {
+    site.importer = frames[outermost + 1];
+  }
   for (size_t i = outermost; i-- > 0;) {
     if (frames[i]->function == "<module>") {
       site.module = frames[i];
@@ -286,7 +291,7 @@ std::string InnermostFrame(const Model& model, analyzer::StackId stack) {
   return absl::StrCat(f->function, "() at ", f->file, ":", f->line);
 }
 
-Story Tell(const Model& model, const Stall& s, TimeNs error_ns) {
+Story Tell(const Model& model, const Stall& s) {
   const analyzer::StallSample* sample = BestSample(s);
   // A collection that took half the stall or more is what stalled it.
   if (s.gc_generation() >= 0 && 2 * s.gc_ns() >= s.duration()) return GcPause(model, s, sample);
@@ -384,7 +389,7 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
   std::map<Key, Site> sites;
   std::vector<Key> order;
   for (const Stall& s : stalls) {
-    Key key{s.loop, Tell(model, s, error_ns).group};
+    Key key{s.loop, Tell(model, s).group};
     auto [it, fresh] = sites.try_emplace(key);
     if (fresh) order.push_back(key);
     Site& site = it->second;
@@ -397,7 +402,7 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
     const Site& site = sites.at(key);
     const Stall& s = *site.longest;
     const analyzer::StallSample* sample = BestSample(s);
-    Story story = Tell(model, s, error_ns);
+    Story story = Tell(model, s);
     findings::Finding f = NewFinding(info());
     f.set_severity(SeverityOf(story.cause, s.duration(), error_ns));
 

@@ -105,8 +105,9 @@ std::thread* g_thread = nullptr;
 // stalled thread was not running Python but blocked in a call that released
 // it (time.sleep, I/O, a lock); otherwise it was probably computing, and
 // the call it was in when it let go is only where it happened to be.
-// `gc_generation` >= 0: a garbage collection held the GIL when we asked for
-// it, so the frames are where it was triggered, not what took the time.
+// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
+// the GIL when we asked for it, so the frames are where it was triggered,
+// not what took the time.
 void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
   if (!g_recording.load() || g_forked_child.load()) return;
   uint64_t start = slot.start_ns.load(std::memory_order_acquire);
@@ -129,7 +130,7 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation
   // Frames are read now, before any Python code runs on this thread: the
   // describer below may let the stalled thread go on.
   uint32_t name = 0;
-  if (gc_generation >= 0) {
+  if (gc_generation >= 0 && !gil_was_free) {
     PyObject* r = PyUnicode_FromFormat("gc:%d", gc_generation);
     if (r != nullptr) {
       name = NameOf(r);

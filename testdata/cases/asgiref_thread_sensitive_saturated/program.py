@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 
 def build_report(n):
-    time.sleep(0.4)  # a slow query
+    time.sleep(0.7)  # a slow query
     return n * n
 
 
