@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "analyzer/class_graph.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -283,6 +284,19 @@ Story Import(const Model& model, const analyzer::StallSample& sample, const Impo
   return story;
 }
 
+// The library function the program's innermost frame called, when the
+// stack is inside a library there (Request._get_form for `await
+// request.form()`): a stable name for where computing went, unlike the
+// innermost frame, which is wherever a sample happened to land.
+const analyzer::Frame* LibraryEntry(const Model& model, analyzer::StackId stack) {
+  const analyzer::Frame* inner = nullptr;
+  for (const analyzer::Frame* f : model.StackFrames(stack)) {
+    if (!f->library) return inner;
+    inner = f;
+  }
+  return nullptr;
+}
+
 // The innermost frame, "Portal._call_func() at anyio/from_thread.py:219".
 std::string InnermostFrame(const Model& model, analyzer::StackId stack) {
   std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);
@@ -336,8 +350,16 @@ Story Tell(const Model& model, const Stall& s) {
     }
     return story;
   }
-  story.what = call.empty() ? absl::StrCat("running Python code in ", frame)
-                            : absl::StrCat("in ", call, " called from ", frame);
+  if (!call.empty()) {
+    story.what = absl::StrCat("in ", call, " called from ", frame);
+  } else if (const analyzer::Frame* entry = LibraryEntry(model, sample->stack)) {
+    // Computing inside a library the program called (a parser, a
+    // serializer): name the library call, and the program's line.
+    story.what = absl::StrCat("running Python code in ", entry->function, " (",
+                              analyzer::ShortLocation(*entry), "), called from ", frame);
+  } else {
+    story.what = absl::StrCat("running Python code in ", frame);
+  }
   story.fix = kBlockingFix;
   if (s.gc_ns() > 0) {
     absl::StrAppend(&story.what, " (", Secs(s.gc_ns()), " of it in garbage collection, up to "

@@ -19,7 +19,7 @@ class Node:
 
 
 # Long-lived state: a full collection has to traverse all of it.
-INDEX = [Node(i) for i in range(500_000)]
+INDEX = [Node(i) for i in range(900_000)]
 CACHE = []
 REQUESTS = 40
 PER_REQUEST = 8_000

@@ -1,26 +1,27 @@
 """A handler fans its work out to a thread pool with run_in_executor. Each
-job's first step is a C call that keeps the GIL (sorting a big list), and
-the pool starts its workers on demand: ThreadPoolExecutor.submit ->
+job calls into a C library without letting go of the GIL (through
+ctypes.PyDLL, as a C extension that never releases the GIL would), and the
+pool starts its workers on demand: ThreadPoolExecutor.submit ->
 Thread.start waits until the new thread runs, which it cannot while a
 previous worker holds the GIL. The loop stands still inside the stdlib's
 Thread.start, not in a call the handler made: loop-stall must say so
 (starting a pool's worker thread), with a fix that applies, and not warn."""
 import asyncio
-import random
+import ctypes
 from concurrent.futures import ThreadPoolExecutor
 
-random.seed(7)
-DATA = [random.random() for _ in range(150_000)]
-pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crunch")
+libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
+pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="crunch")
 
 
 def crunch(n):
-    return sorted(DATA)[n]  # C code: keeps the GIL for the whole sort
+    libc.usleep(150_000)  # 0.15 s in C with the GIL held
+    return n
 
 
 async def handle(request):
     loop = asyncio.get_running_loop()
-    jobs = [loop.run_in_executor(pool, crunch, n) for n in range(4)]
+    jobs = [loop.run_in_executor(pool, crunch, n) for n in range(3)]
     return len(await asyncio.gather(*jobs))
 
 
