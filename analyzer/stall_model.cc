@@ -55,6 +55,13 @@ void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time)
       s.callback = model.String(e.name());
       break;
     }
+    case trace::LOOP_STALL_GC: {
+      auto it = stalls_.find(e.subject());
+      if (it == stalls_.end()) break;
+      it->second.gc.push_back(
+          StallGc{e.thread(), static_cast<int>(e.object()), static_cast<TimeNs>(e.arg())});
+      break;
+    }
     case trace::LOOP_STALL_DELAYED: {
       auto it = stalls_.find(e.subject());
       if (it == stalls_.end()) break;

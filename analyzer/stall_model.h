@@ -6,6 +6,7 @@
 #ifndef WAITGRAPH_ANALYZER_STALL_MODEL_H_
 #define WAITGRAPH_ANALYZER_STALL_MODEL_H_
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,6 +35,13 @@ struct StallDelay {
   std::string what;  // "ready: task handle_ping, ..." / "timers: ..." / "sockets: ..."
 };
 
+// A garbage collection that overlapped a stall (LOOP_STALL_GC).
+struct StallGc {
+  ThreadId thread = 0;  // the thread that collected
+  int generation = 0;
+  TimeNs ns = 0;        // of it inside the stall
+};
+
 struct Stall {
   EntityId id = 0;
   ThreadId thread = 0;
@@ -44,7 +52,18 @@ struct Stall {
   std::string callback;      // "task RequestResponseCycle.run_asgi"
   std::vector<StallSample> samples;
   std::vector<StallDelay> delayed;
+  std::vector<StallGc> gc;
   TimeNs duration() const { return end - begin; }
+  TimeNs gc_ns() const {
+    TimeNs total = 0;
+    for (const StallGc& g : gc) total += g.ns;
+    return total;
+  }
+  int gc_generation() const {  // the oldest generation collected, -1: none
+    int generation = -1;
+    for (const StallGc& g : gc) generation = std::max(generation, g.generation);
+    return generation;
+  }
 };
 
 class StallModel : public EventSink {

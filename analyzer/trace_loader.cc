@@ -19,6 +19,7 @@ TraceAnalysis::TraceAnalysis(std::string path, ModelLimits limits)
   model_->AddSink(stalls_.get());
   model_->AddSink(saturation_.get());
   model_->AddSink(lock_order_.get());
+  model_->AddSink(uncovered_loops_.get());
 }
 
 bool TraceAnalysis::Poll() {
@@ -81,6 +82,7 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
     notes.push_back(absl::StrCat(stats.dangling_references,
                                  " events referred to waits the trace never began"));
   }
+  for (auto& note : uncovered_loops_->Notes(*model_)) notes.push_back(std::move(note));
   return notes;
 }
 

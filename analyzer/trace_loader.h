@@ -16,6 +16,7 @@
 #include "analyzer/model.h"
 #include "analyzer/saturation.h"
 #include "analyzer/stall_model.h"
+#include "analyzer/uncovered_loops.h"
 #include "trace/chunk_file.h"
 
 namespace waitgraph::analyzer {
@@ -45,6 +46,7 @@ class TraceAnalysis {
   const StallModel& stalls() const { return *stalls_; }
   const SaturationModel& saturation() const { return *saturation_; }
   const LockOrder& lock_order() const { return *lock_order_; }
+  const UncoveredLoops& uncovered_loops() const { return *uncovered_loops_; }
   const absl::Status& status() const { return reader_.status(); }
 
   // True if nothing usable was read: the caller should fail with status().
@@ -65,6 +67,7 @@ class TraceAnalysis {
   std::unique_ptr<StallModel> stalls_ = std::make_unique<StallModel>();
   std::unique_ptr<SaturationModel> saturation_ = std::make_unique<SaturationModel>();
   std::unique_ptr<LockOrder> lock_order_ = std::make_unique<LockOrder>();
+  std::unique_ptr<UncoveredLoops> uncovered_loops_ = std::make_unique<UncoveredLoops>();
 };
 
 }  // namespace waitgraph::analyzer

@@ -7,7 +7,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "analyzer/class_graph.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -45,6 +47,64 @@ std::string DescribeHolder(const Model& model, const analyzer::PoolHolder& h) {
   }
   if (wait != nullptr) absl::StrAppend(&out, ", waiting in ", wait->api);
   return out;
+}
+
+constexpr char kDoNotHold[] =
+    "do not hold a worker while waiting for something slow (a lock, another request, a "
+    "queue)";
+
+// The fix for a saturated ThreadPoolExecutor: what applies depends on who
+// made it and whether its size can be changed at all.
+std::string ExecutorFix(const Model& model, analyzer::EntityId executor) {
+  const analyzer::Executor* ex = model.FindExecutor(executor);
+  const analyzer::Frame* maker = ex == nullptr ? nullptr : analyzer::LibraryMaker(model, *ex);
+  if (maker == nullptr) {
+    const analyzer::Frame* site = ex == nullptr ? nullptr : model.UserFrame(ex->created_stack);
+    std::string where = site != nullptr && !site->library
+                            ? absl::StrCat(" where it is made (", analyzer::ShortLocation(*site), ")")
+                            : "";
+    return absl::StrCat(kDoNotHold, "; give long jobs an executor of their own, or raise "
+                        "max_workers", where, " if the work is really CPU or I/O bound");
+  }
+  bool asgiref = absl::EndsWith(maker->file, "asgiref/sync.py");
+  if (asgiref && ex->name_prefix == "CurrentThreadExecutor") {
+    return std::string(
+        "asgiref's CurrentThreadExecutor is the thread blocked in async_to_sync and has exactly "
+        "one worker, by design (its size cannot be changed): keep slow thread-sensitive work "
+        "out of the coroutine it runs, or mark sync_to_async calls that need no particular "
+        "thread thread_sensitive=False");
+  }
+  if (asgiref) {
+    return std::string(
+        "asgiref's thread-sensitive executor has exactly one thread, by design (its size cannot "
+        "be changed: thread-sensitive code, such as Django's ORM, must all run on one thread): "
+        "run work that is not tied to that thread with sync_to_async(func, "
+        "thread_sensitive=False), keep slow waits out of thread-sensitive functions, or give "
+        "each request its own thread with asgiref.sync.ThreadSensitiveContext");
+  }
+  if (absl::EndsWith(maker->file, "asyncio/base_events.py")) {
+    return absl::StrCat(
+        kDoNotHold, "; the loop's default executor (used by run_in_executor(None, ...) and "
+        "asyncio.to_thread) has min(32, CPUs + 4) workers unless replaced: pass an executor of "
+        "your own to run_in_executor for long jobs, or install a bigger default with "
+        "loop.set_default_executor(ThreadPoolExecutor(max_workers=N))");
+  }
+  return absl::StrCat(kDoNotHold, "; the pool was made by library code (",
+                      analyzer::ShortLocation(*maker), " in ", maker->function,
+                      "): see whether that library lets you size it, else keep long waits out of "
+                      "the work you hand it");
+}
+
+// The fix for a saturated anyio CapacityLimiter.
+std::string LimiterFix() {
+  return std::string(
+      "do not hold a thread token while waiting for something slow (a stream's next chunk, a "
+      "lock, another request): produce streams with an async generator (Starlette runs a sync "
+      "iterator's every step in the threadpool) and give long jobs a limiter of their own; if "
+      "the work is really CPU or I/O bound, raise the tokens at start-up: "
+      "anyio.to_thread.current_default_thread_limiter().total_tokens = N (the default limiter, "
+      "40 tokens, is the one Starlette's run_in_threadpool uses), or the total_tokens of the "
+      "CapacityLimiter you made");
 }
 
 }  // namespace
@@ -125,10 +185,7 @@ void ExecutorSaturationRule::Check(const AnalysisInput& input,
         DescribePool(model, ep), Secs(ep.duration()), often, p.max_queued,
         ep.open ? " (still saturated when the trace ended)" : "",
         holders.empty() ? "(not sampled)" : absl::StrJoin(holders, "; ")));
-    f.set_fix(
-        "do not hold a pool worker while waiting for something slow (a stream's next chunk, a "
-        "lock, another request): produce the stream with an async generator, give long jobs "
-        "their own executor, or raise the pool's size if the work is really CPU or I/O bound");
+    f.set_fix(ep.kind == PoolKind::kExecutor ? ExecutorFix(model, ep.pool) : LimiterFix());
     f.set_time_ns(ep.begin);
     f.set_held_seconds(static_cast<double>(ep.duration()) / 1e9);
     SetFingerprint(f, parts);

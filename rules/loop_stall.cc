@@ -2,14 +2,16 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <set>
 #include <map>
-#include <tuple>
+#include <set>
+#include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "analyzer/class_graph.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -56,6 +58,10 @@ std::string DescribeTarget(const Model& model, const analyzer::StallSample& samp
   }
 }
 
+// A sample taken after a garbage collection let go of the GIL: its frames
+// are where the collection was triggered, not what took the time.
+bool IsGcSample(const analyzer::StallSample& sample) { return sample.call.rfind("gc:", 0) == 0; }
+
 // "time.sleep" or "Future.result (waiting for work on executor ...)".
 std::string BlockingCall(const Model& model, const analyzer::StallSample& sample) {
   if (sample.wait) {
@@ -66,18 +72,23 @@ std::string BlockingCall(const Model& model, const analyzer::StallSample& sample
                           absl::StrJoin(targets, w->any_of ? " or " : " and "), ")");
     }
   }
-  // "python:..." : the thread held the GIL, i.e. it was computing.
-  if (sample.call.rfind("python:", 0) == 0) return "";
+  // "python:..." : the thread held the GIL, i.e. it was computing; "gc:N":
+  // a garbage collection held it.
+  if (sample.call.rfind("python:", 0) == 0 || IsGcSample(sample)) return "";
   return sample.call;
 }
 
 // The sample that best shows the stall: the first one in a call, else the
-// first.
+// first one not taken right after a garbage collection, else the first.
 const analyzer::StallSample* BestSample(const Stall& s) {
   for (const auto& sample : s.samples) {
-    if (sample.wait || (!sample.call.empty() && sample.call.rfind("python:", 0) != 0)) {
+    if (sample.wait || (!sample.call.empty() && sample.call.rfind("python:", 0) != 0 &&
+                        !IsGcSample(sample))) {
       return &sample;
     }
+  }
+  for (const auto& sample : s.samples) {
+    if (!IsGcSample(sample)) return &sample;
   }
   return s.samples.empty() ? nullptr : &s.samples.front();
 }
@@ -119,6 +130,253 @@ std::string UserFrames(const Model& model, analyzer::StackId stack) {
   return absl::StrJoin(out, ", in ");
 }
 
+// Why a loop stood still, as far as the trace tells.
+enum class Cause {
+  kCall,        // a blocking call, or the user's code computing
+  kGcPause,     // mostly a garbage collection
+  kThreadStart, // Thread.start waiting for the new thread to run
+  kImport,      // the import system loading a module
+  kUnknown,     // no sample, or only library frames computing
+};
+
+// What a stall was, in words, and what to do about it.
+struct Story {
+  Cause cause = Cause::kCall;
+  std::string group;  // stalls with the same group (and loop) are one finding
+  std::string what;   // "in time.sleep called from report() at app.py:19"
+  std::string fix;
+  const analyzer::Frame* location = nullptr;
+  analyzer::StackId stack = 0;
+  std::string fingerprint;
+};
+
+constexpr char kBlockingFix[] =
+    "do not block the event loop: await an async equivalent (asyncio.sleep, an async "
+    "client), or move the blocking call to a thread (await asyncio.to_thread(...), "
+    "loop.run_in_executor, Starlette's run_in_threadpool)";
+constexpr char kGcFix[] =
+    "a collection of an old generation traverses every live container object, wherever it "
+    "happens to be triggered: call gc.freeze() once start-up has built the long-lived state "
+    "(frozen objects are never traversed again), keep fewer long-lived containers or break "
+    "their reference cycles, or raise the thresholds with gc.set_threshold(); the line it "
+    "interrupted only allocated";
+constexpr char kThreadStartFix[] =
+    "Thread.start waits until the new thread runs, which is slow only when the machine or "
+    "the GIL is busy: start the pool's workers before serving (submit one no-op per worker at "
+    "start-up, or use a pool you made and warmed up), and keep CPU-bound work that holds the "
+    "GIL off the process's threads (ProcessPoolExecutor)";
+constexpr char kImportFix[] =
+    "import modules at start-up, before the loop serves requests, not inside handlers or "
+    "callbacks: an import reads files and runs the module's code, once per process";
+constexpr char kUnknownFix[] =
+    "nothing in the trace says what held the loop (no sample of it, or only library code "
+    "computing): if it recurs, rerun with a lower WAITGRAPH_STALL_MS to sample it earlier; a "
+    "busy machine or a garbage collection outside the shim's view can stretch a callback too";
+
+// The innermost frame of `stack` named `function` in a library file
+// ending in `file_suffix`, or nullptr.
+const analyzer::Frame* FindLibraryFrame(const Model& model, analyzer::StackId stack,
+                                        absl::string_view function, absl::string_view file_suffix) {
+  for (const analyzer::Frame* f : model.StackFrames(stack)) {
+    if (f->function == function && absl::EndsWith(f->file, file_suffix)) return f;
+  }
+  return nullptr;
+}
+
+// "0.180 s of it in 2 collections".
+std::string DescribeGc(const Stall& s) {
+  std::string n = s.gc.size() == 1 ? "1 collection" : absl::StrCat(s.gc.size(), " collections");
+  std::string on;
+  for (const auto& g : s.gc) {
+    if (g.thread != s.thread) on = " (some on another thread: a collection holds the GIL)";
+  }
+  return absl::StrCat(Secs(s.gc_ns()), " of it in ", n, on);
+}
+
+Story GcPause(const Model& model, const Stall& s, const analyzer::StallSample* sample) {
+  Story story;
+  story.cause = Cause::kGcPause;
+  story.group = absl::StrCat("gc:", s.gc_generation());
+  story.what = absl::StrCat("by a garbage collection pause (generation ", s.gc_generation(),
+                            "; ", DescribeGc(s), ")");
+  if (sample != nullptr) {
+    if (std::string frame = UserFrames(model, sample->stack); !frame.empty()) {
+      absl::StrAppend(&story.what, ", triggered while running ", frame);
+    }
+    story.location = model.UserFrame(sample->stack);
+    story.stack = sample->stack;
+  }
+  story.fix = kGcFix;
+  story.fingerprint = absl::StrCat("gc-generation-", s.gc_generation());
+  return story;
+}
+
+Story ThreadStart(const Model& model, const analyzer::StallSample& sample) {
+  Story story;
+  story.cause = Cause::kThreadStart;
+  bool pool = FindLibraryFrame(model, sample.stack, "ThreadPoolExecutor._adjust_thread_count",
+                               "concurrent/futures/thread.py") != nullptr;
+  std::string frame = UserFrames(model, sample.stack);
+  story.group = pool ? "Thread.start:pool" : "Thread.start";
+  story.what = absl::StrCat(
+      "in Thread.start, waiting for a new thread to begin running",
+      pool ? " (a ThreadPoolExecutor starting a worker for work submitted to it)" : "",
+      frame.empty() ? "" : absl::StrCat(", called from ", frame));
+  story.fix = kThreadStartFix;
+  story.location = model.UserFrame(sample.stack);
+  story.stack = sample.stack;
+  story.fingerprint = FingerprintPart(model, "Thread.start", sample.stack);
+  return story;
+}
+
+// The frame whose `import` statement is running (just outside the import
+// system's frames, "<frozen importlib._bootstrap>"), and the module being
+// loaded (its "<module>" frame), or nullptrs when `stack` is not importing.
+struct ImportSite {
+  const analyzer::Frame* importer = nullptr;
+  const analyzer::Frame* module = nullptr;
+};
+
+ImportSite FindImport(const Model& model, analyzer::StackId stack) {
+  std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);  // innermost first
+  size_t outermost = frames.size();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (absl::StartsWith(frames[i]->file, "<frozen importlib._bootstrap")) outermost = i;
+  }
+  ImportSite site;
+  if (outermost == frames.size()) return site;
+  // The program's own line that led to the import, else the library
+  // frame that ran the import statement (importlib.import_module, ...).
+  for (size_t i = outermost + 1; i < frames.size(); ++i) {
+    if (!frames[i]->library) {
+      site.importer = frames[i];
+      break;
+    }
+  }
+  if (site.importer == nullptr && outermost + 1 < frames.size()) {
+    site.importer = frames[outermost + 1];
+  }
+  for (size_t i = outermost; i-- > 0;) {
+    if (frames[i]->function == "<module>") {
+      site.module = frames[i];
+      break;
+    }
+  }
+  return site;
+}
+
+Story Import(const Model& model, const analyzer::StallSample& sample, const ImportSite& site) {
+  Story story;
+  story.cause = Cause::kImport;
+  story.group = "import";
+  story.what = "importing a module";
+  if (site.module != nullptr) absl::StrAppend(&story.what, " (", site.module->file, ")");
+  if (site.importer != nullptr) {
+    absl::StrAppend(&story.what, " for ", site.importer->function, "() at ", site.importer->file,
+                    ":", site.importer->line);
+    story.location = site.importer;
+  } else {
+    story.location = model.UserFrame(sample.stack);
+  }
+  story.fix = kImportFix;
+  story.stack = sample.stack;
+  story.fingerprint = FingerprintPart(model, "import", sample.stack);
+  return story;
+}
+
+// The library function the program's innermost frame called, when the
+// stack is inside a library there (Request._get_form for `await
+// request.form()`): a stable name for where computing went, unlike the
+// innermost frame, which is wherever a sample happened to land.
+const analyzer::Frame* LibraryEntry(const Model& model, analyzer::StackId stack) {
+  const analyzer::Frame* inner = nullptr;
+  for (const analyzer::Frame* f : model.StackFrames(stack)) {
+    if (!f->library) return inner;
+    inner = f;
+  }
+  return nullptr;
+}
+
+// The innermost frame, "Portal._call_func() at anyio/from_thread.py:219".
+std::string InnermostFrame(const Model& model, analyzer::StackId stack) {
+  std::vector<const analyzer::Frame*> frames = model.StackFrames(stack);
+  if (frames.empty()) return "";
+  const analyzer::Frame* f = frames.front();
+  return absl::StrCat(f->function, "() at ", f->file, ":", f->line);
+}
+
+Story Tell(const Model& model, const Stall& s) {
+  const analyzer::StallSample* sample = BestSample(s);
+  // A collection that took half the stall or more is what stalled it.
+  if (s.gc_generation() >= 0 && 2 * s.gc_ns() >= s.duration()) return GcPause(model, s, sample);
+  if (sample == nullptr) {
+    Story story;
+    story.cause = Cause::kUnknown;
+    story.group = "no-sample";
+    story.what = "(no sample: it ended before the watchdog looked, so what held it is unknown)";
+    story.fix = kUnknownFix;
+    story.fingerprint = s.callback;
+    return story;
+  }
+  if (!sample->wait &&
+      FindLibraryFrame(model, sample->stack, "Thread.start", "threading.py") != nullptr) {
+    return ThreadStart(model, *sample);
+  }
+  if (ImportSite site = FindImport(model, sample->stack); site.importer || site.module) {
+    return Import(model, *sample, site);
+  }
+  Story story;
+  std::string call = BlockingCall(model, *sample);
+  const analyzer::Frame* user = model.UserFrame(sample->stack);
+  std::string frame = UserFrames(model, sample->stack);
+  story.location = user;
+  story.stack = sample->stack;
+  story.group = absl::StrCat(call, "@", user ? user->file : s.callback, ":",
+                             user ? user->function : "", ":", user ? user->line : 0);
+  std::string api = call.substr(0, call.find(' '));
+  story.fingerprint = FingerprintPart(model, api.empty() ? "python" : api, sample->stack);
+  if (frame.empty()) {
+    // Only library frames: say where, and unless it is in a blocking call,
+    // do not claim to know what held the loop.
+    std::string inner = InnermostFrame(model, sample->stack);
+    if (call.empty()) {
+      story.cause = Cause::kUnknown;
+      story.what = absl::StrCat("running library code in ", inner,
+                                " (no frame of the program's own code was on the stack)");
+      story.fix = kUnknownFix;
+    } else {
+      story.what = absl::StrCat("in ", call, " called from ", inner);
+      story.fix = kBlockingFix;
+    }
+    return story;
+  }
+  if (!call.empty()) {
+    story.what = absl::StrCat("in ", call, " called from ", frame);
+  } else if (const analyzer::Frame* entry = LibraryEntry(model, sample->stack)) {
+    // Computing inside a library the program called (a parser, a
+    // serializer): name the library call, and the program's line.
+    story.what = absl::StrCat("running Python code in ", entry->function, " (",
+                              analyzer::ShortLocation(*entry), "), called from ", frame);
+  } else {
+    story.what = absl::StrCat("running Python code in ", frame);
+  }
+  story.fix = kBlockingFix;
+  if (s.gc_ns() > 0) {
+    absl::StrAppend(&story.what, " (", Secs(s.gc_ns()), " of it in garbage collection, up to "
+                    "generation ", s.gc_generation(), ")");
+  }
+  return story;
+}
+
+// Causes that are the runtime's, not a blocking call the program made, are
+// notes below the error threshold; a stall nothing in the trace explains is
+// always a note (it cannot say what to fix).
+findings::Severity SeverityOf(Cause cause, TimeNs duration, TimeNs error_ns) {
+  if (cause == Cause::kCall) return duration >= error_ns ? findings::ERROR : findings::WARNING;
+  if (cause == Cause::kUnknown) return findings::NOTE;
+  return duration >= error_ns ? findings::WARNING : findings::NOTE;
+}
+
 struct Site {
   std::vector<const Stall*> stalls;
   const Stall* longest = nullptr;
@@ -147,16 +405,13 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
                                 return !s.finished && deadlocked.count(s.thread) > 0;
                               }),
                stalls.end());
-  // One finding per place: (loop, blocking call, user frame).
-  using Key = std::tuple<analyzer::EntityId, std::string, std::string, std::string, uint32_t>;
+  const TimeNs error_ns = ErrorThresholdNs();
+  // One finding per place: (loop, what the story groups by).
+  using Key = std::pair<analyzer::EntityId, std::string>;
   std::map<Key, Site> sites;
   std::vector<Key> order;
   for (const Stall& s : stalls) {
-    const analyzer::StallSample* sample = BestSample(s);
-    std::string call = sample ? BlockingCall(model, *sample) : "";
-    const analyzer::Frame* user = sample ? model.UserFrame(sample->stack) : nullptr;
-    Key key{s.loop, call, user ? user->file : s.callback, user ? user->function : "",
-            user ? user->line : 0};
+    Key key{s.loop, Tell(model, s).group};
     auto [it, fresh] = sites.try_emplace(key);
     if (fresh) order.push_back(key);
     Site& site = it->second;
@@ -165,29 +420,20 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
     if (site.longest == nullptr || s.duration() > site.longest->duration()) site.longest = &s;
   }
 
-  const TimeNs error_ns = ErrorThresholdNs();
   for (const Key& key : order) {
     auto found = sites.find(key);
     if (found == sites.end()) continue;
     const Site& site = found->second;
     const Stall& s = *site.longest;
     const analyzer::StallSample* sample = BestSample(s);
+    Story story = Tell(model, s);
     findings::Finding f = NewFinding(info());
-    if (s.duration() >= error_ns) f.set_severity(findings::ERROR);
+    f.set_severity(SeverityOf(story.cause, s.duration(), error_ns));
 
     std::string where = s.loop != 0 ? DescribeLoop(model, s.loop) : "an event loop";
-    std::string what;
-    const analyzer::Frame* user = sample ? model.UserFrame(sample->stack) : nullptr;
-    std::string call = sample ? BlockingCall(model, *sample) : "";
-    if (user != nullptr) {
-      std::string frame = UserFrames(model, sample->stack);
-      what = call.empty() ? absl::StrCat("running Python code in ", frame)
-                          : absl::StrCat("in ", call, " called from ", frame);
-      *f.mutable_location() = ToLocation(*user);
-      for (auto& loc : ToStack(model, sample->stack)) *f.add_stack() = std::move(loc);
-    } else {
-      what = "(no sample: it ended before the watchdog looked)";
-    }
+    std::string what = story.what;
+    if (story.location != nullptr) *f.mutable_location() = ToLocation(*story.location);
+    for (auto& loc : ToStack(model, story.stack)) *f.add_stack() = std::move(loc);
     if (!s.callback.empty()) absl::StrAppend(&what, " (", s.callback, ")");
 
     std::string often =
@@ -202,20 +448,17 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
                                Secs(s.duration()), " ", what, "; ", often,
                                s.finished ? "" : " (still blocked when the trace ended)",
                                meanwhile));
-    f.set_fix(
-        "do not block the event loop: await an async equivalent (asyncio.sleep, an async "
-        "client), or move the blocking call to a thread (await asyncio.to_thread(...), "
-        "loop.run_in_executor, Starlette's run_in_threadpool)");
+    f.set_fix(story.fix);
     f.set_time_ns(site.stalls.front()->begin);
     f.set_held_seconds(static_cast<double>(s.duration()) / 1e9);
     for (const auto& extra : s.samples) {
       if (&extra == sample) continue;
       findings::RelatedLocation rel;
       rel.set_role("sampled during the stall");
+      std::string call = BlockingCall(model, extra);
+      if (IsGcSample(extra)) call = "just after a garbage collection let go";
       rel.set_message(absl::StrCat("after ", Secs(extra.elapsed), ": ",
-                                   BlockingCall(model, extra).empty()
-                                       ? std::string("running Python code")
-                                       : BlockingCall(model, extra)));
+                                   call.empty() ? std::string("running Python code") : call));
       if (const analyzer::Frame* fr = model.UserFrame(extra.stack)) {
         *rel.mutable_location() = ToLocation(*fr);
       }
@@ -223,9 +466,7 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
       *f.add_related() = std::move(rel);
       if (f.related_size() >= 3) break;
     }
-    std::string api = std::get<1>(key).substr(0, std::get<1>(key).find(' '));
-    SetFingerprint(f, {sample ? FingerprintPart(model, api.empty() ? "python" : api, sample->stack)
-                              : s.callback});
+    SetFingerprint(f, {story.fingerprint});
     out.push_back(std::move(f));
   }
 }

@@ -33,6 +33,7 @@
 #include "instrument/native/context_hooks.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
+#include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/lock_hooks.h"
 #include "instrument/native/loop_checks.h"
@@ -281,7 +282,7 @@ PyMODINIT_FUNC PyInit__native() {
   if (module == nullptr) return nullptr;
   if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitContextHooks(module) ||
       !InitLockHooks(module) ||
-      !InitLoopChecks(module) || !InitStallWatchdog(module) || !InitLoopSnapshot(module) ||
+      !InitLoopChecks(module) || !InitStallWatchdog(module) || !InitGcPauses(module) || !InitLoopSnapshot(module) ||
       !InitAsyncLockOwners(module)) {
     Py_DECREF(module);
     return nullptr;

@@ -10,6 +10,7 @@
 #include <new>
 #include <thread>
 
+#include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/object_ids.h"
@@ -104,7 +105,10 @@ std::thread* g_thread = nullptr;
 // stalled thread was not running Python but blocked in a call that released
 // it (time.sleep, I/O, a lock); otherwise it was probably computing, and
 // the call it was in when it let go is only where it happened to be.
-void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free) {
+// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
+// the GIL when we asked for it, so the frames are where it was triggered,
+// not what took the time.
+void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
   if (!g_recording.load() || g_forked_child.load()) return;
   uint64_t start = slot.start_ns.load(std::memory_order_acquire);
   if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
@@ -126,7 +130,13 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free) {
   // Frames are read now, before any Python code runs on this thread: the
   // describer below may let the stalled thread go on.
   uint32_t name = 0;
-  if (g_describe_call != nullptr) {
+  if (gc_generation >= 0 && !gil_was_free) {
+    PyObject* r = PyUnicode_FromFormat("gc:%d", gc_generation);
+    if (r != nullptr) {
+      name = NameOf(r);
+      Py_DECREF(r);
+    }
+  } else if (g_describe_call != nullptr) {
     PyObject* r = PyObject_CallOneArg(g_describe_call, reinterpret_cast<PyObject*>(frame));
     if (r == nullptr) {
       PyErr_Clear();
@@ -185,11 +195,12 @@ void WatchdogLoop() {
       // not hold our mutex meanwhile (stop() must be able to get in).
       lock.unlock();
       uint64_t asked = MonotonicNs();
+      int gc_generation = g_gc_generation_now.load(std::memory_order_relaxed);
       PyGILState_STATE st = PyGILState_Ensure();
       bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
       {
         QuietScope quiet;  // the describer must record nothing of its own
-        SampleLocked(slot, gen, gil_was_free);
+        SampleLocked(slot, gen, gil_was_free, gc_generation);
       }
       PyGILState_Release(st);
       lock.lock();
@@ -205,7 +216,7 @@ using TimerObject = PlainWrapperObject;
 
 // After an overrun callback, on its thread (GIL held): LOOP_STALL and what it
 // delayed. `handle` is the Handle whose _run overran.
-void ReportStall(Slot& slot, PyObject* handle, uint64_t duration) {
+void ReportStall(Slot& slot, PyObject* handle, uint64_t start, uint64_t duration) {
   PyObject *et, *ev, *tb;
   PyErr_Fetch(&et, &ev, &tb);  // the callback's own exception, if any
   uint64_t stall_id = slot.stall_id != 0 ? slot.stall_id : NewEntityId();
@@ -226,6 +237,7 @@ void ReportStall(Slot& slot, PyObject* handle, uint64_t duration) {
     name = NameOf(PyTuple_GET_ITEM(info, 1));
   }
   EmitRaw(kLoopStall, stall_id, loop, name, int64_t(duration), 0);
+  ReportGcDuring(stall_id, start, start + duration);
   if (info != nullptr && PyTuple_Check(info) && PyTuple_GET_SIZE(info) >= 3 &&
       PyList_Check(PyTuple_GET_ITEM(info, 2))) {
     PyObject* delayed = PyTuple_GET_ITEM(info, 2);
@@ -265,7 +277,7 @@ PyObject* TimerVectorcall(PyObject* callable, PyObject* const* args, size_t narg
   uint64_t duration = MonotonicNs() - start;
   if (duration >= g_threshold_ns.load(std::memory_order_relaxed) && Active()) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    ReportStall(*slot, nargs >= 1 ? args[0] : nullptr, duration);
+    ReportStall(*slot, nargs >= 1 ? args[0] : nullptr, start, duration);
   }
   slot->stall_id = outer_stall;
   slot->gen.store(slot->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -14,6 +14,10 @@ expect.json:
                     in the finding (its locations and related locations)
   absent            names that must not appear
   only_listed       no findings other than those listed
+                    (each listed finding may also give fix_contains /
+                    fix_absent: phrases its fix must / must not hold)
+  notes_contain     phrases that must appear in the report's notes
+  max_severity      "note": no finding may be a warning or an error
   stdout            the lines the program prints: `run` must pass them through
                     untouched (nothing added, nothing lost)
   trace_shows       "KIND" or "KIND:name" (EventKind from the proto, name a
@@ -107,6 +111,11 @@ def check(args, case, expect, tmp, c):
     if run_findings is not None:
         print("run report findings:\n" + wgtest.indent(wgtest.summarize(run_findings)))
         wgtest.check_findings(run_findings, expect, "run", c)
+    if run_findings is not None and expect.get("notes_contain"):
+        notes = report.get("notes", [])
+        for phrase in expect["notes_contain"]:
+            c.expect(any(phrase in n for n in notes), "run report notes mention %r" % phrase,
+                     "\n".join(notes))
 
     # --- the trace -------------------------------------------------------------
     if not c.expect(os.path.exists(trace), "trace file written at --trace"):

@@ -22,6 +22,7 @@ using testing_support::ExpectedFindings;
 using testing_support::TraceDir;
 
 using testing::HasSubstr;
+using testing::Not;
 
 const findings::Finding* Find(const Analysed& a, const std::string& name) {
   for (const auto& f : a.findings) {
@@ -100,6 +101,43 @@ TEST(ExecutorSaturation, LeavesASelfStarvedPoolToExecutorStarvation) {
   auto a = Analyse("pool_starvation");
   EXPECT_NE(Find(*a, "executor-starvation"), nullptr);
   EXPECT_EQ(Find(*a, "executor-saturation"), nullptr);
+}
+
+// Issue 11 item 5: what held the loop when it was not a call the program
+// made. A stall mostly spent in a garbage collection is a note naming it,
+// one just under half stays a warning about the code (both sides of the
+// boundary), and one nothing in the trace explains is a note saying so.
+TEST(LoopStall, MostlyGarbageCollectionIsAPauseNote) {
+  auto a = Analyse("loop_stall_gc_most");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const auto& f = a->findings[0];
+  EXPECT_EQ(f.severity(), findings::NOTE);
+  EXPECT_THAT(f.message(), HasSubstr("by a garbage collection pause (generation 2; 0.300 s of it"));
+  EXPECT_THAT(f.message(), HasSubstr("triggered while running report() at /srv/app.py:19"));
+  EXPECT_THAT(f.fix(), HasSubstr("gc.freeze()"));
+  EXPECT_THAT(f.fix(), Not(HasSubstr("to_thread")));
+}
+
+TEST(LoopStall, LessThanHalfGarbageCollectionStaysAWarningAboutTheCode) {
+  auto a = Analyse("loop_stall_gc_least");
+  ASSERT_EQ(a->findings.size(), 1u);
+  const auto& f = a->findings[0];
+  EXPECT_EQ(f.severity(), findings::WARNING);
+  EXPECT_THAT(f.message(), HasSubstr("running Python code in report() at /srv/app.py:19"));
+  EXPECT_THAT(f.message(),
+              HasSubstr("(0.200 s of it in garbage collection, up to generation 2)"));
+  EXPECT_THAT(f.fix(), HasSubstr("do not block the event loop"));
+}
+
+TEST(LoopStall, UnexplainedStallsAreNotesThatSaySo) {
+  auto a = Analyse("loop_stall_unexplained");
+  ASSERT_EQ(a->findings.size(), 2u);
+  for (const auto& f : a->findings) EXPECT_EQ(f.severity(), findings::NOTE);
+  EXPECT_THAT(a->findings[0].message(), HasSubstr("(no sample: it ended before the watchdog"));
+  EXPECT_THAT(a->findings[1].message(),
+              HasSubstr("running library code in BlockingPortal._call_func() at "
+                        "/usr/lib/python3/dist-packages/anyio/from_thread.py:219"));
+  EXPECT_THAT(a->findings[1].message(), Not(HasSubstr("running Python code in  (")));
 }
 
 }  // namespace

@@ -59,10 +59,11 @@ def install():
     from . import _hooks_stall
     from . import _hooks_locks
     from . import _hooks_tasks
+    from . import _hooks_uncovered
     from . import _hooks_contextvars  # last: wraps hooks installed before it
 
     for mod in (_hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio, _hooks_loops,
-                _hooks_stall, _hooks_locks, _hooks_tasks, _hooks_contextvars):
+                _hooks_stall, _hooks_locks, _hooks_tasks, _hooks_uncovered, _hooks_contextvars):
         try:
             mod.install(_patcher)
         except Exception:

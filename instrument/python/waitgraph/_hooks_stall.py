@@ -8,6 +8,9 @@
   The Python functions here run only for stalls: `on_stall` (on the loop
   thread, after the overrun callback) and `describe_call` (on the watchdog,
   GIL held, during the stall).
+* gc.callbacks gets `_native.gc_callback` (C: two clock reads per
+  collection, nothing recorded), so that a stall spent in a garbage
+  collection is reported as one (LOOP_STALL_GC), with its generation.
 * anyio's CapacityLimiter (what Starlette's run_in_threadpool and
   iterate_in_threadpool go through, via anyio.to_thread.run_sync): tokens
   waited for, acquired and released, and, when a borrower has to queue, the
@@ -16,6 +19,7 @@
 Names and code locations only, never values."""
 
 import dis
+import gc
 import os
 import sys
 import types
@@ -306,6 +310,8 @@ def install(p):
         if not isinstance(original, _native.StallTimer):
             p.replace(events.Handle, "_run", _native.StallTimer(original), original)
         _native.start_stall_watchdog(threshold, on_stall, describe_call)
+        if _native.gc_callback not in gc.callbacks:
+            gc.callbacks.append(_native.gc_callback)
     if _import_hook is None:
         _import_hook = PatchOnImport(p, _TARGETS)
         _import_hook.install()
@@ -313,6 +319,10 @@ def install(p):
 
 def uninstall():
     global _import_hook
+    try:
+        gc.callbacks.remove(_native.gc_callback)
+    except ValueError:
+        pass
     if _import_hook is not None:
         _import_hook.uninstall()
         _import_hook = None
