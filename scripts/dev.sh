@@ -12,7 +12,7 @@ BUILD_PACKAGES=(cmake g++ make libclang-14-dev libabsl-dev libprotobuf-dev proto
                 python3-dev googletest)
 # The real libraries the bugs live in, and the servers the tests start.
 TEST_PACKAGES=(python3-asgiref python3-django python3-uvicorn python3-starlette python3-anyio
-               python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk)
+               python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk gunicorn)
 
 install_packages() {
   local missing=()

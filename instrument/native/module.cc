@@ -12,7 +12,8 @@
 //   call_quiet(fn, *args, **kwargs): fn(...) with recording suppressed on
 //       this thread
 //   start(path, executable, python_version, argv, library_prefixes,
-//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000)
+//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000,
+//         origin="")  (origin: ProcessInfo.origin, e.g. "fork")
 //       raises OSError if the trace cannot be created (ETIMEDOUT: the
 //       storage did not answer); trace_path() then names the file created
 //       (see trace/private_files.h: never an existing one)
@@ -130,8 +131,10 @@ PyObject* Start(PyObject*, PyObject* args) {
   const char* run_id = "";
   int flush_ms;
   int storage_timeout_ms = 2000;
-  if (!PyArg_ParseTuple(args, "UssOOsi|si:start", &path_obj, &executable, &version, &argv,
-                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms)) {
+  const char* origin = "";
+  if (!PyArg_ParseTuple(args, "UssOOsi|sis:start", &path_obj, &executable, &version, &argv,
+                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms,
+                        &origin)) {
     return nullptr;
   }
   Recorder& recorder = TheRecorder();
@@ -149,6 +152,7 @@ PyObject* Start(PyObject*, PyObject* args) {
   info.set_pid(uint32_t(getpid()));
   info.set_parent_pid(uint32_t(getppid()));
   info.set_run_id(run_id);
+  info.set_origin(origin);
   info.set_executable(executable);
   info.set_python_version(version);
   for (auto& a : argv_list) info.add_argv(std::string(CutUtf8(a, Recorder::kMaxStringBytes)));
@@ -240,6 +244,8 @@ PyObject* SetDebug(PyObject*, PyObject* on) {
 }
 
 void OnForkChild() {
+  t_native_tid = 0;  // the forking thread's id in the child
+  LockHooksAfterForkInChild();
   g_forked_child.store(true);
   TheRecorder().AbandonAfterFork();
   AbandonStallWatchdogAfterFork();
