@@ -186,9 +186,13 @@ constexpr int kProgramGraceSteps = 100;
 
 // --on-hang stop: the hung process, then the program, then whatever
 // recorded process of the run outlived it (a worker its master left).
-void StopRun(pid_t hung, pid_t child, const RunTraces& traces) {
+void StopRun(pid_t hung, pid_t child, RunTraces& traces) {
   if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
   StopProcess(child, /*is_child=*/true, kProgramGraceSteps);
+  // A pre-fork master replaces a dead worker at once, possibly just before
+  // it stopped: give such a worker's trace a moment to appear.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  traces.Poll();
   for (const analyzer::TraceAnalysis* t : traces.running_traces()) {
     pid_t pid = pid_t(t->model().process().pid());
     if (pid > 0 && pid != child) StopProcess(pid, /*is_child=*/false);

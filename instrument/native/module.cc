@@ -13,7 +13,8 @@
 //       this thread
 //   start(path, executable, python_version, argv, library_prefixes,
 //         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000,
-//         origin="")  (origin: ProcessInfo.origin, e.g. "fork")
+//         origin="", began_ns=0)  (origin: ProcessInfo.origin, e.g. "fork";
+//         began_ns: the process's start if not now, e.g. the fork's time)
 //       raises OSError if the trace cannot be created (ETIMEDOUT: the
 //       storage did not answer); trace_path() then names the file created
 //       (see trace/private_files.h: never an existing one)
@@ -132,9 +133,10 @@ PyObject* Start(PyObject*, PyObject* args) {
   int flush_ms;
   int storage_timeout_ms = 2000;
   const char* origin = "";
-  if (!PyArg_ParseTuple(args, "UssOOsi|sis:start", &path_obj, &executable, &version, &argv,
+  unsigned long long began_ns = 0;  // a forked child: when the parent forked
+  if (!PyArg_ParseTuple(args, "UssOOsi|sisK:start", &path_obj, &executable, &version, &argv,
                         &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms,
-                        &origin)) {
+                        &origin, &began_ns)) {
     return nullptr;
   }
   Recorder& recorder = TheRecorder();
@@ -156,8 +158,10 @@ PyObject* Start(PyObject*, PyObject* args) {
   info.set_executable(executable);
   info.set_python_version(version);
   for (auto& a : argv_list) info.add_argv(std::string(CutUtf8(a, Recorder::kMaxStringBytes)));
-  info.set_start_monotonic_ns(MonotonicNs());
-  info.set_start_unix_ns(RealtimeNs());
+  const uint64_t now_ns = MonotonicNs();
+  const uint64_t start_ns = began_ns > 0 && began_ns <= now_ns ? began_ns : now_ns;
+  info.set_start_monotonic_ns(start_ns);
+  info.set_start_unix_ns(RealtimeNs() - (now_ns - start_ns));
   for (auto& p : prefix_list) info.add_library_prefixes(p);
   TheStackWalker().Configure(shim_prefix, prefix_list);
   const char* path_utf8 = PyUnicode_AsUTF8(path_obj);

@@ -12,6 +12,11 @@
                  `analyze DIR` and `check DIR` (and SARIF, the baseline)
                  keep that attribution; fingerprints are the same in both
                  workers and across runs (never a pid).
+  prefork-stop / prefork-stop-tree
+                 a pre-fork master whose worker 2 deadlocks, with a helper
+                 process (`sleep`) of its own: --on-hang stop stops the
+                 worker, the master and every recorded process, and leaves
+                 the helper; stop-tree stops the helper too.
   gunicorn-deadlock
                  `waitgraph run -- gunicorn -k uvicorn.workers.UvicornWorker
                  -w 2 --bind 127.0.0.1:PORT`: /checkout deadlocks one worker;
@@ -50,6 +55,8 @@ def main():
         fork_in_threaded_program(args, tmp, c)
         for method in ("fork", "spawn"):
             pool_workers_with_findings(args, tmp, method, c)
+        for on_hang in ("stop", "stop-tree"):
+            prefork_worker_deadlock(args, tmp, on_hang, c)
         if os.path.exists(GUNICORN):
             gunicorn_deadlocked_worker(args, tmp, c)
             gunicorn_healthy_under_load(args, tmp, c)
@@ -175,6 +182,35 @@ def offline_reports_of_a_run_dir(args, directory, live_findings, what, tmp, c):
                  and {f.get("pid") for f in again["findings"]} != {f.get("pid") for f in live_findings},
                  "pool-fork: another run (other pids) gives the same fingerprints",
                  json.dumps(again["findings"], indent=1)[:3000])
+
+
+# ---- --on-hang stop | stop-tree -----------------------------------------------
+
+def prefork_worker_deadlock(args, tmp, on_hang, c):
+    what = "prefork-" + on_hang
+    print("== %s: a pre-fork master's worker 2 deadlocks" % what)
+    report = os.path.join(tmp, what + ".json")
+    r = wgtest.run([args.waitgraph, "run", "--hang-timeout", "1", "--on-hang", on_hang, "--format", "json",
+                    "--report", report, "--", args.python, os.path.join(PROGRAMS, "prefork_deadlock.py")],
+                   limit=LIMIT, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 3, "%s: run exits 3" % what, r.describe())
+    data = read_json(report, what, c) or {"findings": [], "traces": []}
+    found = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
+    c.expect(len(found) == 1 and found[0].get("role") == "worker 2",
+             "%s: the deadlock is reported in worker 2" % what, json.dumps(data, indent=1)[:4000])
+    left = [t["pid"] for t in data["traces"] if alive(t["pid"])]
+    c.expect(not left, "%s: no recorded process left" % what, str(left))
+    helper = [int(line.split()[1]) for line in r.stdout.decode().splitlines() if line.startswith("helper ")]
+    if not c.expect(len(helper) == 1, "%s: the helper started" % what, r.describe()):
+        return
+    time.sleep(0.2)
+    helper_alive = alive(helper[0])
+    if on_hang == "stop":
+        c.expect(helper_alive, "stop: the master's non-Python helper is left to the master", str(helper))
+    else:
+        c.expect(not helper_alive, "stop-tree: every process below the program is stopped", str(helper))
+    if helper_alive:
+        os.kill(helper[0], signal.SIGKILL)
 
 
 # ---- gunicorn with uvicorn workers ------------------------------------------

@@ -5,6 +5,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 
 from . import _hooks
 from . import _native
@@ -16,6 +17,7 @@ _pointer_file = None    # <per-user dir>/live/<pid> (trace/private_files.h)
 _atexit_registered = False
 _fork_registered = False
 _pattern = None         # the path given to start(), '%p' unexpanded: a forked child's too
+_fork_ns = 0            # CLOCK_MONOTONIC just before the last os.fork(): a child's start
 
 _SHIM_PREFIX = os.path.dirname(__file__) + os.sep
 
@@ -189,7 +191,7 @@ def _origin():
     return ""
 
 
-def _start(path, origin=None):
+def _start(path, origin=None, began_ns=0):
     global _owner_pid, _pointer_file, _atexit_registered, _fork_registered, _pattern
     with _lock:
         if is_running():
@@ -200,7 +202,7 @@ def _start(path, origin=None):
         _native.start(path, sys.executable or "", "%d.%d.%d" % sys.version_info[:3],
                       _recorded_argv(), _library_prefixes(), _SHIM_PREFIX, _flush_ms(),
                       os.environ.get("WAITGRAPH_RUN_ID", ""), _storage_timeout_ms(),
-                      _origin() if origin is None else origin)
+                      _origin() if origin is None else origin, began_ns)
         path = _native.trace_path()  # the file created (never an existing one)
         _owner_pid = os.getpid()
         _pattern = pattern
@@ -212,7 +214,7 @@ def _start(path, origin=None):
             atexit.register(_at_exit)
             _atexit_registered = True
         if not _fork_registered and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
             _fork_registered = True
         return path
 
@@ -239,6 +241,13 @@ def _at_exit():
         pass
 
 
+def _before_fork():
+    # Workers are numbered in the order they were forked, which is not
+    # always the order their shims start in.
+    global _fork_ns
+    _fork_ns = time.monotonic_ns()
+
+
 def _follow_forks():
     return os.environ.get("WAITGRAPH_FOLLOW_FORK", "1") != "0"
 
@@ -259,7 +268,7 @@ def _after_fork_in_child():
         return
     try:
         _hooks.after_fork_in_child()  # the watchdog threads are not in the child
-        _start(_pattern, origin="fork")
+        _start(_pattern, origin="fork", began_ns=_fork_ns)
     except Exception as e:  # never break the child
         sys.stderr.write("waitgraph: cannot record the forked process %d: %s; it runs without "
                          "the shim\n" % (os.getpid(), e))
