@@ -53,6 +53,7 @@ def main():
     c = wgtest.Checker("worker_processes")
     with wgtest.scratch_dir("wg-workers-") as tmp:
         fork_in_threaded_program(args, tmp, c)
+        empty_directory(args, tmp, c)
         for method in ("fork", "spawn"):
             pool_workers_with_findings(args, tmp, method, c)
         for on_hang in ("stop", "stop-tree"):
@@ -110,6 +111,14 @@ def fork_in_threaded_program(args, tmp, c):
              json.dumps(traces, indent=1))
     c.expect(not data["findings"], "fork-threaded: no finding",
              json.dumps(data["findings"], indent=1)[:3000])
+
+
+def empty_directory(args, tmp, c):
+    empty = os.path.join(tmp, "empty")
+    os.mkdir(empty)
+    r = wgtest.run([args.waitgraph, "check", empty], limit=30)
+    c.expect(r.returncode == 2 and r.stderr.count(b"\n") == 1 and b"no *.wgtrace" in r.stderr,
+             "check EMPTY_DIR: exit 2 and one line saying so", r.describe())
 
 
 # ---- multiprocessing.Pool ---------------------------------------------------
