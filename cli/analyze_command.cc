@@ -7,7 +7,9 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/policy.h"
+#include "cli/process_tree.h"
 #include "cli/report.h"
+#include "cli/trace_inputs.h"
 
 namespace waitgraph::cli {
 namespace {
@@ -30,11 +32,16 @@ constexpr char kSharedOptions[] = R"(
                        comments are read only from files under DIR (default: cwd)
 )";
 
-constexpr char kAnalyzeHelp[] = R"(usage: waitgraph analyze TRACE [OPTIONS]
+constexpr char kAnalyzeHelp[] = R"(usage: waitgraph analyze TRACE|DIR... [OPTIONS]
 
 Reads a trace recorded by the shim (complete, truncated, or still being
 written) and prints every finding: deadlocks in force at the end of the trace,
 latent deadlocks seen over the whole run, starved executors.
+
+A directory stands for the *.wgtrace files in it (a `waitgraph run`
+directory, or a service's WAITGRAPH_TRACE directory: one trace per process).
+With several processes' traces, each finding names its process and its role
+(master, worker N: see the README's "Services with worker processes").
 )";
 
 constexpr char kAnalyzeExit[] = R"(
@@ -42,9 +49,10 @@ exit status: 0 report printed (whatever it found); 2 unreadable trace, config
 or baseline, or bad usage; 4 an output file cannot be written
 )";
 
-constexpr char kCheckHelp[] = R"(usage: waitgraph check TRACE... [OPTIONS] [--fail-on LEVEL]
+constexpr char kCheckHelp[] = R"(usage: waitgraph check TRACE|DIR... [OPTIONS] [--fail-on LEVEL]
 
-Like analyze, over one or more traces, with an exit status for CI.
+Like analyze, over one or more traces (a directory: the *.wgtrace files in
+it), with an exit status for CI.
 
   --fail-on error|warning|note|never
                        fail when a finding is at or above LEVEL (default warning))";
@@ -100,7 +108,13 @@ std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, C
 // Analyses every trace and applies the policy; on the first unusable trace
 // prints one line and returns its exit status.
 std::optional<int> AnalyzeAll(const CommonOptions& common, std::vector<findings::Report>& reports) {
-  for (const auto& path : common.traces) {
+  absl::StatusOr<std::vector<std::string>> traces = ExpandTraceInputs(common.traces);
+  if (!traces.ok()) {
+    std::cerr << "waitgraph: " << traces.status().message()
+              << "; pass traces written by `waitgraph run` or WAITGRAPH_TRACE, or their directory\n";
+    return kExitBadInput;
+  }
+  for (const auto& path : *traces) {
     std::string error;
     auto report = AnalyzeTraceFile(path, error);
     if (!report) {
@@ -110,6 +124,7 @@ std::optional<int> AnalyzeAll(const CommonOptions& common, std::vector<findings:
     }
     reports.push_back(std::move(*report));
   }
+  AssignRoles(reports);
   ApplyPolicy(common.policy, reports);
   return std::nullopt;
 }
@@ -149,7 +164,6 @@ int AnalyzeCommand(const Args& args) {
   if (opts->Get("--fail-on")) return Usage("--fail-on belongs to check", "analyze");
   CommonOptions common;
   if (auto exit = ParseCommon(*opts, "analyze", common)) return *exit;
-  if (common.traces.size() != 1) return Usage("analyze takes one trace; use check for several", "analyze");
   std::vector<findings::Report> reports;
   if (auto exit = AnalyzeAll(common, reports)) return *exit;
   return Emit(reports, common);

@@ -14,6 +14,8 @@
 #include "cli/commands.h"
 #include "cli/live_watch.h"
 #include "cli/options.h"
+#include "cli/live_tree.h"
+#include "cli/process_tree.h"
 #include "cli/report.h"
 #include "cli/shim_locator.h"
 #include "rules/describe.h"
@@ -27,6 +29,10 @@ constexpr char kLiveHelp[] = R"(usage: waitgraph live PID|TRACE [--format text|j
 Diagnoses a running or hung process now: which threads are blocked, in what,
 for how long, and any deadlock among them. Works while the process is
 deadlocked: the shim's writer thread needs no GIL.
+
+On a service's master (gunicorn's arbiter, a multiprocessing parent), the
+processes below it that record are diagnosed too: each worker is listed with
+its pid and role, and the report covers them all.
 
 If PID was started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
 waitgraph.start()), its trace is found through <per-user dir>/live/PID (the
@@ -175,10 +181,14 @@ int LiveCommand(const Args& args) {
   // A live writer is current to ~100 ms: open waits have lasted until now.
   // (Given a trace path we cannot know the writer is alive: as of its end.)
   if (alive) analysis.AdvanceClock(MonotonicNowNs());
-  findings::Report report =
-      BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/!alive);
-  if (format == Format::kText) std::cout << BlockedNow(analysis.model()) << "\n";
-  std::cout << Render({report}, {.format = format});
+  std::vector<findings::Report> reports = {
+      BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/!alive)};
+  std::vector<std::string> blocked = {BlockedNow(analysis.model())};
+  // A master: its workers (the processes below it that record) too.
+  if (alive) DiagnoseDescendants(pid_t(pid), reports, blocked, BlockedNow);
+  AssignRoles(reports);
+  if (format == Format::kText) std::cout << LiveBlockedText(reports, blocked) << "\n";
+  std::cout << Render(reports, {.format = format});
   return kExitOk;
 }
 

@@ -25,8 +25,8 @@ commands:
   run [--trace PATH] [--hang-timeout S] -- PROGRAM [ARGS...]
                       run a program under the shim; report when it exits, or
                       at once (exit 3) if it deadlocks
-  analyze TRACE       report on a recorded trace
-  check TRACE...      report with a CI exit status (--fail-on LEVEL)
+  analyze TRACE|DIR   report on a recorded trace (a directory: all its traces)
+  check TRACE|DIR...  report with a CI exit status (--fail-on LEVEL)
   live PID|TRACE      what a running or hung process is waiting for, now
   attach PID          diagnose a CPython process started without waitgraph,
                       from its memory (or --core FILE); exit 3 on a deadlock
@@ -44,7 +44,8 @@ PYTHONPATH=<prefix>/lib/waitgraph/python; WAITGRAPH_STALL_MS (default 100, 0 =
 off), WAITGRAPH_STALL_ERROR_MS (default 1000), WAITGRAPH_SATURATION_MS
 (default 500), WAITGRAPH_FLUSH_MS (default 50), WAITGRAPH_TASK_SNAPSHOT_MS
 (default 500, 0 = off), WAITGRAPH_STORAGE_TIMEOUT_MS (default 2000),
-WAITGRAPH_RECORD_ARGV=1, WAITGRAPH_DIR (per-user directory), WAITGRAPH_DEBUG=1.
+WAITGRAPH_RECORD_ARGV=1, WAITGRAPH_DIR (per-user directory), WAITGRAPH_DEBUG=1,
+WAITGRAPH_FOLLOW_FORK=0 (forked children do not record).
 
 `waitgraph COMMAND --help` tells more. The Python side:
   PYTHONPATH=<prefix>/lib/waitgraph/python WAITGRAPH_TRACE=out.wgtrace python app.py

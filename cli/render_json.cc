@@ -54,7 +54,8 @@ std::string FindingJson(const findings::Finding& f, const findings::Report& repo
       f.held_seconds() > 0 ? absl::StrCat(", \"held_seconds\": ", f.held_seconds()) : "",
       f.scope().empty() ? "" : absl::StrCat(", \"test\": ", JsonQuote(f.scope())),
       ", \"trace\": ", JsonQuote(trace),
-      report.pid() != 0 ? absl::StrCat(", \"pid\": ", report.pid()) : "", "}");
+      report.pid() != 0 ? absl::StrCat(", \"pid\": ", report.pid()) : "",
+      report.role().empty() ? "" : absl::StrCat(", \"role\": ", JsonQuote(report.role())), "}");
 }
 
 }  // namespace
@@ -71,6 +72,7 @@ std::string RenderJson(const std::vector<findings::Report>& reports) {
                                                      report.parent_pid(), ", \"program\": ",
                                                      JsonQuote(report.program()))
                                       : "",
+                    report.role().empty() ? "" : absl::StrCat(", \"role\": ", JsonQuote(report.role())),
                     "}");
     for (const auto& note : report.notes()) {
       absl::StrAppend(&notes, notes.size() > 1 ? ", " : "", JsonQuote(note));

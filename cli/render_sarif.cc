@@ -74,7 +74,8 @@ class SarifWriter {
     return out + "}";
   }
 
-  std::string Result(const findings::Finding& f, const std::string& trace) const {
+  std::string Result(const findings::Finding& f, const findings::Report& report) const {
+    const std::string& trace = report.trace();
     int rule_index = 0;
     for (const auto& info : rules::RuleTable()) {
       if (info.code == f.code()) break;
@@ -105,6 +106,9 @@ class SarifWriter {
                     "}, \"properties\": {\"name\": ", JsonQuote(f.name()), ", \"trace\": ", JsonQuote(trace));
     if (f.held_seconds() > 0) absl::StrAppend(&out, ", \"heldSeconds\": ", f.held_seconds());
     if (!f.scope().empty()) absl::StrAppend(&out, ", \"test\": ", JsonQuote(f.scope()));
+    // The process (not part of the fingerprint: pids change from run to run).
+    if (report.pid() != 0) absl::StrAppend(&out, ", \"pid\": ", report.pid());
+    if (!report.role().empty()) absl::StrAppend(&out, ", \"processRole\": ", JsonQuote(report.role()));
     return out + "}}";
   }
 
@@ -135,7 +139,7 @@ std::string RenderSarif(const std::vector<findings::Report>& reports, const std:
   SarifWriter w(source_root);
   std::vector<std::string> results, notifications;
   for (const auto& report : reports) {
-    for (const auto& f : report.findings()) results.push_back(w.Result(f, report.trace()));
+    for (const auto& f : report.findings()) results.push_back(w.Result(f, report));
     for (const auto& note : report.notes()) {
       notifications.push_back(absl::StrCat("{\"level\": \"note\", \"message\": {\"text\": ",
                                            JsonQuote(note), "}}"));

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "rules/rule_table.h"
 
 namespace waitgraph::cli {
@@ -26,17 +27,15 @@ void AppendStack(std::string& out, const google::protobuf::RepeatedPtrField<find
   }
 }
 
-// "process 1234 (a.py, child of 1200)": which process of several a finding
-// is about.
+// "process 1234 (a.py, child of 1200)", "process 4242 (/usr/bin/gunicorn,
+// worker 2, child of 4240)": which process of several a finding is about.
 std::string ProcessLine(const findings::Report& report) {
+  std::vector<std::string> parts;
+  if (!report.program().empty()) parts.push_back(report.program());
+  if (!report.role().empty()) parts.push_back(report.role());
+  if (report.parent_pid() != 0) parts.push_back(absl::StrCat("child of ", report.parent_pid()));
   std::string out = absl::StrCat("process ", report.pid());
-  if (!report.program().empty() || report.parent_pid() != 0) {
-    absl::StrAppend(&out, " (", report.program(),
-                    report.parent_pid() != 0
-                        ? absl::StrCat(report.program().empty() ? "" : ", ", "child of ", report.parent_pid())
-                        : "",
-                    ")");
-  }
+  if (!parts.empty()) absl::StrAppend(&out, " (", absl::StrJoin(parts, ", "), ")");
   return out;
 }
 

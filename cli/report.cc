@@ -29,6 +29,8 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   report.set_pid(process.pid());
   report.set_parent_pid(process.parent_pid());
   if (process.argv_size() > 0) report.set_program(process.argv(0));
+  report.set_origin(process.origin());
+  report.set_start_monotonic_ns(process.start_monotonic_ns());
   rules::AnalysisInput input = rules::InputFor(analysis, deadlocks);
   for (auto& f : registry->Run(input)) {
     if (f.time_ns() != 0) f.set_scope(analysis.model().ScopeAt(f.time_ns()));

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/policy.h"
+#include "cli/process_tree.h"
 #include "cli/report.h"
 #include "cli/run_traces.h"
 #include "cli/shim_locator.h"
@@ -37,7 +39,9 @@ Runs PROGRAM (a Python interpreter, or anything that starts one) with the
 waitgraph shim, and prints the report when it exits. Its output, input and
 exit status are its own. If a cross-call-deadlock, executor-starvation or
 nothing-can-move has held for --hang-timeout seconds, prints the report at
-once, stops the program, and exits 3.
+once, stops the program, and exits 3. A deadlock in any process of the
+run counts (a worker of gunicorn or of a multiprocessing pool); the report
+names that process, its pid and its role (master, worker N).
 
   --trace PATH          where the program's trace goes (default: a new
                         directory <per-user dir>/run-<pid>-XXXXXX holding
@@ -50,6 +54,14 @@ once, stops the program, and exits 3.
                         default only argv[0]: arguments can hold secrets)
   --hang-timeout SECS   how long a deadlock must hold (default 2, or
                         [run] hang-timeout in ./waitgraph.toml)
+  --on-hang stop|stop-tree
+                        what to stop when a process of the run has been
+                        deadlocked for --hang-timeout: `stop` (default) stops
+                        that process, then the program (SIGTERM, so a server
+                        stops its own workers; SIGKILL after 5 s), then any
+                        recorded process still running; `stop-tree` stops
+                        that process, then every process below the program,
+                        recorded or not, at once
   --format text|json    report format (default text)
   --report FILE         write the report to FILE (default: stderr)
 
@@ -152,9 +164,13 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& shim_dir,
   _exit(127);
 }
 
-void StopProcess(pid_t pid, bool is_child) {
+bool Gone(pid_t pid, bool is_child) {
+  return is_child ? waitpid(pid, nullptr, WNOHANG) == pid : kill(pid, 0) != 0;
+}
+
+void StopProcess(pid_t pid, bool is_child, int grace_steps = 20) {
   kill(pid, SIGTERM);
-  for (int i = 0; i < 20; ++i) {  // up to 1 s to go quietly
+  for (int i = 0; i < grace_steps; ++i) {  // 50 ms each: 1 s to go quietly by default
     if (is_child ? waitpid(pid, nullptr, WNOHANG) == pid : kill(pid, 0) != 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -162,7 +178,51 @@ void StopProcess(pid_t pid, bool is_child) {
   if (is_child) waitpid(pid, nullptr, 0);
 }
 
+// What `run` stops once a process has been deadlocked for --hang-timeout.
+enum class OnHang { kStop, kStopTree };
+
+// A server asked to stop (SIGTERM) stops its workers first: 5 s for that.
+constexpr int kProgramGraceSteps = 100;
+
+// --on-hang stop: the hung process, then the program, then whatever
+// recorded process of the run outlived it (a worker its master left).
+void StopRun(pid_t hung, pid_t child, RunTraces& traces) {
+  if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
+  StopProcess(child, /*is_child=*/true, kProgramGraceSteps);
+  // A pre-fork master replaces a dead worker at once, possibly just before
+  // it stopped: give such a worker's trace a moment to appear.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  traces.Poll();
+  for (const analyzer::TraceAnalysis* t : traces.running_traces()) {
+    pid_t pid = pid_t(t->model().process().pid());
+    if (pid > 0 && pid != child) StopProcess(pid, /*is_child=*/false);
+  }
+}
+
+// --on-hang stop-tree: the hung process, then every process below the
+// program (found before any of them dies and is re-parented), at once.
+void StopTree(pid_t hung, pid_t child) {
+  std::vector<pid_t> tree = Descendants(child);
+  if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
+  kill(child, SIGTERM);
+  for (pid_t p : tree) kill(p, SIGTERM);
+  bool child_gone = false;
+  for (int i = 0; i < kProgramGraceSteps; ++i) {
+    child_gone = child_gone || Gone(child, /*is_child=*/true);
+    bool all_gone = child_gone && std::all_of(tree.begin(), tree.end(),
+                                              [](pid_t p) { return Gone(p, false); });
+    if (all_gone) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (pid_t p : tree) kill(p, SIGKILL);
+  if (!child_gone) {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+  }
+}
+
 struct RunOptions {
+  OnHang on_hang = OnHang::kStop;
   std::string trace;  // empty: a new run directory
   bool record_argv = false;
   double hang_timeout = 2.0;
@@ -173,7 +233,8 @@ struct RunOptions {
 };
 
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
-  auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report"},
+  auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report",
+                                                 "--on-hang"},
                                   .flags = {"--record-argv"},
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
@@ -202,6 +263,13 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
     out.format = *parsed;
   }
   out.report_path = opts->Get("--report").value_or("");
+  if (auto h = opts->Get("--on-hang")) {
+    if (*h == "stop-tree") {
+      out.on_hang = OnHang::kStopTree;
+    } else if (*h != "stop") {
+      return Usage(absl::StrCat("unknown --on-hang ", *h, "; use stop or stop-tree"));
+    }
+  }
   return std::nullopt;
 }
 
@@ -225,6 +293,7 @@ bool HeldStandstill(const analyzer::TraceAnalysis& analysis, double timeout) {
 
 int Print(std::vector<findings::Report> reports, const RunOptions& opts,
           const std::string& where) {
+  AssignRoles(reports);
   ApplyPolicy(opts.policy, reports);
   std::string text = Render(reports, {.format = opts.format});
   if (opts.report_path.empty()) {
@@ -253,6 +322,43 @@ std::optional<Hang> FindHang(const RunTraces& traces, double timeout) {
     if (HeldStandstill(*t, timeout)) return Hang{t, analyzer::FindDeadlocks(t->model())};
   }
   return std::nullopt;
+}
+
+// The hung process's report as of the hang, then the process stopped (and
+// the rest, per --on-hang), then every other process's report as its trace
+// ends: one report of the whole run, each finding with its process.
+std::vector<findings::Report> ReportAfterHang(const Hang& hang, pid_t child, RunTraces& traces,
+                                              OnHang on_hang, double timeout) {
+  findings::Report hung_report = BuildReport(*hang.trace, hang.deadlocks, /*writer_gone=*/false);
+  const pid_t hung = pid_t(hang.trace->model().process().pid());
+  if (on_hang == OnHang::kStopTree) {
+    StopTree(hung, child);
+  } else {
+    StopRun(hung, child, traces);
+  }
+  traces.Poll();
+  std::vector<findings::Report> reports;
+  for (const analyzer::TraceAnalysis* t : traces.traces()) {
+    if (t == hang.trace) {
+      reports.push_back(hung_report);
+    } else {
+      reports.push_back(BuildReport(*t, analyzer::FindDeadlocks(t->model()), /*writer_gone=*/true));
+    }
+  }
+  AssignRoles(reports);
+  for (findings::Report& r : reports) {
+    if (r.trace() != hang.trace->path()) continue;
+    std::string who = reports.size() == 1 || hung == child
+                          ? std::string("the program")
+                          : absl::StrCat("process ", hung,
+                                         DescribeRole(r).empty() ? "" : absl::StrCat(" (", DescribeRole(r), ")"));
+    r.add_notes(absl::StrCat(who, " was deadlocked for ", timeout, " s and has been stopped",
+                             on_hang == OnHang::kStopTree ? ", with every process of the program"
+                             : hung == child           ? ""
+                                                       : ", and the program after it",
+                             "; trace kept at ", hang.trace->path()));
+  }
+  return reports;
 }
 
 }  // namespace
@@ -301,13 +407,9 @@ int RunCommand(const Args& args) {
     traces.AdvanceClock(MonotonicNowNs());
     std::optional<Hang> hang = FindHang(traces, opts.hang_timeout);
     if (!hang) continue;
-    findings::Report report = BuildReport(*hang->trace, hang->deadlocks, /*writer_gone=*/false);
-    report.add_notes(absl::StrCat("the program was deadlocked for ", opts.hang_timeout,
-                                  " s and has been stopped; trace kept at ", hang->trace->path()));
-    int printed = Print({report}, opts, where);
-    pid_t hung = pid_t(hang->trace->model().process().pid());
-    if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
-    StopProcess(child, /*is_child=*/true);
+    std::vector<findings::Report> reports =
+        ReportAfterHang(*hang, child, traces, opts.on_hang, opts.hang_timeout);
+    int printed = Print(std::move(reports), opts, where);
     return printed == kExitOk ? kExitHang : printed;
   }
 

@@ -16,7 +16,7 @@ FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 # The real libraries the bugs live in, and the servers the tests start.
 TEST_PACKAGES=(python3-asgiref python3-django python3-uvicorn python3-starlette python3-anyio
                python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk
-               python3-uvloop gdb chromium tmux)  # gdb: `gcore` for the attach --core tests
+               python3-uvloop gdb chromium tmux gunicorn)  # gdb: `gcore` for the attach --core tests
 
 install_packages() {
   local missing=()

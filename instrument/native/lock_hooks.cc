@@ -807,6 +807,17 @@ PyMethodDef kMethods[] = {
 
 }  // namespace
 
+void LockHooksAfterForkInChild() {
+  ThreadLocks& me = t_locks;
+  const uint64_t parent_tid = me.tid;
+  me.tid = 0;
+  if (parent_tid == 0) return;
+  const uint64_t child_tid = Me().tid;
+  for (Held& h : me.held) {
+    if (h.lock->holder == parent_tid) h.lock->holder = child_tid;
+  }
+}
+
 void TraceHeldLocksBeforeWait() {
   ThreadLocks& me = Me();
   if (me.held.empty() || !Recording()) return;

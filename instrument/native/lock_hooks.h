@@ -41,6 +41,11 @@ void TraceHeldLocksBeforeWait();
 void EnterLockWork(int64_t kind, uint64_t entity);
 void LeaveLockWork(uint64_t entity);
 
+// The child of fork() (pthread_atfork, after the thread-id cache is
+// cleared): the forking thread has a new native id there; the locks it
+// holds are held under that id.
+void LockHooksAfterForkInChild();
+
 }  // namespace waitgraph::shim
 
 #endif  // WAITGRAPH_INSTRUMENT_NATIVE_LOCK_HOOKS_H_

@@ -12,7 +12,9 @@
 //   call_quiet(fn, *args, **kwargs): fn(...) with recording suppressed on
 //       this thread
 //   start(path, executable, python_version, argv, library_prefixes,
-//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000)
+//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000,
+//         origin="", began_ns=0)  (origin: ProcessInfo.origin, e.g. "fork";
+//         began_ns: the process's start if not now, e.g. the fork's time)
 //       raises OSError if the trace cannot be created (ETIMEDOUT: the
 //       storage did not answer); trace_path() then names the file created
 //       (see trace/private_files.h: never an existing one)
@@ -131,8 +133,11 @@ PyObject* Start(PyObject*, PyObject* args) {
   const char* run_id = "";
   int flush_ms;
   int storage_timeout_ms = 2000;
-  if (!PyArg_ParseTuple(args, "UssOOsi|si:start", &path_obj, &executable, &version, &argv,
-                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms)) {
+  const char* origin = "";
+  unsigned long long began_ns = 0;  // a forked child: when the parent forked
+  if (!PyArg_ParseTuple(args, "UssOOsi|sisK:start", &path_obj, &executable, &version, &argv,
+                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms,
+                        &origin, &began_ns)) {
     return nullptr;
   }
   Recorder& recorder = TheRecorder();
@@ -150,11 +155,14 @@ PyObject* Start(PyObject*, PyObject* args) {
   info.set_pid(uint32_t(getpid()));
   info.set_parent_pid(uint32_t(getppid()));
   info.set_run_id(run_id);
+  info.set_origin(origin);
   info.set_executable(executable);
   info.set_python_version(version);
   for (auto& a : argv_list) info.add_argv(std::string(CutUtf8(a, Recorder::kMaxStringBytes)));
-  info.set_start_monotonic_ns(MonotonicNs());
-  info.set_start_unix_ns(RealtimeNs());
+  const uint64_t now_ns = MonotonicNs();
+  const uint64_t start_ns = began_ns > 0 && began_ns <= now_ns ? began_ns : now_ns;
+  info.set_start_monotonic_ns(start_ns);
+  info.set_start_unix_ns(RealtimeNs() - (now_ns - start_ns));
   for (auto& p : prefix_list) info.add_library_prefixes(p);
   TheStackWalker().Configure(shim_prefix, prefix_list);
   const char* path_utf8 = PyUnicode_AsUTF8(path_obj);
@@ -241,6 +249,8 @@ PyObject* SetDebug(PyObject*, PyObject* on) {
 }
 
 void OnForkChild() {
+  t_native_tid = 0;  // the forking thread's id in the child
+  LockHooksAfterForkInChild();
   g_forked_child.store(true);
   TheRecorder().AbandonAfterFork();
   AbandonStallWatchdogAfterFork();

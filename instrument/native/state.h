@@ -45,11 +45,12 @@ inline uint64_t RealtimeNs() {
 }
 
 // Native thread id (what threading.Thread.native_id reports), cached per
-// thread: gettid is a real system call.
+// thread: gettid is a real system call. The fork handler clears the cache:
+// the forking thread has another id in the child.
+inline thread_local uint64_t t_native_tid = 0;
 inline uint64_t NativeThreadId() {
-  static thread_local uint64_t tid = 0;
-  if (tid == 0) tid = static_cast<uint64_t>(syscall(SYS_gettid));
-  return tid;
+  if (t_native_tid == 0) t_native_tid = static_cast<uint64_t>(syscall(SYS_gettid));
+  return t_native_tid;
 }
 
 class QuietScope {

@@ -60,10 +60,12 @@ def install():
     from . import _hooks_locks
     from . import _hooks_tasks
     from . import _hooks_uncovered
+    from . import _hooks_process
     from . import _hooks_contextvars  # last: wraps hooks installed before it
 
     for mod in (_hooks_threading, _hooks_futures, _hooks_queue, _hooks_asyncio, _hooks_loops,
-                _hooks_stall, _hooks_locks, _hooks_tasks, _hooks_uncovered, _hooks_contextvars):
+                _hooks_stall, _hooks_locks, _hooks_tasks, _hooks_uncovered, _hooks_process,
+                _hooks_contextvars):
         try:
             mod.install(_patcher)
         except Exception:
@@ -83,6 +85,19 @@ def uninstall():
     if _patcher is not None:
         _patcher.undo_all()
         _patcher = None
+
+
+def after_fork_in_child():
+    """The child of os.fork(): the hooks are inherited, the shim's own
+    threads are not. Restarted with the child's trace (see _runtime)."""
+    if _patcher is None:
+        return
+    from . import _hooks_stall, _hooks_tasks
+    for mod in (_hooks_stall, _hooks_tasks):
+        try:
+            mod.after_fork_in_child()
+        except Exception:
+            _debug_report(mod.__name__)
 
 
 def _debug_report(what):

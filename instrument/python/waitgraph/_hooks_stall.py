@@ -317,6 +317,13 @@ def install(p):
         _import_hook.install()
 
 
+def after_fork_in_child():
+    """The parent's watchdog thread is not in a forked child: start one."""
+    threshold = _threshold_ms()
+    if threshold > 0 and isinstance(events.Handle.__dict__.get("_run"), _native.StallTimer):
+        _native.start_stall_watchdog(threshold, on_stall, describe_call)
+
+
 def uninstall():
     global _import_hook
     try:

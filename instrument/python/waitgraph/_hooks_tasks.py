@@ -380,5 +380,14 @@ def install(p):
     _native.start_loop_snapshots(idle, snapshot)
 
 
+def after_fork_in_child():
+    """A forked child: its own snapshot watchdog, and TASK_INFO written
+    anew in its own trace."""
+    _seen.clear()
+    idle = _idle_ms()
+    if idle > 0:
+        _native.start_loop_snapshots(idle, snapshot)
+
+
 def uninstall():
     _native.stop_loop_snapshots()

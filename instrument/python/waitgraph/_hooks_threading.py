@@ -18,8 +18,11 @@ _pending_starts = {}
 
 def announce_running_threads():
     """THREAD_STARTED for the threads that exist when the shim starts."""
+    current = threading.current_thread()
     for t in threading.enumerate():
-        nid = getattr(t, "native_id", None)
+        # The current thread by its id now: in a forked child, Python 3.11
+        # keeps the parent's native_id on it.
+        nid = _tid() if t is current else getattr(t, "native_id", None)
         if nid:
             _emit(K.THREAD_STARTED, nid, 0, t.name, 0, False)
 

@@ -5,6 +5,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 
 from . import _hooks
 from . import _native
@@ -15,6 +16,8 @@ _owner_pid = None       # pid that started the current trace
 _pointer_file = None    # <per-user dir>/live/<pid> (trace/private_files.h)
 _atexit_registered = False
 _fork_registered = False
+_pattern = None         # the path given to start(), '%p' unexpanded: a forked child's too
+_fork_ns = 0            # CLOCK_MONOTONIC just before the last os.fork(): a child's start
 
 _SHIM_PREFIX = os.path.dirname(__file__) + os.sep
 
@@ -174,18 +177,35 @@ def _write_pointer(path):
         return None
 
 
-def _start(path):
-    global _owner_pid, _pointer_file, _atexit_registered, _fork_registered
+def _origin():
+    """ProcessInfo.origin of a process started by exec: what kind of
+    multiprocessing process it is, told by the command line Python was
+    given (only classified here, never recorded)."""
+    orig = getattr(sys, "orig_argv", None) or []
+    code = next((orig[i + 1] for i, a in enumerate(orig[:-1]) if a == "-c"), "")
+    for module, origin in (("multiprocessing.spawn", "multiprocessing-spawn"),
+                           ("multiprocessing.forkserver", "multiprocessing-forkserver"),
+                           ("multiprocessing.resource_tracker", "multiprocessing-resource-tracker")):
+        if code.startswith("from %s import" % module):
+            return origin
+    return ""
+
+
+def _start(path, origin=None, began_ns=0):
+    global _owner_pid, _pointer_file, _atexit_registered, _fork_registered, _pattern
     with _lock:
         if is_running():
             raise RuntimeError("waitgraph is already recording to %s" % _native.trace_path())
+        pattern = path
         path = _expand(path)
         _native.set_debug(bool(os.environ.get("WAITGRAPH_DEBUG")))
         _native.start(path, sys.executable or "", "%d.%d.%d" % sys.version_info[:3],
                       _recorded_argv(), _library_prefixes(), _SHIM_PREFIX, _flush_ms(),
-                      os.environ.get("WAITGRAPH_RUN_ID", ""), _storage_timeout_ms())
+                      os.environ.get("WAITGRAPH_RUN_ID", ""), _storage_timeout_ms(),
+                      _origin() if origin is None else origin, began_ns)
         path = _native.trace_path()  # the file created (never an existing one)
         _owner_pid = os.getpid()
+        _pattern = pattern
         from . import _hooks_threading
         _hooks_threading.announce_running_threads()
         _hooks.install()
@@ -194,7 +214,7 @@ def _start(path):
             atexit.register(_at_exit)
             _atexit_registered = True
         if not _fork_registered and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
             _fork_registered = True
         return path
 
@@ -221,9 +241,34 @@ def _at_exit():
         pass
 
 
+def _before_fork():
+    # Workers are numbered in the order they were forked, which is not
+    # always the order their shims start in.
+    global _fork_ns
+    _fork_ns = time.monotonic_ns()
+
+
+def _follow_forks():
+    return os.environ.get("WAITGRAPH_FOLLOW_FORK", "1") != "0"
+
+
 def _after_fork_in_child():
     # The native fork handler has already stopped recording in the child
-    # (it must not write to the parent's file). Forget the parent's trace.
-    global _owner_pid, _pointer_file
+    # (it must not write to the parent's file) and given it fresh locks.
+    # Forget the parent's trace; if the parent was recording, the child
+    # records its own trace from here (a pre-fork server's worker, a
+    # multiprocessing "fork" worker), to the same path pattern: '%p' gives
+    # it its own name, and a fixed path, which exists, PATH-STEM.<pid>.
+    global _owner_pid, _pointer_file, _lock
+    parent_was_recording = _owner_pid is not None and _pattern is not None
     _owner_pid = None
     _pointer_file = None
+    _lock = threading.RLock()  # another thread of the parent may have held it
+    if not parent_was_recording or not _follow_forks():
+        return
+    try:
+        _hooks.after_fork_in_child()  # the watchdog threads are not in the child
+        _start(_pattern, origin="fork", began_ns=_fork_ns)
+    except Exception as e:  # never break the child
+        sys.stderr.write("waitgraph: cannot record the forked process %d: %s; it runs without "
+                         "the shim\n" % (os.getpid(), e))

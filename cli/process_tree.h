@@ -1,0 +1,41 @@
+// The processes of a service as a tree (issue 15): which recorded process is
+// the master and which are its workers, and, from /proc, which processes
+// descend from a pid (to stop them, or to find their traces).
+//
+// A role comes from the traces alone (ProcessInfo pid, parent_pid, origin,
+// start time), never from a process's name or arguments:
+//   - "worker N": forked by a recorded process (os.fork: a pre-fork
+//     server's worker, a multiprocessing "fork"/"forkserver" worker) or a
+//     multiprocessing "spawn" worker, whose parent is among the traces; N
+//     counts its parent's workers in the order they started, from 1 (a
+//     worker that replaces a dead one gets the next number);
+//   - "master": a process with at least one such worker;
+//   - "fork server", "resource tracker": multiprocessing's helpers;
+//   - "forked child": forked by a process whose trace is not among those read;
+//   - "" otherwise: a program started by exec (e.g. `sh -c "python a.py"`).
+#ifndef WAITGRAPH_CLI_PROCESS_TREE_H_
+#define WAITGRAPH_CLI_PROCESS_TREE_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "rules/finding.pb.h"
+
+namespace waitgraph::cli {
+
+// Sets Report.role of every report from the others (see above).
+void AssignRoles(std::vector<findings::Report>& reports);
+
+// "worker 2 of 4240", "master", "" (plain process): the role as said of
+// one report among `reports`.
+std::string DescribeRole(const findings::Report& report);
+
+// Every living process below `root` in the process tree (children first
+// found, then theirs), from /proc; not `root` itself.
+std::vector<pid_t> Descendants(pid_t root);
+
+}  // namespace waitgraph::cli
+
+#endif  // WAITGRAPH_CLI_PROCESS_TREE_H_

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Issue 15: services with worker processes, recorded and diagnosed whole.
+
+  fork-threaded  os.fork() while other threads hold a lock, run a loop and
+                 keep an executor busy: parent and child finish, with the
+                 same output as without the shim; the child has a trace of
+                 its own (origin "fork", its parent recorded).
+  pool-fork / pool-spawn
+                 multiprocessing.Pool workers doing asyncio work with a lost
+                 ContextVar write: each worker's finding is reported with
+                 its pid and role (worker 1, worker 2), none for the master;
+                 `analyze DIR` and `check DIR` (and SARIF, the baseline)
+                 keep that attribution; fingerprints are the same in both
+                 workers and across runs (never a pid).
+  prefork-stop / prefork-stop-tree
+                 a pre-fork master whose worker 2 deadlocks, with a helper
+                 process (`sleep`) of its own: --on-hang stop stops the
+                 worker, the master and every recorded process, and leaves
+                 the helper; stop-tree stops the helper too.
+  gunicorn-deadlock
+                 `waitgraph run -- gunicorn -k uvicorn.workers.UvicornWorker
+                 -w 2 --bind 127.0.0.1:PORT`: /checkout deadlocks one worker;
+                 run reports the deadlock in that worker (pid, role, both
+                 stacks), stops the server (no process left) and exits 3.
+  gunicorn-healthy
+                 the same server answers a few hundred requests: `live` on
+                 the master lists and diagnoses both workers, `live` on a
+                 worker that worker; after SIGTERM, nothing is reported.
+
+usage: test_worker_processes.py --waitgraph BIN [--python PY] [--only NAME]
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wgtest  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAMS = os.path.normpath(os.path.join(HERE, "..", "..", "testdata", "workers"))
+GUNICORN = "/usr/bin/gunicorn"
+LIMIT = 90.0
+
+
+def main():
+    args = wgtest.tool_args()
+    c = wgtest.Checker("worker_processes")
+    with wgtest.scratch_dir("wg-workers-") as tmp:
+        fork_in_threaded_program(args, tmp, c)
+        empty_directory(args, tmp, c)
+        for method in ("fork", "spawn"):
+            pool_workers_with_findings(args, tmp, method, c)
+        for on_hang in ("stop", "stop-tree"):
+            prefork_worker_deadlock(args, tmp, on_hang, c)
+        if os.path.exists(GUNICORN):
+            gunicorn_deadlocked_worker(args, tmp, c)
+            gunicorn_healthy_under_load(args, tmp, c)
+        else:
+            c.fail("%s is missing: install Debian's gunicorn (scripts/dev.sh does)" % GUNICORN)
+    return c.finish()
+
+
+def base_env(tmp):
+    env = wgtest.env_without_waitgraph()
+    env.pop("XDG_RUNTIME_DIR", None)
+    env["TMPDIR"] = tmp
+    env["WAITGRAPH_DIR"] = os.path.join(tmp, "wgdir")
+    return env
+
+
+def read_json(path, what, c):
+    if not c.expect(os.path.exists(path), "%s: report written" % what):
+        return None
+    with open(path) as f:
+        return wgtest.load_json(f.read(), what, c)
+
+
+def trace_dir_of(data):
+    paths = [t["path"] for t in data.get("traces", [])]
+    return os.path.dirname(paths[0]) if paths else None
+
+
+# ---- os.fork in a threaded program ------------------------------------------
+
+def fork_in_threaded_program(args, tmp, c):
+    print("== fork-threaded: os.fork() while threads hold a lock, run a loop, keep an executor busy")
+    program = os.path.join(PROGRAMS, "fork_threaded.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    report = os.path.join(tmp, "fork.json")
+    r = wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--",
+                    args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(not r.timed_out and r.returncode == 0 and r.stdout == plain.stdout,
+             "fork-threaded: parent and child finish, output as without the shim",
+             "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
+    data = read_json(report, "fork-threaded", c)
+    if data is None:
+        return
+    traces = data["traces"]
+    parent = [t for t in traces if t.get("role") == "master"]
+    child = [t for t in traces if t.get("role") == "worker 1"]
+    c.expect(len(traces) == 2 and parent and child and child[0]["parent_pid"] == parent[0]["pid"],
+             "fork-threaded: the child has its own trace, its parent recorded (master, worker 1)",
+             json.dumps(traces, indent=1))
+    c.expect(child and child[0]["events"] > 10, "fork-threaded: the child's trace holds its own events",
+             json.dumps(traces, indent=1))
+    c.expect(not data["findings"], "fork-threaded: no finding",
+             json.dumps(data["findings"], indent=1)[:3000])
+
+
+def empty_directory(args, tmp, c):
+    empty = os.path.join(tmp, "empty")
+    os.mkdir(empty)
+    r = wgtest.run([args.waitgraph, "check", empty], limit=30)
+    c.expect(r.returncode == 2 and r.stderr.count(b"\n") == 1 and b"no *.wgtrace" in r.stderr,
+             "check EMPTY_DIR: exit 2 and one line saying so", r.describe())
+
+
+# ---- multiprocessing.Pool ---------------------------------------------------
+
+def pool_workers_with_findings(args, tmp, method, c):
+    what = "pool-%s" % method
+    print("== %s: Pool workers with asyncio work and a lost ContextVar write" % what)
+    program = os.path.join(PROGRAMS, "pool_async_findings.py")
+    report = os.path.join(tmp, "%s.json" % what)
+    r = wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--",
+                    args.python, program, method], limit=LIMIT, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == b"[None, None]\nparent done\n",
+             "%s: the program ran as without the shim" % what, r.describe())
+    data = read_json(report, what, c)
+    if data is None:
+        return
+    by_pid = {t["pid"]: t for t in data["traces"]}
+    workers = {t["pid"] for t in data["traces"] if t.get("role", "").startswith("worker ")}
+    lost = [f for f in data["findings"] if f["name"] == "lost-context-write"]
+    c.expect(len(workers) == 2 and {f.get("pid") for f in lost} == workers and len(lost) == 2,
+             "%s: each worker's lost-context-write is reported, with its pid" % what,
+             json.dumps({"traces": data["traces"], "findings": lost}, indent=1)[:4000])
+    c.expect(sorted(f.get("role") for f in lost) == ["worker 1", "worker 2"],
+             "%s: findings tagged worker 1 and worker 2" % what, json.dumps(lost, indent=1)[:3000])
+    masters = [t for t in data["traces"] if t.get("role") == "master"]
+    c.expect(len(masters) == 1 and all(by_pid[p]["parent_pid"] == masters[0]["pid"] for p in workers),
+             "%s: the parent is the master of both workers" % what, json.dumps(data["traces"], indent=1))
+    c.expect(len({f["fingerprint"] for f in lost}) == 1,
+             "%s: the same finding has the same fingerprint in both workers" % what,
+             json.dumps(lost, indent=1)[:3000])
+    c.expect(not [f for f in data["findings"] if f["name"] != "lost-context-write"],
+             "%s: nothing else reported" % what, json.dumps(data["findings"], indent=1)[:3000])
+    directory = trace_dir_of(data)
+    if directory:
+        offline_reports_of_a_run_dir(args, directory, lost, what, tmp, c)
+
+
+def offline_reports_of_a_run_dir(args, directory, live_findings, what, tmp, c):
+    a = wgtest.run([args.waitgraph, "analyze", directory, "--format", "json"], limit=LIMIT)
+    if c.expect(a.returncode == 0, "%s: analyze DIR reads the run directory" % what, a.describe()):
+        data = json.loads(a.stdout)
+        lost = [f for f in data["findings"] if f["name"] == "lost-context-write"]
+        c.expect(sorted((f.get("pid"), f.get("role")) for f in lost)
+                 == sorted((f.get("pid"), f.get("role")) for f in live_findings),
+                 "%s: analyze DIR keeps each finding's process and role" % what,
+                 json.dumps(lost, indent=1)[:3000])
+    text = wgtest.run([args.waitgraph, "analyze", directory], limit=LIMIT)
+    c.expect(text.returncode == 0 and text.stdout.count(b", worker ") == 2,
+             "%s: analyze DIR (text) names the worker of each finding" % what, text.describe())
+    baseline = os.path.join(tmp, "%s-baseline.json" % what)
+    k = wgtest.run([args.waitgraph, "check", directory, "--write-baseline", baseline], limit=LIMIT)
+    c.expect(k.returncode == 1, "%s: check DIR fails on the workers' warnings" % what, k.describe())
+    k = wgtest.run([args.waitgraph, "check", directory, "--baseline", baseline], limit=LIMIT)
+    c.expect(k.returncode == 0, "%s: check DIR --baseline passes (fingerprints hold)" % what, k.describe())
+    s = wgtest.run([args.waitgraph, "check", directory, "--format", "sarif", "--fail-on", "never"],
+                   limit=LIMIT)
+    if c.expect(s.returncode == 0, "%s: check DIR --format sarif" % what, s.describe()):
+        results = json.loads(s.stdout)["runs"][0]["results"]
+        roles = sorted(r["properties"].get("processRole", "") for r in results)
+        c.expect(roles == ["worker 1", "worker 2"], "%s: SARIF results carry the process role" % what,
+                 json.dumps(results, indent=1)[:3000])
+    if what == "pool-fork":
+        # A second run: other pids, the same fingerprints.
+        report = os.path.join(tmp, "again.json")
+        wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--", args.python,
+                    os.path.join(PROGRAMS, "pool_async_findings.py"), "fork"],
+                   limit=LIMIT, env=base_env(tmp), cwd=tmp)
+        again = read_json(report, "pool-fork again", c) or {"findings": []}
+        c.expect({f["fingerprint"] for f in again["findings"]} == {f["fingerprint"] for f in live_findings}
+                 and {f.get("pid") for f in again["findings"]} != {f.get("pid") for f in live_findings},
+                 "pool-fork: another run (other pids) gives the same fingerprints",
+                 json.dumps(again["findings"], indent=1)[:3000])
+
+
+# ---- --on-hang stop | stop-tree -----------------------------------------------
+
+def prefork_worker_deadlock(args, tmp, on_hang, c):
+    what = "prefork-" + on_hang
+    print("== %s: a pre-fork master's worker 2 deadlocks" % what)
+    report = os.path.join(tmp, what + ".json")
+    r = wgtest.run([args.waitgraph, "run", "--hang-timeout", "1", "--on-hang", on_hang, "--format", "json",
+                    "--report", report, "--", args.python, os.path.join(PROGRAMS, "prefork_deadlock.py")],
+                   limit=LIMIT, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 3, "%s: run exits 3" % what, r.describe())
+    data = read_json(report, what, c) or {"findings": [], "traces": []}
+    found = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
+    c.expect(len(found) == 1 and found[0].get("role") == "worker 2",
+             "%s: the deadlock is reported in worker 2" % what, json.dumps(data, indent=1)[:4000])
+    left = [t["pid"] for t in data["traces"] if alive(t["pid"])]
+    c.expect(not left, "%s: no recorded process left" % what, str(left))
+    helper = [int(line.split()[1]) for line in r.stdout.decode().splitlines() if line.startswith("helper ")]
+    if not c.expect(len(helper) == 1, "%s: the helper started" % what, r.describe()):
+        return
+    time.sleep(0.2)
+    helper_alive = alive(helper[0])
+    if on_hang == "stop":
+        c.expect(helper_alive, "stop: the master's non-Python helper is left to the master", str(helper))
+    else:
+        c.expect(not helper_alive, "stop-tree: every process below the program is stopped", str(helper))
+    if helper_alive:
+        os.kill(helper[0], signal.SIGKILL)
+
+
+# ---- gunicorn with uvicorn workers ------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def wait_until_serving(port, proc, limit=30):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            return get(port, "/pid", timeout=2)
+        except OSError:
+            time.sleep(0.1)
+    return None
+
+
+def start_server(args, tmp, port, report, extra=()):
+    cmd = [args.waitgraph, "run", "--format", "json", "--report", report, *extra, "--",
+           GUNICORN, "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "--bind", "127.0.0.1:%d" % port,
+           "--pid", os.path.join(tmp, "gunicorn-%d.pid" % port), "--chdir", PROGRAMS,
+           "gunicorn_app:app"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env(tmp),
+                            cwd=tmp, start_new_session=True)
+
+
+def finish(proc, limit):
+    try:
+        out, err = proc.communicate(timeout=limit)
+        return proc.returncode, out, err, False
+    except subprocess.TimeoutExpired:
+        wgtest.kill_group(proc)
+        out, err = proc.communicate()
+        return proc.returncode, out, err, True
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def describe(rc, out, err, timed_out):
+    return "exit %s%s\n--- stdout\n%s\n--- stderr\n%s" % (
+        rc, " (KILLED: wall-clock limit)" if timed_out else "",
+        out.decode("utf-8", "replace")[-3000:], err.decode("utf-8", "replace")[-6000:])
+
+
+def gunicorn_deadlocked_worker(args, tmp, c):
+    print("== gunicorn-deadlock: one worker deadlocks in /checkout")
+    port = free_port()
+    report = os.path.join(tmp, "gunicorn-deadlock.json")
+    proc = start_server(args, tmp, port, report, ("--hang-timeout", "2"))
+    first = wait_until_serving(port, proc)
+    if not c.expect(first is not None, "gunicorn-deadlock: the server answers under waitgraph run"):
+        wgtest.kill_group(proc)
+        return
+    for _ in range(20):
+        get(port, "/quote")
+    hung = []
+    threading.Thread(target=lambda: hung.append(_try_get(port, "/checkout", 60)), daemon=True).start()
+    start = time.monotonic()
+    rc, out, err, timed_out = finish(proc, LIMIT)
+    what = describe(rc, out, err, timed_out)
+    c.expect(rc == 3 and not timed_out, "gunicorn-deadlock: run exits 3 (after %.1f s)"
+             % (time.monotonic() - start), what)
+    data = read_json(report, "gunicorn-deadlock", c)
+    if data is None:
+        return
+    roles = {t["pid"]: t.get("role", "") for t in data["traces"]}
+    deadlocks = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
+    ok = c.expect(len(deadlocks) == 1, "gunicorn-deadlock: one cross-call-deadlock",
+                  json.dumps(data, indent=1)[:5000])
+    if ok:
+        d = deadlocks[0]
+        c.expect(roles.get(d.get("pid"), "").startswith("worker ") and d.get("role") == roles[d["pid"]],
+                 "gunicorn-deadlock: reported in a worker, with its pid and role (%s, %s)"
+                 % (d.get("pid"), d.get("role")), json.dumps(data["traces"], indent=1))
+        stacks = [r for r in d["related"] if r["stack"]]
+        funcs = {loc["function"] for r in stacks for loc in r["stack"]}
+        c.expect(len(stacks) >= 2 and "checkout" in funcs and "refresh_prices" in funcs,
+                 "gunicorn-deadlock: both stacks (checkout waits, refresh_prices blocks)",
+                 json.dumps(d, indent=1)[:4000])
+        c.expect(any("has been stopped" in n and str(d["pid"]) in n for n in data["notes"]),
+                 "gunicorn-deadlock: a note says which process was stopped", "\n".join(data["notes"]))
+    c.expect(sorted(roles.values()).count("master") == 1,
+             "gunicorn-deadlock: gunicorn's arbiter is the master", json.dumps(data["traces"], indent=1))
+    time.sleep(0.5)
+    left = [p for p in roles if alive(p)]
+    c.expect(not left, "gunicorn-deadlock: the server is stopped, no process left", str(left))
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+
+
+def _try_get(port, path, timeout):
+    try:
+        return get(port, path, timeout)
+    except OSError as e:
+        return e
+
+
+def gunicorn_healthy_under_load(args, tmp, c):
+    print("== gunicorn-healthy: a healthy 2-worker server under load")
+    port = free_port()
+    report = os.path.join(tmp, "gunicorn-healthy.json")
+    proc = start_server(args, tmp, port, report)
+    if not c.expect(wait_until_serving(port, proc) is not None,
+                    "gunicorn-healthy: the server answers under waitgraph run"):
+        wgtest.kill_group(proc)
+        return
+    errors, pids = [], set()
+
+    def client(n):
+        for i in range(n):
+            try:
+                path = "/quote" if i % 2 else "/pid"
+                body = get(port, path)
+                if path == "/pid":
+                    pids.add(int(body))
+            except OSError as e:
+                errors.append(e)
+
+    clients = [threading.Thread(target=client, args=(75,)) for _ in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    c.expect(not errors, "gunicorn-healthy: 300 requests answered", repr(errors[:3]))
+    with open(os.path.join(tmp, "gunicorn-%d.pid" % port)) as f:
+        master = int(f.read().strip())
+    live = wgtest.run([args.waitgraph, "live", str(master), "--format", "json"], limit=30,
+                      env=base_env(tmp))
+    if c.expect(live.returncode == 0, "gunicorn-healthy: live MASTER", live.describe()):
+        data = json.loads(live.stdout)
+        roles = sorted(t.get("role", "") for t in data["traces"])
+        c.expect(roles == ["master", "worker 1", "worker 2"] and not data["findings"],
+                 "gunicorn-healthy: live MASTER lists and diagnoses both workers",
+                 json.dumps(data, indent=1)[:3000])
+    text = wgtest.run([args.waitgraph, "live", str(master)], limit=30, env=base_env(tmp))
+    c.expect(text.returncode == 0 and text.stdout.count(b", worker ") == 2,
+             "gunicorn-healthy: live MASTER (text) names each worker", text.describe())
+    if pids:
+        worker = sorted(pids)[0]
+        one = wgtest.run([args.waitgraph, "live", str(worker), "--format", "json"], limit=30,
+                         env=base_env(tmp))
+        traces = json.loads(one.stdout)["traces"] if one.returncode == 0 else []
+        c.expect([t["pid"] for t in traces] == [worker], "gunicorn-healthy: live WORKER is that worker",
+                 one.describe())
+    os.killpg(proc.pid, 0)  # still there
+    proc.send_signal(signal.SIGTERM)  # forwarded to gunicorn: a graceful stop
+    rc, out, err, timed_out = finish(proc, LIMIT)
+    c.expect(rc == 0 and not timed_out, "gunicorn-healthy: stops with exit 0 on SIGTERM",
+             describe(rc, out, err, timed_out))
+    data = read_json(report, "gunicorn-healthy", c)
+    if data is None:
+        return
+    c.expect(not data["findings"], "gunicorn-healthy: nothing reported",
+             json.dumps(data["findings"], indent=1)[:4000])
+    roles = sorted(t.get("role", "") for t in data["traces"])
+    c.expect(roles == ["master", "worker 1", "worker 2"], "gunicorn-healthy: master and 2 workers recorded",
+             json.dumps(data["traces"], indent=1))
+
+
+if __name__ == "__main__":
+    wgtest.main_guard(main)
