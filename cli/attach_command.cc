@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -33,7 +34,8 @@ memory (never stops it, never runs code in it), takes a snapshot of every
 thread's Python stack and of what the known blocking calls on it wait for
 (Thread.join, Future.result, executor shutdown, asgiref's hand-offs, which
 loop each thread runs), and reports like `analyze` on a recorded trace.
-The text report begins with every thread's stack.
+The text report begins with every thread's stack, and the tasks of each idle
+event loop with their await chains.
 
   --trace OUT          also write the snapshot as a trace (for analyze/check)
   --interval SECONDS   with --samples: time between snapshots (default 1)
@@ -61,6 +63,34 @@ bool IsDeadlock(const findings::Finding& f) {
          f.name() == "nothing-can-move";
 }
 
+// The tasks of each idle event loop and what each awaits, with its await
+// chain (innermost first), as `python -m asyncio pstree` shows on 3.14.
+std::string TaskChains(const attach::Snapshot& s) {
+  constexpr int kShown = 50;
+  std::string out;
+  std::map<uint64_t, std::string> names;
+  std::map<uint64_t, int> per_loop_shown;
+  uint64_t last_task = 0;
+  for (const attach::Fact& f : s.facts) {
+    if (f.kind == trace::LOOP_IDLE) {
+      absl::StrAppend(&out, "\nevent loop #", f.subject, " idle in its selector on thread ", f.thread, ":\n");
+    } else if (f.kind == trace::TASK_INFO) {
+      names[f.subject] = f.name;
+    } else if (f.kind == trace::TASK_WAITING && f.subject != last_task) {
+      last_task = f.subject;
+      if (++per_loop_shown[f.thread] > kShown) continue;
+      absl::StrAppend(&out, "  task ", names[f.subject], " awaits ", f.name, ":\n");
+      for (const attach::PyFrame& frame : f.stack) {
+        absl::StrAppend(&out, "    File \"", frame.file, "\", line ", frame.line, " in ", frame.function, "\n");
+      }
+    }
+  }
+  for (const auto& [thread, shown] : per_loop_shown) {
+    if (shown > kShown) absl::StrAppend(&out, "  ... and ", shown - kShown, " more task(s) on thread ", thread, "\n");
+  }
+  return out;
+}
+
 // "Thread 4242 MainThread (holds the GIL):" and its stack, innermost first,
 // as faulthandler and py-spy show it.
 std::string ThreadStacks(const attach::Snapshot& s) {
@@ -74,7 +104,7 @@ std::string ThreadStacks(const attach::Snapshot& s) {
                       f.function, "\n");
     }
   }
-  return out + "\n";
+  return out + TaskChains(s) + "\n";
 }
 
 struct AttachOptions {
