@@ -147,6 +147,7 @@ void DirectEdge(const Model& model, const NodeKey& from, const NodeKey& to,
       if (to.kind == NodeKind::kExecutorQueue) edge.set_label("queued on");
       else if (to.kind == NodeKind::kThread && f->producer_kind == analyzer::ProducerKind::kExecutor)
         edge.set_label("runs on worker");
+      else if (f->producer_reason.empty()) edge.set_label("completed only by");
       else edge.set_label(absl::StrCat("completed only by (", f->producer_reason, ")"));
       SetLocation(model, f->producer_stack, edge);
       return;
