@@ -42,7 +42,10 @@ findings::GraphNode ThreadNode(const Model& model, analyzer::ThreadId tid) {
   if (!t->loops_running.empty()) {
     node.set_role(absl::StrCat("runs ", DescribeLoop(model, t->loops_running.back())));
   } else if (t->worker_of) {
-    node.set_role(absl::StrCat("worker of ", DescribeExecutor(model, *t->worker_of)));
+    // Short: the executor's own node, if on the cycle, says the rest.
+    const analyzer::Executor* ex = model.FindExecutor(*t->worker_of);
+    node.set_role(ex != nullptr && !ex->name_prefix.empty() ? absl::StrCat("worker of ", ex->name_prefix)
+                                                           : "worker of an executor");
   }
   return node;
 }
