@@ -109,8 +109,10 @@ GraphPtr BuildGraph(const findings::CycleGraph& cycle, const std::string& title,
       absl::StrAppend(&label, "\\n", EscapeLabelText(ShortWhere(edge.location(), source_root)));
     }
     Set(e, "label", label);
-    Set(e, "color", "#b91c1c");
-    Set(e, "fontcolor", "#7f1d1d");
+    // A latent cycle's edges were never all there at once: dashed, amber.
+    Set(e, "color", cycle.latent() ? "#c2410c" : "#b91c1c");
+    Set(e, "fontcolor", cycle.latent() ? "#7c2d12" : "#7f1d1d");
+    if (cycle.latent()) Set(e, "style", "dashed");
     Set(e, "fontname", "Helvetica");
     Set(e, "fontsize", "10");
     Set(e, "penwidth", "1.5");

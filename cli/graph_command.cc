@@ -20,7 +20,9 @@ constexpr char kGraphHelp[] = R"(usage: waitgraph graph TRACE [--finding N] [--f
 
 Draws the wait-for cycle of a deadlock found in TRACE: threads, event loops,
 executors, futures, locks and tasks as nodes (with their roles), each wait
-and hand-off as a labelled edge with the user's file:line.
+and hand-off as a labelled edge with the user's file:line. A latent cycle
+(potential-cross-call-deadlock, lock-order-inversion: each edge seen, never
+all at once) is drawn over its classes with dashed edges.
 
   --finding N          the Nth finding of `waitgraph analyze TRACE` (from 1);
                        default: the first finding with a cycle
@@ -52,7 +54,7 @@ std::variant<const findings::Finding*, int> ChooseFinding(const findings::Report
                                                           std::optional<int> wanted) {
   std::vector<int> with_cycle = FindingsWithCycle(report);
   std::string choices = with_cycle.empty()
-                            ? "no finding of this trace has one (no deadlock in force at its end)"
+                            ? "no finding of this trace has one (no deadlock, actual or latent)"
                             : absl::StrCat("findings with one: ", absl::StrJoin(with_cycle, ", "));
   if (!wanted) {
     if (with_cycle.empty()) {

@@ -75,7 +75,11 @@ std::string FindingHtml(const findings::Finding& f, int number, const std::strin
     absl::StrAppend(&out, "<figure class=\"cycle\">",
                     svg.ok() ? InlineSvg(*svg)
                              : absl::StrCat("<p class=\"note-line\">", XmlEscape(std::string(svg.status().message())), "</p>"),
-                    "<figcaption>the wait-for cycle: each arrow waits for the node it points at</figcaption>"
+                    f.cycle().latent()
+                        ? "<figcaption>a latent cycle: each arrow was seen at some time, never all at "
+                          "once; together they deadlock</figcaption>"
+                        : "<figcaption>the wait-for cycle: each arrow waits for the node it points "
+                          "at</figcaption>",
                     "</figure>\n");
   }
   return out + "</article>\n";

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -41,7 +42,10 @@ findings::GraphNode ThreadNode(const Model& model, analyzer::ThreadId tid) {
   if (!t->loops_running.empty()) {
     node.set_role(absl::StrCat("runs ", DescribeLoop(model, t->loops_running.back())));
   } else if (t->worker_of) {
-    node.set_role(absl::StrCat("worker of ", DescribeExecutor(model, *t->worker_of)));
+    // Short: the executor's own node, if on the cycle, says the rest.
+    const analyzer::Executor* ex = model.FindExecutor(*t->worker_of);
+    node.set_role(ex != nullptr && !ex->name_prefix.empty() ? absl::StrCat("worker of ", ex->name_prefix)
+                                                           : "worker of an executor");
   }
   return node;
 }
@@ -146,6 +150,7 @@ void DirectEdge(const Model& model, const NodeKey& from, const NodeKey& to,
       if (to.kind == NodeKind::kExecutorQueue) edge.set_label("queued on");
       else if (to.kind == NodeKind::kThread && f->producer_kind == analyzer::ProducerKind::kExecutor)
         edge.set_label("runs on worker");
+      else if (f->producer_reason.empty()) edge.set_label("completed only by");
       else edge.set_label(absl::StrCat("completed only by (", f->producer_reason, ")"));
       SetLocation(model, f->producer_stack, edge);
       return;
@@ -174,7 +179,67 @@ void DirectEdge(const Model& model, const NodeKey& from, const NodeKey& to,
   edge.set_label("waits for");
 }
 
+// "loop", "executor" or "thread" for a class key ("loop@app.py:40").
+std::string KindOfClassKey(const std::string& key) {
+  if (absl::StartsWith(key, "loop")) return "loop";
+  if (absl::StartsWith(key, "executor")) return "executor";
+  return "thread";
+}
+
+void AddClassNode(findings::CycleGraph& graph, const std::string& key, std::string kind,
+                  const std::string& label) {
+  for (const findings::GraphNode& n : graph.nodes()) {
+    if (n.id() == key) return;
+  }
+  findings::GraphNode* node = graph.add_nodes();
+  node->set_id(key);
+  node->set_kind(std::move(kind));
+  node->set_label(label);
+}
+
+std::string SeenAt(const Model& model, analyzer::TimeNs time) {
+  return absl::StrFormat("at +%.2f s", SecondsSinceStart(model, time));
+}
+
 }  // namespace
+
+findings::CycleGraph DrawClassCycle(const Model& model, const analyzer::ClassCycle& cycle) {
+  findings::CycleGraph graph;
+  graph.set_latent(true);
+  for (const analyzer::ClassEdge& e : cycle.edges) {
+    AddClassNode(graph, e.from.key, KindOfClassKey(e.from.key), e.from.label);
+  }
+  for (const analyzer::ClassEdge& e : cycle.edges) {
+    findings::GraphEdge* edge = graph.add_edges();
+    edge->set_from(e.from.key);
+    edge->set_to(e.to.key);
+    edge->set_label(absl::StrCat("blocked in ", e.first.api, " ", SeenAt(model, e.first.time)));
+    SetLocation(model, e.first.stack, *edge);
+  }
+  return graph;
+}
+
+findings::CycleGraph DrawLockOrderCycle(const Model& model, const analyzer::LockOrderCycle& cycle) {
+  using analyzer::LockOrderNode;
+  findings::CycleGraph graph;
+  graph.set_latent(true);
+  for (const analyzer::LockOrderEdge& e : cycle.edges) {
+    std::string kind = e.from.kind == LockOrderNode::Kind::kLockClass ? "lock" : KindOfClassKey(e.from.key);
+    AddClassNode(graph, e.from.key, kind, e.from.label);
+  }
+  for (const analyzer::LockOrderEdge& e : cycle.edges) {
+    findings::GraphEdge* edge = graph.add_edges();
+    edge->set_from(e.from.key);
+    edge->set_to(e.to.key);
+    std::string what = e.to.kind == LockOrderNode::Kind::kWork
+                           ? absl::StrCat("its holder waited in ", e.first.api, " for")
+                       : e.from.kind == LockOrderNode::Kind::kWork ? std::string("its work took")
+                                                                   : std::string("its holder then took");
+    edge->set_label(absl::StrCat(what, " ", SeenAt(model, e.first.time)));
+    SetLocation(model, e.first.stack, *edge);
+  }
+  return graph;
+}
 
 findings::CycleGraph DrawCycle(const Model& model, const analyzer::Deadlock& deadlock) {
   findings::CycleGraph graph;

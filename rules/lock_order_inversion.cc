@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "rules/cycle_graph.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -131,6 +132,7 @@ void LockOrderInversionRule::Check(const AnalysisInput& input,
                     "class in the work"
                   : "take these locks in one order everywhere (or guard the data with a single "
                     "lock)");
+    *f.mutable_cycle() = DrawLockOrderCycle(model, cycle);
     SetFingerprint(f, parts);
     out.push_back(std::move(f));
   }

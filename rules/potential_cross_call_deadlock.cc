@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "rules/cycle_graph.h"
 #include "rules/describe.h"
 
 namespace waitgraph::rules {
@@ -100,6 +101,7 @@ void PotentialCrossCallDeadlockRule::Check(const AnalysisInput& input,
         "potential deadlock: ", absl::StrJoin(steps, "; "),
         "; each wait was seen, never all at once, so only timing kept it from hanging"));
     f.set_fix(FixFor(cycle));
+    *f.mutable_cycle() = DrawClassCycle(model, cycle);
     SetFingerprint(f, parts);
     out.push_back(std::move(f));
   }

@@ -68,15 +68,15 @@ def tmux(args, socket, *argv):
                           stderr=subprocess.PIPE, timeout=30)
 
 
-def capture(args, socket):
-    return tmux(args, socket, "capture-pane", "-p", "-t", "watch").stdout.decode("utf-8", "replace")
+def capture(args, socket, session="watch"):
+    return tmux(args, socket, "capture-pane", "-p", "-t", session).stdout.decode("utf-8", "replace")
 
 
-def wait_screen(args, socket, predicate, limit=20):
+def wait_screen(args, socket, predicate, limit=20, session="watch"):
     deadline = time.monotonic() + limit
     screen = ""
     while time.monotonic() < deadline:
-        screen = capture(args, socket)
+        screen = capture(args, socket, session)
         if predicate(screen):
             return screen, True
         time.sleep(0.3)
@@ -125,6 +125,16 @@ def check(args, env, socket, wrapper_pid, tmp, c):
     c.expect(ok and "WATCH-EXIT=0" in screen, "q quits with status 0", screen)
     c.expect("THREADS" not in screen and "FINDINGS" not in screen,
              "the view is gone: the alternate screen was left", screen)
+
+    # Ctrl-C: the terminal is restored, then the view dies of SIGINT as it was asked.
+    command = "trap '' INT; env TMPDIR=%s %s live %d --watch; echo WATCH-EXIT=$?; sleep 60" % (
+        shlex.quote(tmp), shlex.quote(args.waitgraph), wrapper_pid)
+    tmux(args, socket, "new-session", "-d", "-s", "again", "-x", "120", "-y", "40", command)
+    screen, ok = wait_screen(args, socket, lambda s: "FINDINGS" in s, session="again")
+    tmux(args, socket, "send-keys", "-t", "again", "C-c")
+    screen, ok = wait_screen(args, socket, lambda s: "WATCH-EXIT=" in s, limit=10, session="again")
+    c.expect(ok and "WATCH-EXIT=130" in screen and "THREADS" not in screen,
+             "Ctrl-C leaves the alternate screen, then ends the view by SIGINT (status 130)", screen)
 
     r = wgtest.run([args.waitgraph, "live", str(wrapper_pid), "--watch"], limit=30, env=env)
     c.expect(r.returncode == 2 and "terminal" in r.stderr.decode() and

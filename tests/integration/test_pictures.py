@@ -43,6 +43,9 @@ def main():
             findings = pictures_common.analyze_json(args, trace, tmp, c)
             check_graph(args, trace, findings, tmp, c)
             check_export(args, trace, findings, tmp, c)
+        for case, kinds in [("lock_order_latent_inversion", {"lockclass": 2}),
+                            ("pools_wait_on_each_other_latent", {"executor": 2})]:
+            check_latent(args, case, kinds, tmp, c)
     return c.finish()
 
 
@@ -118,6 +121,26 @@ def check_graph(args, trace, findings, tmp, c):
     r = wgtest.run([args.waitgraph, "graph", os.path.join(tmp, "missing.wgtrace")], limit=60, cwd=tmp)
     c.expect(r.returncode == EXIT_BAD_INPUT and len(r.stderr.decode().strip().splitlines()) == 1,
              "graph of a missing trace: one line, exit 2", r.describe())
+
+
+def check_latent(args, case, kinds, tmp, c):
+    """A latent cycle (a case's own program, no hang) is drawn over its
+    classes with dashed edges, each with the user's line."""
+    program = os.path.join(os.path.dirname(pictures_common.PROGRAM), "..", "cases", case, "program.py")
+    trace = os.path.join(tmp, case + ".wgtrace")
+    r = wgtest.run([args.waitgraph, "run", "--trace", trace, "--", args.python, program], limit=60,
+                   env=wgtest.env_without_waitgraph(), cwd=tmp)
+    if not c.expect(os.path.exists(trace), "%s is recorded" % case, r.describe()):
+        return
+    r = wgtest.run([args.waitgraph, "graph", trace, "--format", "dot"], limit=60, cwd=tmp)
+    dot = r.stdout.decode()
+    # Node statements only: an edge's first quoted id is followed by "->", not "[".
+    found = collections.Counter(re.findall(r'^\s*"(lockclass|executor|loop|thread)[#@:][^"]*"\s*\[', dot, re.M))
+    edges = re.findall(r'->', dot)
+    c.expect(r.returncode == 0 and all(found[k] == n for k, n in kinds.items()) and len(edges) == 2,
+             "%s: its latent cycle is drawn, %s nodes and two edges" % (case, kinds), dot or r.describe())
+    c.expect(dot.count("style=dashed") == 2 and re.search(r"at(\\n| )\+\d+\.\d\d s", dot) and "program.py:" in dot,
+             "%s: latent edges are dashed, with when and where each was seen" % case, dot)
 
 
 def dump_events(args, trace, c):
