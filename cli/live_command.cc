@@ -135,7 +135,7 @@ int LiveCommand(const Args& args) {
     if (std::optional<int> exit = FindLiveTrace(pid, trace)) return *exit;
     alive = ProcessAlive(pid);
   }
-  analyzer::TraceAnalysis analysis(trace);
+  analyzer::TraceAnalysis analysis(trace, analyzer::ModelLimits::Following());
   analysis.Poll();
   if (analysis.unusable() || analysis.model().stats().chunks == 0) {
     std::cerr << "waitgraph: " << (analysis.status().ok() ? absl::StrCat(trace, " holds no complete chunk yet")
