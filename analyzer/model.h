@@ -184,8 +184,8 @@ struct Scope {
 // left out, and the report says so (TraceAnalysis::Notes). SECURITY.md lists
 // them; tests pass smaller ones.
 struct ModelLimits {
-  // Events applied to the model and every analysis; each keeps at most a
-  // few hundred bytes, so this bounds the analysis at well under 2 GB.
+  // Events applied to the model and every analysis (a crafted trace of 1M
+  // events that each make new state takes about 400 MB).
   uint64_t events = 4'000'000;
   // Heap the model and its analyses may take (measured with mallinfo2 every
   // 1,024 events): a short event may make them copy a long name, so the
