@@ -1,5 +1,7 @@
 #include "analyzer/model.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -22,6 +24,26 @@ const typename Map::mapped_type* FindIn(const Map& map, typename Map::key_type k
 }
 
 }  // namespace
+
+static uint64_t HeapInUse() {
+  struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+Model::Model(ModelLimits limits) : limits_(limits) {
+  if (limits_.memory_bytes != UINT64_MAX) heap_at_start_ = HeapInUse();
+}
+
+bool Model::OverLimit() {
+  if (over_limit_) return true;
+  constexpr uint64_t kMemoryCheckEvery = 1024;
+  if (stats_.events >= limits_.events) return over_limit_ = true;
+  if (limits_.memory_bytes != UINT64_MAX && stats_.events % kMemoryCheckEvery == 0) {
+    uint64_t heap = HeapInUse();
+    over_limit_ = heap > heap_at_start_ && heap - heap_at_start_ > limits_.memory_bytes;
+  }
+  return over_limit_;
+}
 
 void Model::AddChunk(const trace::TraceChunk& chunk) {
   ++stats_.chunks;
@@ -51,7 +73,7 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   // An empty chunk is the writer's heartbeat: the process was alive then.
   if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
   for (int i = 0; i < chunk.events_size(); ++i) {
-    if (stats_.events >= limits_.events) {
+    if (OverLimit()) {
       stats_.events_over_limit += chunk.events_size() - i;
       break;
     }

@@ -184,15 +184,28 @@ struct Scope {
 // left out, and the report says so (TraceAnalysis::Notes). SECURITY.md lists
 // them; tests pass smaller ones.
 struct ModelLimits {
-  // Events applied to the model and every analysis; each keeps at most a
-  // few hundred bytes, so this bounds the analysis at well under 2 GB.
+  // Events applied to the model and every analysis (a crafted trace of 1M
+  // events that each make new state takes about 400 MB).
   uint64_t events = 4'000'000;
+  // Heap the model and its analyses may take (measured with mallinfo2 every
+  // 1,024 events): a short event may make them copy a long name, so the
+  // event count alone does not bound memory.
+  uint64_t memory_bytes = 2ull << 30;
   // Bytes of interned strings, frames and stacks kept.
   uint64_t interned_bytes = 256ull << 20;
   // Entries of one entity's list (a thread's nested waits and held locks,
   // a wait's targets, a future's dependencies): real ones hold a handful,
   // and each list is searched linearly.
   size_t per_entity = 1024;
+
+  // For a process followed while it runs (`run`, `live`): its trace is
+  // analysed to its end however long it runs, so only the other limits hold.
+  static ModelLimits Following() {
+    ModelLimits limits;
+    limits.events = UINT64_MAX;
+    limits.memory_bytes = UINT64_MAX;
+    return limits;
+  }
 };
 
 // Counters for what the model could not use: bad data becomes a count and a
@@ -227,7 +240,7 @@ class EventSink {
 
 class Model {
  public:
-  explicit Model(ModelLimits limits = {}) : limits_(limits) {}
+  explicit Model(ModelLimits limits = {});
   const ModelLimits& limits() const { return limits_; }
   // Adds the chunk's definitions and events. Chunks must come in order.
   void AddChunk(const trace::TraceChunk& chunk);
@@ -313,7 +326,12 @@ class Model {
   TimeNs last_time_ = 0;
   bool shim_stopped_ = false;
   std::string shim_disabled_reason_;
+  // Past ModelLimits::events or memory_bytes (checked now and then).
+  bool OverLimit();
+
   ModelLimits limits_;
+  uint64_t heap_at_start_ = 0;  // mallinfo2's allocated bytes when made
+  bool over_limit_ = false;
   ModelStats stats_;
   uint64_t interned_bytes_ = 0;
   ModelObserver* observer_ = nullptr;

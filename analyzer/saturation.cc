@@ -62,7 +62,8 @@ void SaturationModel::OnEvent(const Model& model, const trace::Event& e, TimeNs 
       if (const Thread* t = model.FindThread(h.thread); t && !t->active_waits.empty()) {
         if (const Wait* w = model.FindWait(t->active_waits.front())) h.wait = *w;
       }
-      ep.holders.push_back(std::move(h));
+      // Each holder copies its wait, refreshed on every event: a bounded few.
+      if (ep.holders.size() < model.limits().per_entity) ep.holders.push_back(std::move(h));
       break;
     }
     default: break;
@@ -100,7 +101,7 @@ void SaturationModel::UpdateExecutor(const Model& model, EntityId id, TimeNs tim
         h.job = j->second.name;
         h.stack = j->second.stack;
       }
-      ep.holders.push_back(std::move(h));
+      if (ep.holders.size() < model.limits().per_entity) ep.holders.push_back(std::move(h));
     }
     RefreshHolderWaits(model, ep);
     ep.max_queued = ex->queued.size();

@@ -3,6 +3,16 @@
 #include <algorithm>
 
 namespace waitgraph::analyzer {
+namespace {
+
+// When a stall of `elapsed` ns that is seen at `time` began: never before
+// the clock's start or after `time`, whatever a (hostile) trace says, so
+// that no later subtraction overflows.
+TimeNs StallBegin(TimeNs time, int64_t elapsed) {
+  return time - std::clamp<int64_t>(elapsed, 0, time);
+}
+
+}  // namespace
 
 void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   switch (e.kind()) {
@@ -12,7 +22,7 @@ void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time)
       if (fresh) {
         s.id = e.subject();
         s.thread = e.thread();
-        s.begin = time - e.arg();
+        s.begin = StallBegin(time, e.arg());
         order_.push_back(s.id);
       }
       StallSample sample;
@@ -37,7 +47,11 @@ void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time)
           s.loop = t->loops_running.back();
         }
       }
-      s.samples.push_back(std::move(sample));
+      // Each sample copies a wait: a bounded number in all, the first ones.
+      if (samples_kept_ < kMaxSamples) {
+        ++samples_kept_;
+        s.samples.push_back(std::move(sample));
+      }
       break;
     }
     case trace::LOOP_STALL: {
@@ -49,7 +63,7 @@ void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time)
       }
       s.thread = e.thread();
       s.end = time;
-      s.begin = time - e.arg();
+      s.begin = StallBegin(time, e.arg());
       s.finished = true;
       if (e.object() != 0) s.loop = e.object();
       s.callback = model.String(e.name());

@@ -75,8 +75,12 @@ class StallModel : public EventSink {
   std::vector<Stall> Stalls(const Model& model) const;
 
  private:
+  // Samples kept in all: each copies a wait (hostile traces, SECURITY.md).
+  static constexpr uint64_t kMaxSamples = 20'000;
+
   std::map<EntityId, Stall> stalls_;  // by stall id
   std::vector<EntityId> order_;
+  uint64_t samples_kept_ = 0;
 };
 
 }  // namespace waitgraph::analyzer

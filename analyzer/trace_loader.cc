@@ -66,10 +66,11 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
     notes.push_back(absl::StrCat(stats.out_of_order_chunks, " chunks out of order or missing"));
   }
   if (stats.events_over_limit > 0) {
-    notes.push_back(absl::StrCat("the trace is longer than one analysis takes: the last ",
+    notes.push_back(absl::StrCat("the trace is larger than one analysis takes (at most ",
+                                 model_->limits().events, " events and ",
+                                 model_->limits().memory_bytes >> 20, " MiB): the last ",
                                  stats.events_over_limit, " events (after the first ",
-                                 model_->limits().events,
-                                 ") were left out; findings cover the events before"));
+                                 stats.events, ") were left out; findings cover the events before"));
   }
   if (stats.interned_over_limit > 0 || stats.lists_over_limit > 0) {
     notes.push_back(absl::StrCat(

@@ -170,7 +170,7 @@ int LiveCommand(const Args& args) {
     alive = ProcessAlive(pid);
   }
   if (opts->flags.count("--watch")) return WatchLive(trace, pid);  // live_watch.cc
-  analyzer::TraceAnalysis analysis(trace);
+  analyzer::TraceAnalysis analysis(trace, analyzer::ModelLimits::Following());
   analysis.Poll();
   if (analysis.unusable() || analysis.model().stats().chunks == 0) {
     std::cerr << "waitgraph: " << (analysis.status().ok() ? absl::StrCat(trace, " holds no complete chunk yet")

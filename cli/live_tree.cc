@@ -17,7 +17,7 @@ int DiagnoseDescendants(pid_t pid, std::vector<findings::Report>& reports,
   for (pid_t child : Descendants(pid)) {
     std::optional<trace::LivePointer> pointer = trace::ReadLivePointer(LivePointerPath(child));
     if (!pointer || !trace::PointerMatchesLiveProcess(*pointer, child)) continue;
-    analyzer::TraceAnalysis analysis(pointer->trace_path);
+    analyzer::TraceAnalysis analysis(pointer->trace_path, analyzer::ModelLimits::Following());
     analysis.Poll();
     if (analysis.unusable() || analysis.model().stats().chunks == 0) continue;
     analysis.AdvanceClock(MonotonicNowNs());  // alive: its open waits last until now

@@ -258,7 +258,7 @@ int WatchLive(const std::string& trace, long pid) {
     std::cerr << "waitgraph: live --watch needs a terminal; drop --watch for a one-time report\n";
     return kExitBadInput;
   }
-  analyzer::TraceAnalysis analysis(trace);
+  analyzer::TraceAnalysis analysis(trace, analyzer::ModelLimits::Following());
   struct sigaction action {};
   action.sa_handler = OnStopSignal;
   sigemptyset(&action.sa_mask);

@@ -65,6 +65,14 @@ void AddMessage(const Descriptor& message, std::set<std::string>& entries) {
     const FieldDescriptor& field = *message.field(i);
     const std::string tag = Varint((uint64_t(field.number()) << 3) | WireType(field));
     entries.insert(tag);
+    if (WireType(field) == 0) {
+      // The extremes of every integer field: where arithmetic overflows
+      // (a stall of INT64_MIN ns once did).
+      for (uint64_t extreme : {~uint64_t{0}, uint64_t{1} << 63, (uint64_t{1} << 63) - 1,
+                               uint64_t{0xffffffff}}) {
+        entries.insert(tag + Varint(extreme));
+      }
+    }
     if (field.type() == FieldDescriptor::TYPE_ENUM) {
       AddValues(*field.enum_type(), tag, entries);
     } else if (field.name() == "arg") {

@@ -57,7 +57,7 @@ status=0
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$out/trace_analysis_fuzzer" -max_total_time="$seconds" -dict="$out/trace.dict" \
-    -timeout=20 -rss_limit_mb=2560 -max_len=262144 -print_final_stats=1 \
+    -timeout=20 -rss_limit_mb=2560 -max_len=65536 -len_control=0 -print_final_stats=1 \
     -artifact_prefix="$out/crashes/" "$out/corpus" "$out/seeds" \
     >"$out/last-run.log" 2>&1 || status=$?
 grep -E '^(stat::|Done|INFO: -max_total_time)' "$out/last-run.log" || true

@@ -125,6 +125,28 @@ TEST(HostileTrace, EventsPastTheLimitAreCountedAndNoted) {
   EXPECT_TRUE(HasNote(analysis, "the last 80 events (after the first 100) were left out"));
 }
 
+// Short events that make the analysis copy a long name (a wait's API) grow
+// memory far faster than the trace: the heap, not the event count, bounds it.
+TEST(HostileTrace, AnalysisStopsAtItsMemoryLimit) {
+  analyzer::TraceAnalysis analysis("amplified", analyzer::ModelLimits{.memory_bytes = 32u << 20});
+  trace::TraceChunk names = ChunkOf(0);
+  auto* s = names.add_strings();
+  s->set_id(1);
+  s->set_value(std::string(64 * 1024, 'w'));
+  analysis.AddChunk(names);
+  for (uint64_t c = 1; c <= 4; ++c) {
+    trace::TraceChunk chunk = ChunkOf(c);
+    for (uint64_t i = 0; i < 1000; ++i) {  // 4,000 waits never ended: 256 MiB of names
+      AddEvent(chunk, trace::WAIT_BEGIN, c * 1000 + i, 99, trace::ENTITY_FUTURE, 1000 + i)
+          ->set_name(1);
+    }
+    analysis.AddChunk(chunk);
+  }
+  EXPECT_GT(analysis.model().stats().events_over_limit, 2000u);
+  EXPECT_LT(analysis.model().waits().size(), 1600u);
+  EXPECT_TRUE(HasNote(analysis, "32 MiB"));
+}
+
 TEST(HostileTrace, InternedDefinitionsPastTheLimitAreLeftOut) {
   analyzer::TraceAnalysis analysis("big-strings", analyzer::ModelLimits{.interned_bytes = 1 << 20});
   trace::TraceChunk chunk = ChunkOf(0);
