@@ -59,7 +59,7 @@ void AssignRoles(std::vector<findings::Report>& reports) {
     std::stable_sort(list.begin(), list.end(), [](const auto* a, const auto* b) {
       return a->start_monotonic_ns() < b->start_monotonic_ns();
     });
-    // Several traces of one process (a fork that then exec'd Python) are one worker.
+    // Several traces of one forked process (the shim restarted in it) are one worker.
     std::vector<uint32_t> numbered;
     for (findings::Report* r : list) {
       size_t n = std::find(numbered.begin(), numbered.end(), r->pid()) - numbered.begin();

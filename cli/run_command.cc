@@ -188,7 +188,9 @@ constexpr int kProgramGraceSteps = 100;
 // recorded process of the run outlived it (a worker its master left).
 void StopRun(pid_t hung, pid_t child, RunTraces& traces) {
   if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
-  StopProcess(child, /*is_child=*/true, kProgramGraceSteps);
+  // The program itself hung: 1 s to go quietly, as any hung process.
+  StopProcess(child, /*is_child=*/true, hung == child ? 20 : kProgramGraceSteps);
+  if (traces.traces().size() <= 1) return;
   // A pre-fork master replaces a dead worker at once, possibly just before
   // it stopped: give such a worker's trace a moment to appear.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -207,7 +209,8 @@ void StopTree(pid_t hung, pid_t child) {
   kill(child, SIGTERM);
   for (pid_t p : tree) kill(p, SIGTERM);
   bool child_gone = false;
-  for (int i = 0; i < kProgramGraceSteps; ++i) {
+  const int grace_steps = hung == child ? 20 : kProgramGraceSteps;  // a hung program: 1 s
+  for (int i = 0; i < grace_steps; ++i) {
     child_gone = child_gone || Gone(child, /*is_child=*/true);
     bool all_gone = child_gone && std::all_of(tree.begin(), tree.end(),
                                               [](pid_t p) { return Gone(p, false); });
