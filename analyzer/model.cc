@@ -30,10 +30,16 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   if (chunk.has_process()) {
     process_ = chunk.process();
     has_process_info_ = true;
+    library_prefixes_.assign(process_.library_prefixes().begin(), process_.library_prefixes().end());
   }
   for (const auto& s : chunk.strings()) strings_[s.id()] = s.value();
   for (const auto& f : chunk.frames()) {
-    frames_[f.id()] = Frame{String(f.file()), String(f.function()), f.line(), f.library()};
+    Frame frame{String(f.file()), String(f.function()), f.line(), f.library()};
+    FrameClass cls = ClassifyFile(frame.file, f.library(), library_prefixes_, source_root_);
+    frame.origin = cls.origin;
+    frame.library = cls.origin == FrameOrigin::kStdlib || cls.origin == FrameOrigin::kSitePackages;
+    frame.display = std::move(cls.display);
+    frames_[f.id()] = std::move(frame);
   }
   for (const auto& s : chunk.stacks()) {
     stacks_[s.id()].assign(s.frames().begin(), s.frames().end());
@@ -89,9 +95,12 @@ std::vector<const Frame*> Model::StackFrames(StackId id) const {
 
 const Frame* Model::UserFrame(StackId stack) const {
   std::vector<const Frame*> frames = StackFrames(stack);
+  const Frame* outside_libraries = nullptr;
   for (const Frame* f : frames) {
-    if (!f->library) return f;
+    if (f->origin == FrameOrigin::kProject) return f;
+    if (outside_libraries == nullptr && !f->library) outside_libraries = f;
   }
+  if (outside_libraries != nullptr) return outside_libraries;
   return frames.empty() ? nullptr : frames.front();
 }
 

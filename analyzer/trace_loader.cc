@@ -8,11 +8,12 @@
 
 namespace waitgraph::analyzer {
 
-TraceAnalysis::TraceAnalysis(std::string path)
+TraceAnalysis::TraceAnalysis(std::string path, const std::string& source_root)
     : path_(path),
       reader_(std::move(path)),
       model_(std::make_unique<Model>()),
       classes_(std::make_unique<ClassGraph>()) {
+  model_->SetSourceRoot(source_root);
   model_->set_observer(classes_.get());
   model_->AddSink(contexts_.get());
   model_->AddSink(loop_affinity_.get());

@@ -22,7 +22,8 @@ namespace waitgraph::analyzer {
 // The model of one trace and the class graph built alongside it.
 class TraceAnalysis {
  public:
-  explicit TraceAnalysis(std::string path);
+  // `source_root`: the user's project (see Model::SetSourceRoot).
+  explicit TraceAnalysis(std::string path, const std::string& source_root = "");
 
   // Reads whatever the writer has completed since the last call. Returns
   // false once the trace cannot be read further (see status()).

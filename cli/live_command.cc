@@ -13,7 +13,9 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/policy.h"
 #include "cli/report.h"
+#include "cli/report_style.h"
 #include "cli/shim_locator.h"
 #include "rules/describe.h"
 #include "trace/private_files.h"
@@ -31,6 +33,9 @@ PID must have been started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
 waitgraph.start()); its trace is found through <per-user dir>/live/PID (the
 per-user directory of the process's owner: $WAITGRAPH_DIR, else
 $XDG_RUNTIME_DIR/waitgraph, else ${TMPDIR:-/tmp}/waitgraph-<uid>).
+
+  --source-root DIR, --color auto|always|never, --full-stacks
+                       as for analyze (see `waitgraph analyze --help`)
 
 exit status: 0 report printed; 2 no trace for PID, or unreadable trace; 5 the
 process PID no longer exists (its trace, if any, is named: use `analyze`)
@@ -111,7 +116,8 @@ std::string BlockedNow(const analyzer::Model& model) {
 }  // namespace
 
 int LiveCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format"}});
+  auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--format"}),
+                                  .flags = WithReportStyleFlags({})});
   if (opts.ok() && opts->help()) {
     std::cout << kLiveHelp;
     return kExitOk;
@@ -128,6 +134,15 @@ int LiveCommand(const Args& args) {
     }
     format = *ParseFormat(*f);
   }
+  auto config = LoadConfig("");  // ./waitgraph.toml, if any: [paths] project
+  ReportStyle style;
+  std::optional<std::string> style_error =
+      config.ok() ? ResolveReportStyle(*opts, *config, STDOUT_FILENO, style)
+                  : std::optional<std::string>(std::string(config.status().message()));
+  if (style_error) {
+    std::cerr << "waitgraph: " << *style_error << " (see `waitgraph live --help`)\n";
+    return kExitBadInput;
+  }
   std::string target = opts->positional[0], trace = target;
   bool alive = false;
   if (IsPid(target)) {
@@ -135,7 +150,7 @@ int LiveCommand(const Args& args) {
     if (std::optional<int> exit = FindLiveTrace(pid, trace)) return *exit;
     alive = ProcessAlive(pid);
   }
-  analyzer::TraceAnalysis analysis(trace);
+  analyzer::TraceAnalysis analysis(trace, style.source_root);
   analysis.Poll();
   if (analysis.unusable() || analysis.model().stats().chunks == 0) {
     std::cerr << "waitgraph: " << (analysis.status().ok() ? absl::StrCat(trace, " holds no complete chunk yet")
@@ -149,7 +164,11 @@ int LiveCommand(const Args& args) {
   findings::Report report =
       BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/!alive);
   if (format == Format::kText) std::cout << BlockedNow(analysis.model()) << "\n";
-  std::cout << Render({report}, {.format = format});
+  std::cout << Render({report}, {.format = format,
+                                 .source_root = style.source_root,
+                                 .text = {.width = size_t(style.width),
+                                          .color = style.color,
+                                          .full_stacks = style.full_stacks}});
   return kExitOk;
 }
 

@@ -9,8 +9,12 @@ namespace waitgraph::cli {
 namespace {
 
 std::string LocationJson(const findings::Location& loc) {
+  std::string origin = loc.origin().empty()
+                           ? ""
+                           : absl::StrCat(", \"origin\": ", JsonQuote(loc.origin()),
+                                          ", \"display_path\": ", JsonQuote(loc.display_path()));
   return absl::StrCat("{\"path\": ", JsonQuote(loc.path()), ", \"line\": ", loc.line(),
-                      ", \"function\": ", JsonQuote(loc.function()), "}");
+                      ", \"function\": ", JsonQuote(loc.function()), origin, "}");
 }
 
 template <typename Locations>

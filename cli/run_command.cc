@@ -20,6 +20,7 @@
 #include "cli/options.h"
 #include "cli/policy.h"
 #include "cli/report.h"
+#include "cli/report_style.h"
 #include "cli/run_traces.h"
 #include "cli/shim_locator.h"
 #include "cli/signal_forwarding.h"
@@ -52,6 +53,8 @@ once, stops the program, and exits 3.
                         [run] hang-timeout in ./waitgraph.toml)
   --format text|json    report format (default text)
   --report FILE         write the report to FILE (default: stderr)
+  --source-root DIR, --color auto|always|never, --full-stacks
+                        as for analyze (see `waitgraph analyze --help`)
 
 ./waitgraph.toml (see `waitgraph check --help`) and `# waitgraph: ignore[rule]`
 comments apply to the report as they do for check.
@@ -170,11 +173,13 @@ struct RunOptions {
   std::string report_path;  // empty: stderr
   std::vector<std::string> program;
   Policy policy;  // waitgraph.toml and `# waitgraph: ignore[...]` comments
+  ReportStyle style;  // --source-root, --color, --full-stacks
 };
 
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
-  auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report"},
-                                  .flags = {"--record-argv"},
+  auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--trace", "--hang-timeout",
+                                                                     "--format", "--report"}),
+                                  .flags = WithReportStyleFlags({"--record-argv"}),
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
   if (opts->help()) {
@@ -188,8 +193,11 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   auto config = LoadConfig("");  // ./waitgraph.toml, if any
   if (!config.ok()) return Usage(std::string(config.status().message()));
   out.policy.config = *config;
-  // Suppression comments are read only from files under the current directory.
-  out.policy.source_root = std::filesystem::current_path().string();
+  out.report_path = opts->Get("--report").value_or("");
+  const int report_fd = out.report_path.empty() ? STDERR_FILENO : -1;
+  if (auto error = ResolveReportStyle(*opts, *config, report_fd, out.style)) return Usage(*error);
+  // Suppression comments are read only from files under the source root.
+  out.policy.source_root = out.style.source_root;
   if (config->hang_timeout) out.hang_timeout = *config->hang_timeout;
   if (auto t = opts->Get("--hang-timeout")) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {
@@ -201,7 +209,6 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
     if (!parsed) return Usage(absl::StrCat("unknown --format ", *f, "; use text or json"));
     out.format = *parsed;
   }
-  out.report_path = opts->Get("--report").value_or("");
   return std::nullopt;
 }
 
@@ -226,7 +233,11 @@ bool HeldStandstill(const analyzer::TraceAnalysis& analysis, double timeout) {
 int Print(std::vector<findings::Report> reports, const RunOptions& opts,
           const std::string& where) {
   ApplyPolicy(opts.policy, reports);
-  std::string text = Render(reports, {.format = opts.format});
+  std::string text = Render(reports, {.format = opts.format,
+                                     .source_root = opts.style.source_root,
+                                     .text = {.width = size_t(opts.style.width),
+                                              .color = opts.style.color,
+                                              .full_stacks = opts.style.full_stacks}});
   if (opts.report_path.empty()) {
     std::cerr << "\n" << text << std::flush;
     return kExitOk;
@@ -293,6 +304,7 @@ int RunCommand(const Args& args) {
   }
 
   RunTraces traces(pattern, run_id);
+  traces.set_source_root(opts.style.source_root);
   int status = 0;
   for (;;) {
     if (waitpid(child, &status, WNOHANG) == child) break;

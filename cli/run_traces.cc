@@ -49,7 +49,7 @@ bool RunTraces::Adopt(const std::string& path) {
     foreign_.insert(path);  // only regular files: never a FIFO, a device, a link
     return false;
   }
-  auto analysis = std::make_unique<analyzer::TraceAnalysis>(path);
+  auto analysis = std::make_unique<analyzer::TraceAnalysis>(path, source_root_);
   analysis->Poll();
   if (analysis->model().stats().chunks == 0) {
     if (!analysis->status().ok()) foreign_.insert(path);  // not a trace

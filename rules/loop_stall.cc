@@ -113,7 +113,7 @@ std::string UserFrames(const Model& model, analyzer::StackId stack) {
       if (!out.empty()) break;  // the user's code ends where a framework called it
       continue;
     }
-    out.push_back(absl::StrCat(f->function, "() at ", f->file, ":", f->line));
+    out.push_back(absl::StrCat(f->function, "() at ", f->shown_path(), ":", f->line));
     if (out.size() == 3) break;
   }
   return absl::StrJoin(out, ", in ");
@@ -200,6 +200,9 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
                                Secs(s.duration()), " ", what, "; ", often,
                                s.finished ? "" : " (still blocked when the trace ended)",
                                meanwhile));
+    f.set_headline(absl::StrCat("event loop blocked ", Secs(s.duration()),
+                                call.empty() ? (user != nullptr ? " running Python code" : "")
+                                             : absl::StrCat(" in ", call)));
     f.set_fix(
         "do not block the event loop: await an async equivalent (asyncio.sleep, an async "
         "client), or move the blocking call to a thread (await asyncio.to_thread(...), "
