@@ -242,7 +242,8 @@ def _junit(outcomes, by_test, threshold):
         if bad or outcome == "failed":
             failures += 1
             text = "\n".join(_describe(f) for f in bad) or "failed"
-            body = f'<failure message={quoteattr(f"{len(bad)} waitgraph finding{'' if len(bad) == 1 else 's'}")}>{escape(text)}</failure>'
+            noun = "finding" if len(bad) == 1 else "findings"
+            body = f'<failure message={quoteattr(f"{len(bad)} waitgraph {noun}")}>{escape(text)}</failure>'
         classname, _, name = test.rpartition("::")
         cases.append(f'  <testcase classname={quoteattr(classname)} name={quoteattr(name)} '
                      f'time="{seconds:.3f}">{body}</testcase>')
