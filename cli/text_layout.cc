@@ -1,5 +1,7 @@
 #include "cli/text_layout.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 
 namespace waitgraph::cli {
@@ -23,6 +25,22 @@ size_t Columns(absl::string_view text) {
   return columns;
 }
 
+namespace {
+
+bool IsNumber(absl::string_view word) {
+  return !word.empty() && word.find_first_not_of("0123456789.+-") == absl::string_view::npos &&
+         std::isdigit(static_cast<unsigned char>(word.back()));
+}
+
+// "s", "ms", "s;", "s)," : a unit that belongs with the number before it.
+bool IsUnit(absl::string_view word) {
+  size_t end = word.find_first_of(";,:)");
+  absl::string_view unit = word.substr(0, end);
+  return unit == "s" || unit == "ms" || unit == "%";
+}
+
+}  // namespace
+
 std::vector<std::string> WrapWords(absl::string_view text, size_t first_width, size_t width) {
   std::vector<std::string> lines(1);
   size_t limit = first_width;
@@ -38,6 +56,13 @@ std::vector<std::string> WrapWords(absl::string_view text, size_t first_width, s
       line = std::string(word);
     } else if (Columns(line) + 1 + Columns(word) <= limit) {
       absl::StrAppend(&line, " ", word);
+    } else if (size_t last = line.rfind(' ');
+               IsUnit(word) && last != std::string::npos && IsNumber(line.substr(last + 1))) {
+      // "2.1 s" stays on one line: the number moves down with its unit.
+      std::string number = line.substr(last + 1);
+      line.resize(last);
+      lines.push_back(absl::StrCat(number, " ", word));
+      limit = width;
     } else {
       lines.emplace_back(word);
       limit = width;

@@ -4,8 +4,8 @@
 repository's root (stdout and stderr as a terminal would interleave them,
 80 columns, no colour).
 
-  readme_samples.py --write [--readme README.md]   regenerate the blocks
-  readme_samples.py --check [--readme README.md]   exit 1 if a block is stale
+  readme_samples.py --write [--readme README.md] [--waitgraph BIN]   regenerate the blocks
+  readme_samples.py --check [--readme README.md] [--waitgraph BIN]   exit 1 if one is stale
 
 --check compares what cannot vary between runs and machines: the words, with
 numbers (pids, times, event counts) and run directories masked, whitespace
@@ -21,9 +21,11 @@ REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 MARKER = re.compile(r"^<!-- sample: (.+) -->$")
 
 
-def run(command):
+def run(command, waitgraph):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAITGRAPH_")}
     env.update({"COLUMNS": "80", "NO_COLOR": "1"})
+    if waitgraph:  # the binary of another build directory than build/
+        command = re.sub(r"^build/bin/waitgraph\b", lambda _: waitgraph, command)
     p = subprocess.run(command, shell=True, cwd=REPO, env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=120)
     return p.stdout.decode("utf-8", "replace").rstrip("\n")
@@ -56,12 +58,13 @@ def main():
     mode.add_argument("--write", action="store_true")
     mode.add_argument("--check", action="store_true")
     ap.add_argument("--readme", default=os.path.join(REPO, "README.md"))
+    ap.add_argument("--waitgraph", help="the CLI to run for build/bin/waitgraph")
     args = ap.parse_args()
     with open(args.readme) as f:
         lines = f.read().split("\n")
     stale = []
     for i, command, start, end in reversed(list(blocks(lines))):
-        output = run(command)
+        output = run(command, args.waitgraph)
         fresh = ["$ " + command] + output.split("\n")
         if args.write:
             lines[start + 1:end] = fresh
