@@ -93,7 +93,7 @@ std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, C
   const int report_fd = out.output == "-" ? STDOUT_FILENO : -1;
   if (auto error = ResolveReportStyle(opts, *config, report_fd, style)) return Usage(*error, command);
   out.render.source_root = style.source_root;
-  out.render.text = {.width = size_t(style.width), .color = style.color, .full_stacks = style.full_stacks};
+  out.render.text = style.text();
   out.policy.comment_suppressions = !opts.flags.count("--no-suppressions");
   out.policy.source_root = out.render.source_root;  // suppressions are read only under it
   if (auto b = opts.Get("--baseline")) {

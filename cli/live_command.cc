@@ -166,9 +166,7 @@ int LiveCommand(const Args& args) {
   if (format == Format::kText) std::cout << BlockedNow(analysis.model()) << "\n";
   std::cout << Render({report}, {.format = format,
                                  .source_root = style.source_root,
-                                 .text = {.width = size_t(style.width),
-                                          .color = style.color,
-                                          .full_stacks = style.full_stacks}});
+                                 .text = style.text()});
   return kExitOk;
 }
 

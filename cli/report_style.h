@@ -10,6 +10,7 @@
 
 #include "cli/options.h"
 #include "cli/policy.h"
+#include "cli/render_text.h"
 
 namespace waitgraph::cli {
 
@@ -34,6 +35,8 @@ struct ReportStyle {
   bool color = false;
   bool full_stacks = false;
   int width = 80;           // columns to wrap the text report to
+
+  TextStyle text() const { return {.width = size_t(width), .color = color, .full_stacks = full_stacks}; }
 };
 
 // From the parsed flags and the config; `fd` is where the text report goes

@@ -235,9 +235,7 @@ int Print(std::vector<findings::Report> reports, const RunOptions& opts,
   ApplyPolicy(opts.policy, reports);
   std::string text = Render(reports, {.format = opts.format,
                                      .source_root = opts.style.source_root,
-                                     .text = {.width = size_t(opts.style.width),
-                                              .color = opts.style.color,
-                                              .full_stacks = opts.style.full_stacks}});
+                                     .text = opts.style.text()});
   if (opts.report_path.empty()) {
     std::cerr << "\n" << text << std::flush;
     return kExitOk;
