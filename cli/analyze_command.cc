@@ -25,6 +25,7 @@ constexpr char kSharedOptions[] = R"(
   --config FILE        project settings (default ./waitgraph.toml if present):
                          [rules] NAME = "off"|"error"|"warning"|"note"
                          [paths] ignore = ["glob", ...]
+                                 project = "DIR"  (the user's code)
                          [run]   hang-timeout = SECONDS
   --baseline FILE      leave out findings recorded in FILE (fingerprints are
                        stable when lines shift)
