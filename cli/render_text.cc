@@ -40,7 +40,7 @@ class TextWriter {
     }
   }
 
-  void Finding(const Findings& group, bool folded_stacks);
+  void Finding(const Findings& group);
   void Stack(const google::protobuf::RepeatedPtrField<findings::Location>& stack);
 
   const Painter& paint() const { return paint_; }
@@ -142,7 +142,7 @@ void TextWriter::Stack(const google::protobuf::RepeatedPtrField<findings::Locati
   flush();
 }
 
-void TextWriter::Finding(const Findings& group, bool folded_stacks) {
+void TextWriter::Finding(const Findings& group) {
   const findings::Finding& f = *group.front();
   bool message_shown = false;
   Headline(f, group.size(), message_shown);
@@ -151,7 +151,7 @@ void TextWriter::Finding(const Findings& group, bool folded_stacks) {
   if (!message_shown) Paragraph(kIndent, "= ", Paint::kArrow, f.message(), kDetailIndent);
   for (const auto& rel : f.related()) {
     Paragraph(kIndent, absl::StrCat(rel.role(), ": "), Paint::kLabel, rel.message(), kDetailIndent);
-    if (folded_stacks || style_.full_stacks) Stack(rel.stack());
+    Stack(rel.stack());
   }
   // The other occurrences of the same cause: where, and what differs.
   for (size_t i = 1; i < group.size(); ++i) {
@@ -271,7 +271,7 @@ std::string RenderText(const std::vector<findings::Report>& reports, const TextS
       w.Paragraph(0, "", Paint::kBold, w.paint()(Paint::kBold, TraceSummary(report, tally)), kIndent);
       if (!groups.empty()) w.out() += "\n";
     }
-    for (const auto& group : groups) w.Finding(group, /*folded_stacks=*/true);
+    for (const auto& group : groups) w.Finding(group);
   }
   if (several) w.out() += "\n";
   w.Paragraph(0, "waitgraph: ", Paint::kBold,
