@@ -36,6 +36,10 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   for (const auto& f : chunk.frames()) {
     Frame frame{String(f.file()), String(f.function()), f.line(), f.library()};
     FrameClass cls = ClassifyFile(frame.file, f.library(), library_prefixes_, source_root_);
+    if (cls.origin != FrameOrigin::kProject && source_root_as_given_ != source_root_) {
+      FrameClass as_given = ClassifyFile(frame.file, f.library(), library_prefixes_, source_root_as_given_);
+      if (as_given.origin == FrameOrigin::kProject) cls = std::move(as_given);
+    }
     frame.origin = cls.origin;
     frame.library = cls.origin == FrameOrigin::kStdlib || cls.origin == FrameOrigin::kSitePackages;
     frame.display = std::move(cls.display);

@@ -217,7 +217,10 @@ class Model {
   // The user's project (before the first chunk): frames under it are the
   // user's, even in site-packages. Empty: only stdlib/installed packages
   // are told from the rest.
-  void SetSourceRoot(const std::string& dir) { source_root_ = NormaliseSourceRoot(dir); }
+  void SetSourceRoot(const std::string& dir) {
+    source_root_ = NormaliseSourceRoot(dir);
+    source_root_as_given_ = NormaliseSourceRoot(dir, /*resolve_symlinks=*/false);
+  }
   const std::string& source_root() const { return source_root_; }
   void AddSink(EventSink* sink) { sinks_.push_back(sink); }
 
@@ -287,7 +290,8 @@ class Model {
 
   trace::ProcessInfo process_;
   bool has_process_info_ = false;
-  std::string source_root_;
+  std::string source_root_;           // symlinks resolved
+  std::string source_root_as_given_;  // as named (Python names files without resolving)
   std::vector<std::string> library_prefixes_;
   uint64_t next_sequence_ = 0;
   TimeNs first_time_ = 0;

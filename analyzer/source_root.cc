@@ -88,13 +88,13 @@ FrameClass ClassifyFile(std::string_view file, bool shim_library,
   return out;
 }
 
-std::string NormaliseSourceRoot(const std::string& dir) {
+std::string NormaliseSourceRoot(const std::string& dir, bool resolve_symlinks) {
   if (dir.empty()) return "";
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path p = fs::absolute(dir, ec);
   if (ec) return "";
-  fs::path canonical = fs::weakly_canonical(p, ec);
+  fs::path canonical = resolve_symlinks ? fs::weakly_canonical(p, ec) : p;
   std::string out = (ec ? p.lexically_normal() : canonical.lexically_normal()).string();
   if (out.empty() || out.back() != '/') out += '/';
   return out;

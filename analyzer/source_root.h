@@ -38,8 +38,8 @@ FrameClass ClassifyFile(std::string_view file, bool shim_library,
                         const std::vector<std::string>& library_prefixes, std::string_view root);
 
 // An absolute, normalised directory ending in '/' for `dir` (relative to the
-// current directory; symlinks resolved when it exists), or "" for "".
-std::string NormaliseSourceRoot(const std::string& dir);
+// current directory; symlinks resolved if asked and it exists), or "" for "".
+std::string NormaliseSourceRoot(const std::string& dir, bool resolve_symlinks = true);
 
 }  // namespace waitgraph::analyzer
 

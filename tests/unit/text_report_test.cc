@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -56,6 +57,19 @@ TEST(SourceRoot, OtherFilesKeepTheirPath) {
   auto c = ClassifyFile("/opt/tools/script.py", false, kPrefixes, "/srv/app/");
   EXPECT_EQ(c.origin, FrameOrigin::kOther);
   EXPECT_EQ(c.display, "/opt/tools/script.py");
+}
+
+TEST(SourceRoot, ARootIsNormalisedAsNamedAndWithSymlinksResolved) {
+  std::string dir = ::testing::TempDir() + "wg-root-real";
+  std::string link = ::testing::TempDir() + "wg-root-link";
+  std::filesystem::create_directories(dir);
+  std::filesystem::remove(link);
+  std::filesystem::create_directory_symlink(dir, link);
+  EXPECT_EQ(analyzer::NormaliseSourceRoot(link + "/./", /*resolve_symlinks=*/false), link + "/");
+  EXPECT_EQ(analyzer::NormaliseSourceRoot(link), std::filesystem::canonical(dir).string() + "/");
+  EXPECT_EQ(analyzer::NormaliseSourceRoot(""), "");
+  std::filesystem::remove(link);
+  std::filesystem::remove(dir);
 }
 
 TEST(TextLayout, WrapsAtSpacesAndKeepsLongWordsWhole) {
