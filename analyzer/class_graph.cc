@@ -21,13 +21,7 @@ std::string Site(const Model& model, StackId stack) {
 }  // namespace
 
 std::string ShortLocation(const Frame& frame) {
-  std::string_view path = frame.file;
-  size_t slash = path.rfind('/');
-  if (slash != std::string_view::npos && slash > 0) {
-    size_t before = path.rfind('/', slash - 1);
-    if (before != std::string_view::npos) path.remove_prefix(before + 1);
-  }
-  return absl::StrCat(absl::string_view(path.data(), path.size()), ":", frame.line);
+  return absl::StrCat(frame.shown_path(), ":", frame.line);
 }
 
 BlockingClass ClassGraph::LoopClass(const Model& model, EntityId loop) {

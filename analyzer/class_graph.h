@@ -73,7 +73,8 @@ class ClassGraph : public ModelObserver {
 // creation stack, when that is library code), or nullptr if user code did.
 const Frame* LibraryMaker(const Model& model, const Executor& executor);
 
-// "app.py:40" for a frame; shortened to the last two path components.
+// "app/views.py:40" for a frame, in the reports' one path style (relative
+// to the source root, <stdlib>/..., <site-packages>/...).
 std::string ShortLocation(const Frame& frame);
 
 }  // namespace waitgraph::analyzer

@@ -9,12 +9,7 @@
 namespace waitgraph::analyzer {
 namespace {
 
-std::string Basename(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-std::string At(const Frame& f) { return absl::StrCat(f.file, ":", f.line); }
+std::string At(const Frame& f) { return absl::StrCat(f.shown_path(), ":", f.line); }
 
 // "asyncio.run", "anyio.run", "AsyncToSync.__call__": a library function as
 // a user would name it (a plain function with its package's name).
@@ -32,19 +27,7 @@ std::string ApiName(const Frame& f) {
   return f.function;
 }
 
-bool ThirdParty(const Frame& f) {
-  return absl::StrContains(f.file, "/dist-packages/") ||
-         absl::StrContains(f.file, "/site-packages/");
-}
-
-// "redis/asyncio/connection.py" from ".../dist-packages/redis/asyncio/connection.py".
-std::string PackagePath(const std::string& file) {
-  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
-    size_t at = file.find(marker);
-    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
-  }
-  return Basename(file);
-}
+bool ThirdParty(const Frame& f) { return f.origin == FrameOrigin::kSitePackages; }
 
 const Frame* InnermostThirdParty(const std::vector<const Frame*>& frames) {
   for (const Frame* f : frames) {
@@ -363,8 +346,7 @@ std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, 
     // Only library frames: the maker is the first frame outside the
     // standard library (pytest-asyncio's event_loop fixture, anyio's test
     // runner, a server's own thread), never runpy or asyncio's internals.
-    absl::StrAppend(&out, " made by ", ApiName(*maker), " (", PackagePath(maker->file), ":",
-                    maker->line, ")");
+    absl::StrAppend(&out, " made by ", ApiName(*maker), " (", At(*maker), ")");
   } else if (!frames.empty()) {
     // Only standard library frames: name the outermost function that is
     // not threading's machinery.
@@ -375,8 +357,7 @@ std::string LoopAffinity::DescribeLoopOrigin(const Model& model, EntityId loop, 
         break;
       }
     }
-    absl::StrAppend(&out, " made by ", ApiName(*outer), " (", Basename(outer->file), ":",
-                    outer->line, ")");
+    absl::StrAppend(&out, " made by ", ApiName(*outer), " (", At(*outer), ")");
   }
   absl::StrAppend(&out, " on ", model.ThreadLabel(l->created_on));
   std::vector<std::string> runners;
@@ -420,7 +401,7 @@ std::string LoopAffinity::DescribeSite(const Model& model, StackId stack) {
   const Frame* f = SiteFrame(model, stack);
   if (f == nullptr) return "";
   if (!f->library) return At(*f);
-  return absl::StrCat(f->function, " (", PackagePath(f->file), ":", f->line, ")");
+  return absl::StrCat(f->function, " (", At(*f), ")");
 }
 
 std::string LoopAffinity::DescribeObject(const Model& model, const BoundObject& object) const {

@@ -52,6 +52,7 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   if (chunk.has_process()) {
     process_ = chunk.process();
     has_process_info_ = true;
+    library_prefixes_.assign(process_.library_prefixes().begin(), process_.library_prefixes().end());
   }
   // Sizes as kept (a frame copies its two strings; a stack's ids take 4 bytes).
   for (const auto& s : chunk.strings()) {
@@ -59,7 +60,16 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   }
   for (const auto& f : chunk.frames()) {
     if (!InternRoom(String(f.file()).size() + String(f.function()).size() + 80)) continue;
-    frames_[f.id()] = Frame{String(f.file()), String(f.function()), f.line(), f.library()};
+    Frame frame{String(f.file()), String(f.function()), f.line(), f.library()};
+    FrameClass cls = ClassifyFile(frame.file, f.library(), library_prefixes_, source_root_);
+    if (cls.origin != FrameOrigin::kProject && source_root_as_given_ != source_root_) {
+      FrameClass as_given = ClassifyFile(frame.file, f.library(), library_prefixes_, source_root_as_given_);
+      if (as_given.origin == FrameOrigin::kProject) cls = std::move(as_given);
+    }
+    frame.origin = cls.origin;
+    frame.library = cls.origin == FrameOrigin::kStdlib || cls.origin == FrameOrigin::kSitePackages;
+    frame.display = std::move(cls.display);
+    frames_[f.id()] = std::move(frame);
   }
   for (const auto& s : chunk.stacks()) {
     if (!InternRoom(4 * uint64_t(s.frames_size()) + 48)) continue;
@@ -130,9 +140,12 @@ std::vector<const Frame*> Model::StackFrames(StackId id) const {
 
 const Frame* Model::UserFrame(StackId stack) const {
   std::vector<const Frame*> frames = StackFrames(stack);
+  const Frame* outside_libraries = nullptr;
   for (const Frame* f : frames) {
-    if (!f->library) return f;
+    if (f->origin == FrameOrigin::kProject) return f;
+    if (outside_libraries == nullptr && !f->library) outside_libraries = f;
   }
+  if (outside_libraries != nullptr) return outside_libraries;
   return frames.empty() ? nullptr : frames.front();
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "analyzer/source_root.h"
 #include "trace/waitgraph_trace.pb.h"
 
 namespace waitgraph::analyzer {
@@ -26,7 +27,10 @@ struct Frame {
   std::string file;
   std::string function;
   uint32_t line = 0;
-  bool library = false;
+  bool library = false;  // stdlib or an installed package, and not the project's
+  FrameOrigin origin = FrameOrigin::kOther;
+  std::string display;  // the report's path style (see source_root.h)
+  const std::string& shown_path() const { return display.empty() ? file : display; }
 };
 
 struct Target {
@@ -245,6 +249,14 @@ class Model {
   // Adds the chunk's definitions and events. Chunks must come in order.
   void AddChunk(const trace::TraceChunk& chunk);
   void set_observer(ModelObserver* observer) { observer_ = observer; }
+  // The user's project (before the first chunk): frames under it are the
+  // user's, even in site-packages. Empty: only stdlib/installed packages
+  // are told from the rest.
+  void SetSourceRoot(const std::string& dir) {
+    source_root_ = NormaliseSourceRoot(dir);
+    source_root_as_given_ = NormaliseSourceRoot(dir, /*resolve_symlinks=*/false);
+  }
+  const std::string& source_root() const { return source_root_; }
   void AddSink(EventSink* sink) { sinks_.push_back(sink); }
 
   const trace::ProcessInfo& process() const { return process_; }
@@ -263,8 +275,9 @@ class Model {
   const absl::flat_hash_map<uint32_t, Frame>& frames() const { return frames_; }
   // Frames of a stack, innermost first (empty for 0 or unknown ids).
   std::vector<const Frame*> StackFrames(StackId id) const;
-  // The innermost frame of `stack` outside the standard library and known
-  // frameworks (the user's line), else the innermost frame, else nullptr.
+  // The user's line: the innermost frame of `stack` under the source root,
+  // else the innermost outside the standard library and installed packages,
+  // else the innermost frame, else nullptr.
   const Frame* UserFrame(StackId stack) const;
 
   const Thread* FindThread(ThreadId tid) const;
@@ -321,6 +334,9 @@ class Model {
 
   trace::ProcessInfo process_;
   bool has_process_info_ = false;
+  std::string source_root_;           // symlinks resolved
+  std::string source_root_as_given_;  // as named (Python names files without resolving)
+  std::vector<std::string> library_prefixes_;
   uint64_t next_sequence_ = 0;
   TimeNs first_time_ = 0;
   TimeNs last_time_ = 0;

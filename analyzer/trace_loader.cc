@@ -9,10 +9,14 @@
 namespace waitgraph::analyzer {
 
 TraceAnalysis::TraceAnalysis(std::string path, ModelLimits limits)
+    : TraceAnalysis(std::move(path), "", limits) {}
+
+TraceAnalysis::TraceAnalysis(std::string path, const std::string& source_root, ModelLimits limits)
     : path_(path),
       reader_(std::move(path)),
       model_(std::make_unique<Model>(limits)),
       classes_(std::make_unique<ClassGraph>()) {
+  model_->SetSourceRoot(source_root);
   model_->set_observer(classes_.get());
   model_->AddSink(contexts_.get());
   model_->AddSink(loop_affinity_.get());

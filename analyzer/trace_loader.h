@@ -25,6 +25,8 @@ namespace waitgraph::analyzer {
 class TraceAnalysis {
  public:
   explicit TraceAnalysis(std::string path, ModelLimits limits = {});
+  // `source_root`: the user's project (see Model::SetSourceRoot).
+  TraceAnalysis(std::string path, const std::string& source_root, ModelLimits limits = {});
 
   // Reads whatever the writer has completed since the last call. Returns
   // false once the trace cannot be read further (see status()).

@@ -1,5 +1,8 @@
 // `waitgraph analyze TRACE` and `waitgraph check TRACE...`: offline reports,
 // the second with an exit status, baselines and CI formats.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -8,7 +11,9 @@
 #include "cli/options.h"
 #include "cli/policy.h"
 #include "cli/process_tree.h"
+#include "cli/progress.h"
 #include "cli/report.h"
+#include "cli/report_style.h"
 #include "cli/trace_inputs.h"
 
 namespace waitgraph::cli {
@@ -22,14 +27,13 @@ constexpr char kSharedOptions[] = R"(
   --config FILE        project settings (default ./waitgraph.toml if present):
                          [rules] NAME = "off"|"error"|"warning"|"note"
                          [paths] ignore = ["glob", ...]
+                                 project = "DIR"  (the user's code)
                          [run]   hang-timeout = SECONDS
   --baseline FILE      leave out findings recorded in FILE (fingerprints are
                        stable when lines shift)
   --write-baseline FILE
                        record the current findings in FILE
   --no-suppressions    ignore `# waitgraph: ignore[rule]` comments
-  --source-root DIR    SARIF: paths under DIR become relative; suppression
-                       comments are read only from files under DIR (default: cwd)
 )";
 
 constexpr char kAnalyzeHelp[] = R"(usage: waitgraph analyze TRACE|DIR... [OPTIONS]
@@ -68,9 +72,9 @@ int Usage(const std::string& message, const char* command) {
 }
 
 const OptionSpec kSpec = {
-    .with_value = {"--format", "--output", "--config", "--baseline", "--write-baseline",
-                   "--source-root", "--fail-on"},
-    .flags = {"--no-suppressions"}};
+    .with_value = WithReportStyleValues({"--format", "--output", "--config", "--baseline",
+                                         "--write-baseline", "--fail-on"}),
+    .flags = WithReportStyleFlags({"--no-suppressions"})};
 
 struct CommonOptions {
   RenderOptions render;
@@ -78,6 +82,9 @@ struct CommonOptions {
   std::string write_baseline;
   Policy policy;
   std::vector<std::string> traces;
+  // WAITGRAPH_PROGRESS=always: the progress line even when stderr is no
+  // terminal (tests).
+  bool force_progress = false;
 };
 
 std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, CommonOptions& out) {
@@ -86,12 +93,16 @@ std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, C
     if (!parsed) return Usage(absl::StrCat("unknown --format ", *f, "; use text, json, sarif or junit"), command);
     out.render.format = *parsed;
   }
-  out.render.source_root = opts.Get("--source-root").value_or(std::filesystem::current_path().string());
   if (auto o = opts.Get("--output")) out.output = *o;
   out.write_baseline = opts.Get("--write-baseline").value_or("");
   auto config = LoadConfig(opts.Get("--config").value_or(""));
   if (!config.ok()) return Usage(std::string(config.status().message()), command);
   out.policy.config = *config;
+  ReportStyle style;
+  const int report_fd = out.output == "-" ? STDOUT_FILENO : -1;
+  if (auto error = ResolveReportStyle(opts, *config, report_fd, style)) return Usage(*error, command);
+  out.render.source_root = style.source_root;
+  out.render.text = style.text();
   out.policy.comment_suppressions = !opts.flags.count("--no-suppressions");
   out.policy.source_root = out.render.source_root;  // suppressions are read only under it
   if (auto b = opts.Get("--baseline")) {
@@ -99,6 +110,8 @@ std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, C
     if (!baseline.ok()) return Usage(std::string(baseline.status().message()), command);
     out.policy.baseline = *baseline;
   }
+  const char* progress = std::getenv("WAITGRAPH_PROGRESS");
+  out.force_progress = progress != nullptr && std::string(progress) == "always";
   out.traces = opts.positional;
   out.traces.insert(out.traces.end(), opts.after_dashes.begin(), opts.after_dashes.end());
   if (out.traces.empty()) return Usage("no trace given", command);
@@ -116,7 +129,11 @@ std::optional<int> AnalyzeAll(const CommonOptions& common, std::vector<findings:
   }
   for (const auto& path : *traces) {
     std::string error;
-    auto report = AnalyzeTraceFile(path, error);
+    std::optional<findings::Report> report;
+    {
+      Progress progress(path, STDERR_FILENO, 1000, common.force_progress);
+      report = AnalyzeTraceFile(path, error, common.render.source_root);
+    }
     if (!report) {
       std::cerr << "waitgraph: " << error
                 << "; pass a trace written by `waitgraph run --trace` or WAITGRAPH_TRACE\n";
@@ -158,7 +175,7 @@ int AnalyzeCommand(const Args& args) {
   auto opts = ParseOptions(args, kSpec);
   if (!opts.ok()) return Usage(std::string(opts.status().message()), "analyze");
   if (opts->help()) {
-    std::cout << kAnalyzeHelp << kSharedOptions << kAnalyzeExit;
+    std::cout << kAnalyzeHelp << kSharedOptions << kReportStyleHelp << kAnalyzeExit;
     return kExitOk;
   }
   if (opts->Get("--fail-on")) return Usage("--fail-on belongs to check", "analyze");
@@ -173,7 +190,7 @@ int CheckCommand(const Args& args) {
   auto opts = ParseOptions(args, kSpec);
   if (!opts.ok()) return Usage(std::string(opts.status().message()), "check");
   if (opts->help()) {
-    std::cout << kCheckHelp << kSharedOptions << kCheckExit;
+    std::cout << kCheckHelp << kSharedOptions << kReportStyleHelp << kCheckExit;
     return kExitOk;
   }
   CommonOptions common;

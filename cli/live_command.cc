@@ -15,8 +15,10 @@
 #include "cli/live_watch.h"
 #include "cli/options.h"
 #include "cli/live_tree.h"
+#include "cli/policy.h"
 #include "cli/process_tree.h"
 #include "cli/report.h"
+#include "cli/report_style.h"
 #include "cli/shim_locator.h"
 #include "rules/describe.h"
 #include "trace/private_files.h"
@@ -45,6 +47,9 @@ a deadlock).
   --watch   a full-screen view refreshed every second: threads and what each
             waits for, event loops and their lag, executors' busy and queued
             work, the current findings; q quits
+
+  --source-root DIR, --color auto|always|never, --full-stacks
+                       as for analyze (see `waitgraph analyze --help`)
 
 exit status: 0 report printed; 2 no trace for PID, or unreadable trace; 5 the
 process PID no longer exists (its trace, if any, is named: use `analyze`)
@@ -137,7 +142,8 @@ long FollowRunWrapper(long pid) {
 }  // namespace
 
 int LiveCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format"}, .flags = {"--watch"}});
+  auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--format"}),
+                                  .flags = WithReportStyleFlags({"--watch"})});
   if (opts.ok() && opts->help()) {
     std::cout << kLiveHelp;
     return kExitOk;
@@ -153,6 +159,15 @@ int LiveCommand(const Args& args) {
       return kExitBadInput;
     }
     format = *ParseFormat(*f);
+  }
+  auto config = LoadConfig("");  // ./waitgraph.toml, if any: [paths] project
+  ReportStyle style;
+  std::optional<std::string> style_error =
+      config.ok() ? ResolveReportStyle(*opts, *config, STDOUT_FILENO, style)
+                  : std::optional<std::string>(std::string(config.status().message()));
+  if (style_error) {
+    std::cerr << "waitgraph: " << *style_error << " (see `waitgraph live --help`)\n";
+    return kExitBadInput;
   }
   std::string target = opts->positional[0], trace = target;
   bool alive = false;
@@ -170,7 +185,7 @@ int LiveCommand(const Args& args) {
     alive = ProcessAlive(pid);
   }
   if (opts->flags.count("--watch")) return WatchLive(trace, pid);  // live_watch.cc
-  analyzer::TraceAnalysis analysis(trace, analyzer::ModelLimits::Following());
+  analyzer::TraceAnalysis analysis(trace, style.source_root, analyzer::ModelLimits::Following());
   analysis.Poll();
   if (analysis.unusable() || analysis.model().stats().chunks == 0) {
     std::cerr << "waitgraph: " << (analysis.status().ok() ? absl::StrCat(trace, " holds no complete chunk yet")
@@ -188,7 +203,9 @@ int LiveCommand(const Args& args) {
   if (alive) DiagnoseDescendants(pid_t(pid), reports, blocked, BlockedNow);
   AssignRoles(reports);
   if (format == Format::kText) std::cout << LiveBlockedText(reports, blocked) << "\n";
-  std::cout << Render(reports, {.format = format});
+  std::cout << Render(reports, {.format = format,
+                                .source_root = style.source_root,
+                                .text = style.text()});
   return kExitOk;
 }
 

@@ -61,6 +61,13 @@ absl::Status SetValue(Config& config, const std::string& section, const std::str
       if (!glob) return ConfigError(config.path, line, "ignore takes quoted strings");
       config.ignore_paths.push_back(*glob);
     }
+  } else if (section == "paths" && key == "project") {
+    auto dir = Unquote(value);
+    if (!dir || dir->empty()) return ConfigError(config.path, line, "project takes a quoted directory");
+    std::filesystem::path base = std::filesystem::path(config.path).parent_path();
+    config.project = (std::filesystem::path(*dir).is_absolute() ? std::filesystem::path(*dir)
+                                                                  : base / *dir).string();
+    if (config.project.empty()) config.project = ".";
   } else if (section == "run" && key == "hang-timeout") {
     double seconds;
     if (!absl::SimpleAtod(value, &seconds) || seconds < 0) {
@@ -259,7 +266,9 @@ void ApplyPolicy(const Policy& policy, std::vector<findings::Report>& reports) {
     }
     report.mutable_findings()->Swap(&kept);
     if (baselined > 0) {
-      report.add_notes(absl::StrCat(baselined, " finding(s) already in the baseline were left out"));
+      report.add_notes(absl::StrCat(baselined, baselined == 1 ? " finding" : " findings",
+                                    " already in the baseline ", baselined == 1 ? "was" : "were",
+                                    " left out"));
     }
   }
   // Suppressions that matched nothing: stale, or the bug did not show this run.

@@ -22,12 +22,14 @@ namespace waitgraph::cli {
 //   potential-cross-call-deadlock = "off"     # or "error", "warning", "note"
 //   [paths]
 //   ignore = ["tests/fixtures/*", "*/vendor/*"]
+//   project = "src"       # the user's code (relative to this file's directory)
 //   [run]
 //   hang-timeout = 5
 struct Config {
   std::string path;  // where it was read from; empty = none
   std::map<std::string, std::string> rule_levels;  // rule name or code -> off|error|warning|note
   std::vector<std::string> ignore_paths;            // fnmatch globs on finding paths
+  std::string project;  // [paths] project, resolved against the file's directory; "" = unset
   std::optional<double> hang_timeout;
 };
 

@@ -9,8 +9,12 @@ namespace waitgraph::cli {
 namespace {
 
 std::string LocationJson(const findings::Location& loc) {
+  std::string origin = loc.origin().empty()
+                           ? ""
+                           : absl::StrCat(", \"origin\": ", JsonQuote(loc.origin()),
+                                          ", \"display_path\": ", JsonQuote(loc.display_path()));
   return absl::StrCat("{\"path\": ", JsonQuote(loc.path()), ", \"line\": ", loc.line(),
-                      ", \"function\": ", JsonQuote(loc.function()), "}");
+                      ", \"function\": ", JsonQuote(loc.function()), origin, "}");
 }
 
 template <typename Locations>
@@ -48,7 +52,10 @@ std::string FindingJson(const findings::Finding& f, const findings::Report& repo
   return absl::StrCat(
       "{\"code\": ", JsonQuote(f.code()), ", \"name\": ", JsonQuote(f.name()),
       ", \"severity\": ", JsonQuote(rules::SeverityName(f.severity())),
-      ", \"message\": ", JsonQuote(f.message()), ", \"locations\": ", LocationList(locations),
+      ", \"message\": ", JsonQuote(f.message()),
+      f.headline().empty() ? "" : absl::StrCat(", \"headline\": ", JsonQuote(f.headline())),
+      f.cause().empty() ? "" : absl::StrCat(", \"cause\": ", JsonQuote(f.cause())),
+      ", \"locations\": ", LocationList(locations),
       ", \"stack\": ", LocationList(f.stack()), ", \"related\": ", related,
       ", \"fix\": ", JsonQuote(f.fix()), ", \"fingerprint\": ", JsonQuote(f.fingerprint()),
       f.held_seconds() > 0 ? absl::StrCat(", \"held_seconds\": ", f.held_seconds()) : "",

@@ -57,7 +57,7 @@ std::string RenderJunit(const std::vector<findings::Report>& reports, int fail_o
       if (count > 0) {
         ++failures;
         absl::StrAppend(&cases, "\n      <failure type=\"", info.code, "\" message=\"", count, " ",
-                        info.name, " finding(s)\">", XmlEscape(text), "</failure>\n    ");
+                        info.name, count == 1 ? " finding\">" : " findings\">", XmlEscape(text), "</failure>\n    ");
       }
       absl::StrAppend(&cases, "</testcase>\n");
     }

@@ -8,9 +8,19 @@
 
 namespace waitgraph::cli {
 
-// For people: each finding with its location, the stacks of each wait, the
-// fix; then a one-line summary and the notes about the trace.
-std::string RenderText(const std::vector<findings::Report>& reports);
+struct TextStyle {
+  size_t width = 80;         // columns to wrap to
+  bool color = false;        // ANSI colour
+  bool full_stacks = false;  // every frame; else library runs are folded
+};
+
+// For people, in the manner of rustc/clang: per finding a headline of one
+// line ("error[WG001] cross-call-deadlock: ..."), the user's line (-->),
+// the detail, each related wait with the user's frames of its stack
+// (library and stdlib frames folded), the fix; findings of one rule and one
+// cause merged. Then a summary line and the notes about the traces; with
+// several traces, each trace's findings under a summary line of its own.
+std::string RenderText(const std::vector<findings::Report>& reports, const TextStyle& style = {});
 
 }  // namespace waitgraph::cli
 

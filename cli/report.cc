@@ -45,8 +45,9 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   return report;
 }
 
-std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error) {
-  analyzer::TraceAnalysis analysis(path);
+std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error,
+                                                 const std::string& source_root) {
+  analyzer::TraceAnalysis analysis(path, source_root);
   analysis.Poll();
   if (analysis.unusable()) {
     error = std::string(analysis.status().message());
@@ -74,7 +75,7 @@ std::string Render(const std::vector<findings::Report>& reports, const RenderOpt
     case Format::kJunit: return RenderJunit(reports, options.fail_on);
     case Format::kText: break;
   }
-  return RenderText(reports);
+  return RenderText(reports, options.text);
 }
 
 bool WriteOutput(const std::string& path, const std::string& text, std::string& error) {

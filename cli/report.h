@@ -8,6 +8,7 @@
 
 #include "analyzer/trace_loader.h"
 #include "analyzer/wait_graph.h"
+#include "cli/render_text.h"
 #include "rules/finding.pb.h"
 
 namespace waitgraph::cli {
@@ -18,8 +19,10 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
                              const std::vector<analyzer::Deadlock>& deadlocks, bool writer_gone);
 
 // Reads a whole trace and reports on it; nullopt (with `error` set to one
-// line) if nothing usable could be read.
-std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error);
+// line) if nothing usable could be read. Frames under `source_root` are the
+// user's (see analyzer/source_root.h).
+std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error,
+                                                 const std::string& source_root = "");
 
 enum class Format { kText, kJson, kSarif, kJunit };
 std::optional<Format> ParseFormat(const std::string& name);
@@ -28,6 +31,7 @@ struct RenderOptions {
   Format format = Format::kText;
   int fail_on = findings::WARNING;  // JUnit: which findings fail a case
   std::string source_root;          // SARIF: paths below it become relative
+  TextStyle text;                   // text: width, colour, folding
 };
 std::string Render(const std::vector<findings::Report>& reports, const RenderOptions& options);
 

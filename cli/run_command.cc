@@ -22,6 +22,7 @@
 #include "cli/policy.h"
 #include "cli/process_tree.h"
 #include "cli/report.h"
+#include "cli/report_style.h"
 #include "cli/run_traces.h"
 #include "cli/shim_locator.h"
 #include "cli/signal_forwarding.h"
@@ -64,6 +65,8 @@ names that process, its pid and its role (master, worker N).
                         recorded or not, at once
   --format text|json    report format (default text)
   --report FILE         write the report to FILE (default: stderr)
+  --source-root DIR, --color auto|always|never, --full-stacks
+                        as for analyze (see `waitgraph analyze --help`)
 
 ./waitgraph.toml (see `waitgraph check --help`) and `# waitgraph: ignore[rule]`
 comments apply to the report as they do for check.
@@ -233,12 +236,14 @@ struct RunOptions {
   std::string report_path;  // empty: stderr
   std::vector<std::string> program;
   Policy policy;  // waitgraph.toml and `# waitgraph: ignore[...]` comments
+  ReportStyle style;  // --source-root, --color, --full-stacks
 };
 
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
-  auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report",
-                                                 "--on-hang"},
-                                  .flags = {"--record-argv"},
+  auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--trace", "--hang-timeout",
+                                                                     "--format", "--report",
+                                                                     "--on-hang"}),
+                                  .flags = WithReportStyleFlags({"--record-argv"}),
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
   if (opts->help()) {
@@ -252,8 +257,11 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   auto config = LoadConfig("");  // ./waitgraph.toml, if any
   if (!config.ok()) return Usage(std::string(config.status().message()));
   out.policy.config = *config;
-  // Suppression comments are read only from files under the current directory.
-  out.policy.source_root = std::filesystem::current_path().string();
+  out.report_path = opts->Get("--report").value_or("");
+  const int report_fd = out.report_path.empty() ? STDERR_FILENO : -1;
+  if (auto error = ResolveReportStyle(*opts, *config, report_fd, out.style)) return Usage(*error);
+  // Suppression comments are read only from files under the source root.
+  out.policy.source_root = out.style.source_root;
   if (config->hang_timeout) out.hang_timeout = *config->hang_timeout;
   if (auto t = opts->Get("--hang-timeout")) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {
@@ -265,7 +273,6 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
     if (!parsed) return Usage(absl::StrCat("unknown --format ", *f, "; use text or json"));
     out.format = *parsed;
   }
-  out.report_path = opts->Get("--report").value_or("");
   if (auto h = opts->Get("--on-hang")) {
     if (*h == "stop-tree") {
       out.on_hang = OnHang::kStopTree;
@@ -298,7 +305,9 @@ int Print(std::vector<findings::Report> reports, const RunOptions& opts,
           const std::string& where) {
   AssignRoles(reports);
   ApplyPolicy(opts.policy, reports);
-  std::string text = Render(reports, {.format = opts.format});
+  std::string text = Render(reports, {.format = opts.format,
+                                     .source_root = opts.style.source_root,
+                                     .text = opts.style.text()});
   if (opts.report_path.empty()) {
     std::cerr << "\n" << text << std::flush;
     return kExitOk;
@@ -402,6 +411,7 @@ int RunCommand(const Args& args) {
   }
 
   RunTraces traces(pattern, run_id);
+  traces.set_source_root(opts.style.source_root);
   int status = 0;
   for (;;) {
     if (waitpid(child, &status, WNOHANG) == child) break;

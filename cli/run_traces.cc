@@ -49,7 +49,8 @@ bool RunTraces::Adopt(const std::string& path) {
     foreign_.insert(path);  // only regular files: never a FIFO, a device, a link
     return false;
   }
-  auto analysis = std::make_unique<analyzer::TraceAnalysis>(path, analyzer::ModelLimits::Following());
+  auto analysis = std::make_unique<analyzer::TraceAnalysis>(path, source_root_,
+                                                            analyzer::ModelLimits::Following());
   analysis->Poll();
   if (analysis->model().stats().chunks == 0) {
     if (!analysis->status().ok()) foreign_.insert(path);  // not a trace

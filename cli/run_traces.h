@@ -33,6 +33,8 @@ class RunTraces {
   std::vector<const analyzer::TraceAnalysis*> running_traces() const;
   // Moves the clock of the running traces to `now_ns`.
   void AdvanceClock(long long now_ns);
+  // The user's project, for traces adopted from now on (before the first Poll).
+  void set_source_root(std::string dir) { source_root_ = std::move(dir); }
 
  private:
   void Discover();
@@ -45,6 +47,7 @@ class RunTraces {
   std::string extension_;  // ...and end with this
   std::string run_id_;
   std::map<std::string, std::unique_ptr<analyzer::TraceAnalysis>> traces_;
+  std::string source_root_;
   std::set<std::string> foreign_;  // files that belong to something else
 };
 

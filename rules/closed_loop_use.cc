@@ -36,6 +36,12 @@ void ClosedLoopUseRule::Check(const AnalysisInput& input,
         "do not keep loop-bound objects (clients, connections, queues, futures) beyond the loop "
         "that made them: make them per loop and close them before it closes, and hand work only "
         "to a loop that is running"));
+    const analyzer::BoundObject* bound = input.loop_affinity->FindObject(i.object);
+    out.back().set_headline(
+        i.loop_stopped ? "work handed to an event loop that never runs again"
+        : bound != nullptr && !bound->type_name.empty()
+            ? absl::StrCat(bound->type_name, " used after its event loop closed")
+            : absl::StrCat(i.api, " on a closed event loop"));
   }
 }
 

@@ -54,6 +54,7 @@ void ContextNotPropagatedRule::Check(const AnalysisInput& input,
                                " in work handed to thread ", model.ThreadLabel(r.thread), " by ",
                                api, " at ", handoff_site,
                                ": the caller's context was not copied into it"));
+    f.set_headline(absl::StrCat(var, " not copied to thread ", model.ThreadLabel(r.thread)));
     *f.add_related() = AccessLocation(model, *set, "set here", absl::StrCat(var, " set by the caller"));
     {
       findings::RelatedLocation rel;

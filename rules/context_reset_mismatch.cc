@@ -48,6 +48,7 @@ void ContextResetMismatchRule::Check(const AnalysisInput& input,
         " with a token made", made ? absl::StrCat(" by the set at ", WhereIn(model, made->stack)) : "",
         " in ", DescribeContext(model, cm, reset.token_context),
         ": reset raises ValueError and the var keeps its value"));
+    f.set_headline(absl::StrCat(var, " reset in another context than its set"));
     if (made != nullptr) {
       *f.add_related() = AccessLocation(model, *made, "token made here",
                                         absl::StrCat(var, " set; its token belongs to this context"));

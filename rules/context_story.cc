@@ -8,14 +8,7 @@
 namespace waitgraph::rules {
 
 std::string ShortWhere(const analyzer::Frame& frame) {
-  const std::string& file = frame.file;
-  size_t last = file.rfind('/');
-  size_t cut = 0;
-  if (last != std::string::npos && last > 0) {
-    size_t before = file.rfind('/', last - 1);
-    cut = before == std::string::npos ? 0 : before + 1;
-  }
-  return absl::StrCat(file.substr(cut), ":", frame.line);
+  return absl::StrCat(frame.shown_path(), ":", frame.line);  // the reports' one path style
 }
 
 std::string WhereIn(const analyzer::Model& model, analyzer::StackId stack) {

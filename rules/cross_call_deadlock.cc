@@ -128,6 +128,11 @@ void CrossCallDeadlockRule::Check(const AnalysisInput& input,
     f.set_held_seconds(held);
     f.set_time_ns(deadlock.held_since);
     f.set_message(absl::StrFormat("deadlock: %s; held %.1f s", story.text, held));
+    std::vector<std::string> names;
+    for (analyzer::ThreadId t : story.threads) names.push_back(model.ThreadLabel(t));
+    for (analyzer::EntityId t : story.tasks) names.push_back(DescribeTask(model, t));
+    f.set_headline(names.size() == 1 ? absl::StrCat(names.front(), " waits for itself")
+                                     : absl::StrCat(JoinAnd(names), " wait for each other"));
     const analyzer::Wait* first =
         story.threads.empty() ? nullptr : CycleWait(model, deadlock, story.threads.front());
     if (first == nullptr && !story.tasks.empty()) LocateAtTask(model, story.tasks.front(), f);

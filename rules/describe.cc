@@ -21,6 +21,8 @@ findings::Location ToLocation(const Frame& frame) {
   loc.set_path(frame.file);
   loc.set_line(frame.line);
   loc.set_function(frame.function);
+  loc.set_origin(analyzer::FrameOriginName(frame.origin));
+  loc.set_display_path(frame.shown_path());
   return loc;
 }
 
@@ -199,6 +201,17 @@ analyzer::TimeNs ThresholdFromEnv(const char* variable, double default_ms) {
     if (absl::SimpleAtod(v, &parsed) && parsed > 0) ms = parsed;
   }
   return static_cast<analyzer::TimeNs>(ms * 1e6);
+}
+
+std::string JoinAnd(const std::vector<std::string>& items) {
+  if (items.empty()) return "";
+  if (items.size() == 1) return items.front();
+  std::vector<std::string> head(items.begin(), items.end() - 1);
+  return absl::StrCat(absl::StrJoin(head, ", "), " and ", items.back());
+}
+
+std::string CountOf(size_t n, const std::string& singular, const std::string& plural) {
+  return absl::StrCat(n, " ", n == 1 ? singular : (plural.empty() ? singular + "s" : plural));
 }
 
 findings::Finding NewFinding(const RuleInfo& info) {

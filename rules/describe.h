@@ -55,6 +55,11 @@ std::string FingerprintPart(const analyzer::Model& model, const std::string& api
 // positive number), else `default_ms`; in ns.
 analyzer::TimeNs ThresholdFromEnv(const char* variable, double default_ms);
 
+// "a", "a and b", "a, b and c".
+std::string JoinAnd(const std::vector<std::string>& items);
+// "1 frame", "2 frames" (`plural` for irregular nouns).
+std::string CountOf(size_t n, const std::string& singular, const std::string& plural = "");
+
 // A new finding with the rule's identity filled in.
 findings::Finding NewFinding(const RuleInfo& info);
 // Sets the fingerprint from the rule and parts that survive unrelated edits

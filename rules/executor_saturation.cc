@@ -42,8 +42,8 @@ std::string DescribeHolder(const Model& model, const analyzer::PoolHolder& h) {
     stack = wait->stack;
   }
   if (const analyzer::Frame* f = model.UserFrame(stack)) {
-    absl::StrAppend(&out, h.job.empty() ? " in " : " from ", f->function, "() at ", f->file, ":",
-                    f->line);
+    absl::StrAppend(&out, h.job.empty() ? " in " : " from ", f->function, "() at ", f->shown_path(),
+                    ":", f->line);
   }
   if (wait != nullptr) absl::StrAppend(&out, ", waiting in ", wait->api);
   return out;
@@ -179,6 +179,8 @@ void ExecutorSaturationRule::Check(const AnalysisInput& input,
     parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
     std::string often = p.episodes.size() == 1 ? "" : absl::StrCat(" (", p.episodes.size(),
                                                                      " times)");
+    f.set_headline(absl::StrCat(ep.kind == PoolKind::kExecutor ? "every worker" : "every token",
+                                " busy while work queued for ", Secs(ep.duration())));
     f.set_message(absl::StrFormat(
         "every worker of %s was busy while work queued behind it for %s%s, up to %d waiting%s; "
         "held by: %s",

@@ -43,9 +43,13 @@ void ExecutorStarvationRule::Check(const AnalysisInput& input,
     f.set_held_seconds(held);
     f.set_time_ns(deadlock.held_since);
     f.set_message(absl::StrFormat(
-        "every worker of %s waits for work queued behind it on the same executor: %s; %d "
-        "item(s) queued, none can start; held %.1f s",
-        DescribeExecutor(model, ex->id), absl::StrJoin(holders, "; "), ex->queued.size(), held));
+        "every worker of %s waits for work queued behind it on the same executor: %s; %s "
+        "queued, none can start; held %.1f s",
+        DescribeExecutor(model, ex->id), absl::StrJoin(holders, "; "),
+        CountOf(ex->queued.size(), "item"), held));
+    f.set_headline(absl::StrCat(ex->name_prefix.empty() ? std::string("an executor")
+                                                        : absl::StrCat("executor '", ex->name_prefix, "'"),
+                                " waits on its own queue"));
     f.set_fix(
         "do not block a worker on work submitted to its own executor: submit the sub-work to "
         "a separate executor, run it inline, or make the parent job not wait for it");

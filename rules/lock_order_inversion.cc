@@ -124,6 +124,9 @@ void LockOrderInversionRule::Check(const AnalysisInput& input,
       *f.add_related() = TakenHere(model, e, step);
       if (e.first.held_stack != 0) *f.add_related() = HeldSince(model, e);
     }
+    f.set_headline(cycle.edges.size() == 2
+                       ? "locks taken in opposite orders"
+                       : absl::StrCat("locks taken in a cycle of ", cycle.edges.size(), " orders"));
     f.set_message(absl::StrCat(
         "lock order inversion: ", absl::StrJoin(steps, "; "),
         "; each order was seen, never all at once, so only timing kept it from deadlocking"));

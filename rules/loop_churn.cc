@@ -1,8 +1,10 @@
 #include "rules/loop_churn.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rules/describe.h"
@@ -47,13 +49,20 @@ void LoopChurnRule::Check(const AnalysisInput& input, std::vector<findings::Find
     for (const auto& [origin, n] : by_origin) ranked.push_back({n, origin});
     std::sort(ranked.rbegin(), ranked.rend());
     std::vector<std::string> sources;
-    for (const auto& [n, origin] : ranked) sources.push_back(absl::StrCat(n, " ", origin));
+    for (const auto& [n, origin] : ranked) {
+      // "6 event loops made by ...": the origin is told of one loop.
+      std::string text = origin;
+      if (n != 1 && absl::StartsWith(text, "event loop ")) text.insert(strlen("event loop"), "s");
+      sources.push_back(absl::StrCat(n, " ", text));
+    }
     findings::Finding f = NewFinding(info());
     f.set_message(
         absl::StrCat(model.ThreadLabel(made.thread), " made ", short_lived.size(),
                      " short-lived event loops, each run and closed within ",
                      kShortLived / 1'000'000'000, " s: ", absl::StrJoin(sources, "; "),
                      "; async clients, connections and queues cannot be shared between them"));
+    f.set_headline(absl::StrCat(model.ThreadLabel(made.thread), " made ", short_lived.size(),
+                                " short-lived event loops"));
     f.set_fix(
         "run the async work of one request (or the whole worker) on one long-lived loop: an "
         "ASGI server, one async_to_sync around the whole request, or a loop kept in a thread");

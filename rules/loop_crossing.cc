@@ -24,6 +24,10 @@ void LoopCrossingRule::Check(const AnalysisInput& input,
         "make the object on the loop that uses it (per loop or per call, not module-level or in "
         "another thread's lifespan), or hand work to its loop with "
         "asyncio.run_coroutine_threadsafe / loop.call_soon_threadsafe"));
+    const analyzer::BoundObject* bound = input.loop_affinity->FindObject(i.object);
+    out.back().set_headline(absl::StrCat(
+        bound != nullptr && !bound->type_name.empty() ? bound->type_name : std::string("an object"),
+        " used from another ", i.user_loop != 0 ? "event loop" : "thread than its loop's"));
   }
 }
 

@@ -124,7 +124,7 @@ std::string UserFrames(const Model& model, analyzer::StackId stack) {
       if (!out.empty()) break;  // the user's code ends where a framework called it
       continue;
     }
-    out.push_back(absl::StrCat(f->function, "() at ", f->file, ":", f->line));
+    out.push_back(absl::StrCat(f->function, "() at ", f->shown_path(), ":", f->line));
     if (out.size() == 3) break;
   }
   return absl::StrJoin(out, ", in ");
@@ -448,6 +448,9 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
                                Secs(s.duration()), " ", what, "; ", often,
                                s.finished ? "" : " (still blocked when the trace ended)",
                                meanwhile));
+    // The headline names what blocked; the text report cuts it to one line.
+    std::string head = story.what.substr(0, story.what.find(" called from "));
+    f.set_headline(absl::StrCat("event loop blocked ", Secs(s.duration()), " ", head));
     f.set_fix(story.fix);
     f.set_time_ns(site.stalls.front()->begin);
     f.set_held_seconds(static_cast<double>(s.duration()) / 1e9);

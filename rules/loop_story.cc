@@ -12,15 +12,6 @@ namespace {
 using analyzer::Frame;
 using analyzer::Incident;
 
-// "anyio/_backends/_asyncio.py" from ".../dist-packages/anyio/_backends/_asyncio.py".
-std::string PackagePathOf(const std::string& file) {
-  for (const char* marker : {"/dist-packages/", "/site-packages/"}) {
-    size_t at = file.find(marker);
-    if (at != std::string::npos) return file.substr(at + std::string(marker).size());
-  }
-  return file;
-}
-
 std::string SiteKey(const analyzer::Model& model, analyzer::StackId stack) {
   return analyzer::LoopAffinity::DescribeSite(model, stack);
 }
@@ -71,8 +62,7 @@ std::string DescribeUseSite(const analyzer::Model& model, const Incident& incide
   // line really did (anyio's pytest plugin setting its fixture's Event).
   const Frame* by = analyzer::LoopAffinity::FrameworkCaller(model, incident.stack);
   if (by != nullptr && f != nullptr && !f->library) {
-    absl::StrAppend(&out, " (called in ", by->function, ", ", PackagePathOf(by->file), ":",
-                    by->line, ")");
+    absl::StrAppend(&out, " (called in ", by->function, ", ", analyzer::ShortLocation(*by), ")");
   }
   return out;
 }
@@ -102,6 +92,7 @@ findings::Finding LoopIncidentFinding(const AnalysisInput& input, const RuleInfo
   f.set_message(std::move(message));
   f.set_fix(std::move(fix));
   f.set_time_ns(first.time);
+  f.set_cause(absl::StrCat("loop ", first.loop));
   // The user's line: where the use happened, or, on a thread running no
   // user code (asgiref's loop thread), where the user's code made the loop
   // that did it (the async_to_sync call).

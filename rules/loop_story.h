@@ -29,6 +29,9 @@ std::string DescribeBoundObject(const AnalysisInput& input, analyzer::EntityId o
 // related locations for the object, both loops, and the loop's close; the
 // count appended to `message`; the fingerprint from the object's origin and
 // the use (file and function names, never lines).
+// The finding's cause (for merging in reports) is the loop the objects are
+// bound to: one shared client (or queue) used where it does not belong is
+// one cause, whatever of it (transport, future) was touched and wherever.
 findings::Finding LoopIncidentFinding(const AnalysisInput& input, const RuleInfo& info,
                                       const std::vector<analyzer::Incident>& group,
                                       std::string message, std::string fix);

@@ -217,6 +217,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
                                                 : "the task runs in its own copy of the context, ",
         reader, " reads it at ", read_site, " afterwards and gets ",
         miss->found ? "its own older value" : "the default"));
+    f.set_headline(absl::StrCat(var, " set in a task is lost to ", reader));
     *f.add_related() = AccessLocation(model, w, "set here", absl::StrCat(var, " set in ", child_desc));
     {
       findings::RelatedLocation r;

@@ -33,6 +33,7 @@ void NonThreadsafeLoopCallRule::Check(const AnalysisInput& input,
         input, info(), group, std::move(message),
         "from another thread use loop.call_soon_threadsafe or "
         "asyncio.run_coroutine_threadsafe (and resolve its futures through them)"));
+    out.back().set_headline(absl::StrCat(i.api, " on a running event loop from another thread"));
   }
 }
 

@@ -145,6 +145,8 @@ void NothingCanMoveRule::Check(const AnalysisInput& input,
       "nothing can move: %d waiter%s and no thread, timer or descriptor left to wake %s: %s; "
       "held %.1f s",
       waiters, waiters == 1 ? "" : "s", waiters == 1 ? "it" : "them", Story(model, *s), held));
+  f.set_headline(absl::StrCat(CountOf(waiters, "waiter"), " and nothing left to wake ",
+                              waiters == 1 ? "it" : "them"));
   std::vector<std::string> fingerprint;
   AddLocations(model, *s, f, fingerprint);
   f.set_fix("whatever each waiter needs must come from code that still runs: set the event, "

@@ -97,6 +97,8 @@ void PotentialCrossCallDeadlockRule::Check(const AnalysisInput& input,
       }
       *f.add_related() = std::move(rel);
     }
+    f.set_headline(absl::StrCat("a cycle of ", CountOf(steps.size(), "wait"),
+                                ", each seen, never all at once"));
     f.set_message(absl::StrCat(
         "potential deadlock: ", absl::StrJoin(steps, "; "),
         "; each wait was seen, never all at once, so only timing kept it from hanging"));

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "absl/strings/match.h"
 #include "rules/rule_docs.h"
 
 namespace waitgraph::rules {
@@ -65,7 +66,11 @@ std::span<const RuleInfo> RuleTable() { return Table(); }
 
 const RuleInfo* FindRuleInfo(absl::string_view code_or_name) {
   for (const RuleInfo& info : Table()) {
-    if (info.code == code_or_name || info.name == code_or_name) return &info;
+    // Any case: `explain wg001`, `ignore[WG001]`, `Cross-Call-Deadlock`.
+    if (absl::EqualsIgnoreCase(info.code, code_or_name) ||
+        absl::EqualsIgnoreCase(info.name, code_or_name)) {
+      return &info;
+    }
   }
   return nullptr;
 }

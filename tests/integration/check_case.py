@@ -83,8 +83,11 @@ def check(args, case, expect, tmp, c):
     limit = max(HANG_LIMIT, args.hang_timeout + 6.0) if hangs else NON_HANG_LIMIT
 
     # --- waitgraph run -------------------------------------------------------
+    # The cases' directory is the project: paths show as CASE/program.py
+    # (what expect.json's messages name), wherever the tools run.
+    root = ["--source-root", os.path.dirname(case)]
     r = wgtest.run([wg, "run", "--trace", trace, "--hang-timeout", str(args.hang_timeout),
-                    "--format", "json", "--report", report_path, "--",
+                    "--format", "json", "--report", report_path] + root + ["--",
                     args.python, os.path.join(case, "program.py")],
                    limit=limit, cwd=case)
     print(r.describe())
@@ -134,7 +137,7 @@ def check(args, case, expect, tmp, c):
         check_trace_shows(data, expect["trace_shows"], c)
 
     # --- waitgraph analyze ---------------------------------------------------
-    a = wgtest.run([wg, "analyze", trace, "--format", "json"], limit=60)
+    a = wgtest.run([wg, "analyze", trace, "--format", "json"] + root, limit=60)
     if not c.expect(a.returncode == 0 and not a.timed_out, "`analyze --format json` exits 0", a.describe()):
         return
     analysis = wgtest.load_json(a.stdout, "analyze --format json output", c)
@@ -161,7 +164,7 @@ def check(args, case, expect, tmp, c):
                      sorted(set(got_run) - set(got_analyze)), sorted(set(got_analyze) - set(got_run))))
 
     # Text format: every finding's name shows.
-    t = wgtest.run([wg, "analyze", trace, "--format", "text"], limit=60)
+    t = wgtest.run([wg, "analyze", trace, "--format", "text"] + root, limit=60)
     if c.expect(t.returncode == 0, "`analyze --format text` exits 0", t.describe()):
         text = t.stdout.decode("utf-8", "replace")
         missing = sorted({f["name"] for f in findings if f.get("name") and f["name"] not in text})
@@ -170,7 +173,7 @@ def check(args, case, expect, tmp, c):
     # --- waitgraph check -----------------------------------------------------
     worst = wgtest.worst_severity(findings)
     for fail_on, threshold in (("default", 1), ("error", 2), ("note", 0), ("never", 99)):
-        argv = [wg, "check", trace] + ([] if fail_on == "default" else ["--fail-on", fail_on])
+        argv = [wg, "check", trace] + root + ([] if fail_on == "default" else ["--fail-on", fail_on])
         want = 1 if worst >= threshold else 0
         k = wgtest.run(argv, limit=60)
         c.expect(k.returncode == want and not k.timed_out,
@@ -178,7 +181,7 @@ def check(args, case, expect, tmp, c):
                      "" if fail_on == "default" else " --fail-on " + fail_on, want,
                      {-1: "none", 0: "note", 1: "warning", 2: "error"}[worst]),
                  k.describe())
-    k = wgtest.run([wg, "check", trace, "--format", "json"], limit=60)
+    k = wgtest.run([wg, "check", trace, "--format", "json"] + root, limit=60)
     checked = wgtest.load_json(k.stdout, "check --format json output", c) if k.returncode in (0, 1) else None
     if checked is not None:
         cf = wgtest.findings_of(checked, "check --format json", c)

@@ -39,9 +39,14 @@ struct Analysed {
   std::vector<findings::Finding> findings;
 };
 
+// The hand-written traces' project lives in /srv (their stdlib and
+// site-packages in /usr): the user's files show as "app.py:12".
+inline constexpr char kTraceSourceRoot[] = "/srv";
+
 // Analyses the TextTrace at `path` and runs every rule, as the CLI does.
 inline std::unique_ptr<Analysed> AnalyseTextTraceAt(const std::string& path) {
-  auto a = std::make_unique<Analysed>(std::make_unique<analyzer::TraceAnalysis>(path));
+  auto a = std::make_unique<Analysed>(
+      std::make_unique<analyzer::TraceAnalysis>(path, kTraceSourceRoot));
   absl::Status status = a->analysis->LoadTextTrace();
   EXPECT_TRUE(status.ok()) << status;
   std::vector<analyzer::Deadlock> deadlocks = analyzer::FindDeadlocks(a->model);

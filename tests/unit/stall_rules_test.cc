@@ -38,8 +38,8 @@ TEST(LoopStall, NamesTheCallTheUserFramesHowOftenAndWhatWaited) {
   EXPECT_EQ(f->severity(), findings::WARNING);
   EXPECT_THAT(f->message(), HasSubstr("on MainThread was blocked for 0.500 s"));
   EXPECT_THAT(f->message(),
-              HasSubstr("in time.sleep called from report() at /srv/app.py:19, in slow() at "
-                        "/srv/app.py:24 (task RequestResponseCycle.run_asgi)"));
+              HasSubstr("in time.sleep called from report() at app.py:19, in slow() at "
+                        "app.py:24 (task RequestResponseCycle.run_asgi)"));
   EXPECT_THAT(f->message(), HasSubstr("2 times, 0.800 s in all"));
   EXPECT_THAT(f->message(), HasSubstr("2 ready callbacks (task handle_ping) delayed by up to 0.500 s"));
   EXPECT_THAT(f->message(), HasSubstr("1 socket with input nobody read"));
@@ -56,7 +56,7 @@ TEST(LoopStall, ARecordedWaitSaysWhatItWaitsForAndLongStallsAreErrors) {
   EXPECT_EQ(f->severity(), findings::ERROR);
   EXPECT_THAT(f->message(), HasSubstr("blocked for 1.200 s in Future.result (waiting for render "
                                       "on executor created at"));
-  EXPECT_THAT(f->message(), HasSubstr("called from handle() at /srv/jobs.py:18"));
+  EXPECT_THAT(f->message(), HasSubstr("called from handle() at jobs.py:18"));
 }
 
 TEST(LoopStall, ErrorThresholdIsConfigurable) {
@@ -75,7 +75,7 @@ TEST(ExecutorSaturation, NamesTheJobsAndWhatTheWorkersWaitIn) {
   EXPECT_EQ(f->severity(), findings::WARNING);
   EXPECT_THAT(f->message(), HasSubstr("(max_workers=2) was busy while work queued behind it for 2.00 s"));
   EXPECT_THAT(f->message(), HasSubstr("pool_0 runs stream_chunks from stream_chunks() at "
-                                      "/srv/app.py:31, waiting in queue.Queue.get"));
+                                      "app.py:31, waiting in queue.Queue.get"));
   EXPECT_EQ(f->related_size(), 2);
   EXPECT_EQ(f->location().line(), 31u);
 }
@@ -86,7 +86,7 @@ TEST(ExecutorSaturation, AnyioLimiterHoldersAreTheSampledWorkerThreads) {
   ASSERT_NE(f, nullptr);
   EXPECT_THAT(f->message(), HasSubstr("anyio CapacityLimiter (total_tokens=2"));
   EXPECT_THAT(f->message(), HasSubstr("for 0.80 s, up to 1 waiting"));
-  EXPECT_THAT(f->message(), HasSubstr("AnyIO worker thread in stream_chunks() at /srv/app.py:34, "
+  EXPECT_THAT(f->message(), HasSubstr("AnyIO worker thread in stream_chunks() at app.py:34, "
                                       "waiting in queue.Queue.get"));
 }
 

@@ -200,7 +200,8 @@ class WaitgraphPlugin:
         terminalreporter.section("waitgraph")
         for test, f in found:
             terminalreporter.write_line(f"{test}: {f['severity']}[{f['code']}] {f['name']}")
-        terminalreporter.write_line(f"{len(found)} finding(s); trace: {self.trace}")
+        noun = "finding" if len(found) == 1 else "findings"
+        terminalreporter.write_line(f"{len(found)} {noun}; trace: {self.trace}")
 
     def pytest_unconfigure(self, config):
         if self.owns_trace:
@@ -226,7 +227,8 @@ def _describe(f):
     loc = where[0]
     text = f"{f['severity']}[{f['code']}] {f['name']}: {f['message']}"
     if loc.get("path"):
-        text += f"\n  --> {loc['path']}:{loc.get('line', 0)} in {loc.get('function', '')}"
+        path = loc.get("display_path") or loc["path"]
+        text += f"\n  --> {path}:{loc.get('line', 0)} in {loc.get('function', '')}"
     if f.get("fix"):
         text += f"\n  fix: {f['fix']}"
     return text
@@ -240,7 +242,8 @@ def _junit(outcomes, by_test, threshold):
         if bad or outcome == "failed":
             failures += 1
             text = "\n".join(_describe(f) for f in bad) or "failed"
-            body = f'<failure message={quoteattr(f"{len(bad)} waitgraph finding(s)")}>{escape(text)}</failure>'
+            noun = "finding" if len(bad) == 1 else "findings"
+            body = f'<failure message={quoteattr(f"{len(bad)} waitgraph {noun}")}>{escape(text)}</failure>'
         classname, _, name = test.rpartition("::")
         cases.append(f'  <testcase classname={quoteattr(classname)} name={quoteattr(name)} '
                      f'time="{seconds:.3f}">{body}</testcase>')
