@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/byte_size.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/policy.h"
@@ -46,6 +47,11 @@ once, stops the program, and exits 3.
                         process of the run writes PATH-STEM.<pid>.wgtrace
                         beside it. An existing PATH is replaced only if it
                         is your own regular file.
+  --trace-max SIZE      bound each trace file to SIZE (e.g. 64M, 1G): a
+                        flight recorder that drops the oldest events and
+                        keeps the live state (threads, loops, executors,
+                        waits, locks), so the newest SIZE/2 to SIZE always
+                        remain (default: unbounded, or WAITGRAPH_TRACE_MAX)
   --record-argv         record the program's arguments in the trace (by
                         default only argv[0]: arguments can hold secrets)
   --hang-timeout SECS   how long a deadlock must hold (default 2, or
@@ -168,12 +174,14 @@ struct RunOptions {
   double hang_timeout = 2.0;
   Format format = Format::kText;
   std::string report_path;  // empty: stderr
+  std::optional<uint64_t> trace_max;  // --trace-max
   std::vector<std::string> program;
   Policy policy;  // waitgraph.toml and `# waitgraph: ignore[...]` comments
 };
 
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
-  auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report"},
+  auto opts = ParseOptions(args, {.with_value = {"--trace", "--hang-timeout", "--format", "--report",
+                                                 "--trace-max"},
                                   .flags = {"--record-argv"},
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
@@ -195,6 +203,10 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {
       return Usage(absl::StrCat("--hang-timeout wants seconds, got ", *t));
     }
+  }
+  if (auto m = opts->Get("--trace-max")) {
+    out.trace_max = ParseByteSize(*m);
+    if (!out.trace_max) return Usage(absl::StrCat("--trace-max wants a size such as 64M or 1G, got ", *m));
   }
   if (auto f = opts->Get("--format")) {
     auto parsed = ParseFormat(*f);
@@ -284,6 +296,13 @@ int RunCommand(const Args& args) {
     pattern = where = opts.trace;
   }
   const std::string run_id = NewRunId();
+  // The shim bounds a trace started from the environment by default; `run`
+  // keeps everything unless told (--trace-max, or the user's own variable).
+  if (opts.trace_max) {
+    setenv("WAITGRAPH_TRACE_MAX", absl::StrCat(*opts.trace_max).c_str(), 1);
+  } else if (std::getenv("WAITGRAPH_TRACE_MAX") == nullptr) {
+    setenv("WAITGRAPH_TRACE_MAX", "0", 1);
+  }
 
   SignalForwarder signals;
   pid_t child = Spawn(opts.program, *shim_dir, pattern, run_id, opts.record_argv, signals);

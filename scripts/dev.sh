@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(cmake g++ make libclang-14-dev libabsl-dev libprotobuf-dev protobuf-compiler
-                python3-dev googletest)
+                python3-dev googletest libzstd-dev)
 # The real libraries the bugs live in, and the servers the tests start.
 TEST_PACKAGES=(python3-asgiref python3-django python3-uvicorn python3-starlette python3-anyio
                python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk)

@@ -3,7 +3,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/stat.h>
+
 #include "absl/strings/str_cat.h"
+#include "zstd.h"
 
 namespace waitgraph::trace {
 namespace {
@@ -41,6 +44,50 @@ std::string FrameChunk(std::string_view payload) {
   PutU32(out, Fnv1a32(payload));
   out.append(payload);
   return out;
+}
+
+bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) {
+  payload.clear();
+  if (zstd_level == 0) {
+    TraceChunk plain = chunk;
+    plain.set_format_version(kFormatUncompressed);
+    return plain.SerializeToString(&payload);
+  }
+  TraceChunk body = chunk;
+  body.clear_format_version();
+  body.clear_sequence();
+  std::string raw;
+  if (!body.SerializeToString(&raw)) return false;
+  std::string packed(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compress(packed.data(), packed.size(), raw.data(), raw.size(), zstd_level);
+  if (ZSTD_isError(n)) return false;
+  packed.resize(n);
+  TraceChunk outer;
+  outer.set_format_version(kFormatVersion);
+  outer.set_sequence(chunk.sequence());
+  outer.set_zstd_body(std::move(packed));
+  return outer.SerializeToString(&payload);
+}
+
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk) {
+  if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return false;
+  if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
+  // A body never decompresses to more than this: a corrupt or hostile size
+  // must not allocate without bound.
+  constexpr unsigned long long kMaxBody = 4ull * kMaxFramePayload;
+  const std::string& packed = chunk.zstd_body();
+  unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxBody) {
+    return false;
+  }
+  std::string raw(size, '\0');
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), packed.data(), packed.size());
+  if (ZSTD_isError(n) || n != size) return false;
+  TraceChunk body;
+  if (!body.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) return false;
+  chunk.clear_zstd_body();
+  chunk.MergeFrom(body);
+  return true;
 }
 
 ChunkFileReader::ChunkFileReader(std::string path) : path_(std::move(path)) {}
@@ -89,8 +136,7 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     if (buffer_.size() - pos - kFrameHeaderSize < size) break;  // not yet whole
     std::string_view payload(h + kFrameHeaderSize, size);
     TraceChunk chunk;
-    if (Fnv1a32(payload) != GetU32(h + 8) ||
-        !chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk)) {
       buffer_.erase(0, pos);
       consumed_ += pos;
       return Fail(absl::DataLossError(absl::StrCat(
@@ -104,16 +150,62 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
           "trace ", path_, " was written in format ", chunk.format_version(),
           ", newer than this waitgraph reads (", kFormatVersion, "); use a newer waitgraph")));
     }
+    pos += kFrameHeaderSize + size;
+    if (!Wanted(chunk)) continue;
+    next_sequence_ = chunk.sequence() + 1;
     out.push_back(std::move(chunk));
     ++chunks_read_;
-    pos += kFrameHeaderSize + size;
   }
   buffer_.erase(0, pos);
   consumed_ += pos;
   return true;
 }
 
+bool ChunkFileReader::Wanted(const TraceChunk& chunk) {
+  if (skip_below_ == 0) return true;
+  if (chunk.has_checkpoint()) {
+    // It stands for every chunk before its first kept one: needed only if
+    // some of those were dropped before this reader saw them.
+    uint64_t first_kept = chunk.checkpoint().first_kept_sequence();
+    if (first_kept <= skip_below_) return false;
+    chunks_missed_ += first_kept - skip_below_;
+    skip_below_ = 0;
+    return true;
+  }
+  if (chunk.sequence() < skip_below_) return false;
+  skip_below_ = 0;
+  return true;
+}
+
+bool ChunkFileReader::Replaced() const {
+  struct stat now, reading;
+  if (file_ == nullptr || stat(path_.c_str(), &now) != 0 || fstat(fileno(file_), &reading) != 0) {
+    return false;
+  }
+  return now.st_dev != reading.st_dev || now.st_ino != reading.st_ino;
+}
+
+void ChunkFileReader::SwitchToReplacement() {
+  std::fclose(file_);
+  file_ = nullptr;
+  buffer_.clear();
+  consumed_ = 0;
+  header_checked_ = false;
+  skip_below_ = next_sequence_;
+  ++wraps_followed_;
+}
+
 bool ChunkFileReader::Poll(std::vector<TraceChunk>& out) {
+  if (!PollFile(out)) return false;
+  if (!Replaced()) return true;
+  // The old file is complete once replaced: take its last chunks, then
+  // follow the new one from the chunk after the last one seen.
+  if (!PollFile(out)) return false;
+  SwitchToReplacement();
+  return PollFile(out);
+}
+
+bool ChunkFileReader::PollFile(std::vector<TraceChunk>& out) {
   if (!status_.ok()) return false;
   if (!ReadMore()) return false;
   if (!header_checked_) {

@@ -12,7 +12,7 @@
 //   call_quiet(fn, *args, **kwargs): fn(...) with recording suppressed on
 //       this thread
 //   start(path, executable, python_version, argv, library_prefixes,
-//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000)
+//         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000, max_bytes=0)
 //       raises OSError if the trace cannot be created (ETIMEDOUT: the
 //       storage did not answer); trace_path() then names the file created
 //       (see trace/private_files.h: never an existing one)
@@ -130,8 +130,10 @@ PyObject* Start(PyObject*, PyObject* args) {
   const char* run_id = "";
   int flush_ms;
   int storage_timeout_ms = 2000;
-  if (!PyArg_ParseTuple(args, "UssOOsi|si:start", &path_obj, &executable, &version, &argv,
-                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms)) {
+  unsigned long long max_bytes = 0;  // the flight recorder's bound; 0: none
+  if (!PyArg_ParseTuple(args, "UssOOsi|siK:start", &path_obj, &executable, &version, &argv,
+                        &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms,
+                        &max_bytes)) {
     return nullptr;
   }
   Recorder& recorder = TheRecorder();
@@ -166,7 +168,8 @@ PyObject* Start(PyObject*, PyObject* args) {
   // GIL) at most storage_timeout_ms.
   try {
     ok = recorder.Start(path, std::move(info), {.flush_ms = flush_ms,
-                                                .storage_timeout_ms = storage_timeout_ms});
+                                                .storage_timeout_ms = storage_timeout_ms,
+                                                .max_bytes = max_bytes});
     error = errno;
   } catch (const std::exception& e) {
     ok = false;
