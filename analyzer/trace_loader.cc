@@ -14,6 +14,7 @@ TraceAnalysis::TraceAnalysis(std::string path)
       reader_(std::move(path)),
       model_(std::make_unique<Model>()),
       classes_(std::make_unique<ClassGraph>()) {
+  reader_.set_read_limit(size_t{4} << 20);
   Wire();
 }
 
@@ -49,9 +50,14 @@ void TraceAnalysis::Wire() {
 }
 
 bool TraceAnalysis::Poll() {
-  std::vector<trace::TraceChunk> chunks;
-  bool ok = reader_.Poll(chunks);
-  for (const auto& chunk : chunks) AddChunk(chunk);
+  // Streams: a few MiB read and decoded, applied, then the next: never the
+  // whole file, nor all its decoded chunks, in memory at once.
+  bool ok;
+  do {
+    std::vector<trace::TraceChunk> chunks;
+    ok = reader_.Poll(chunks);
+    for (const auto& chunk : chunks) AddChunk(chunk);
+  } while (ok && !reader_.at_eof());
   return ok;
 }
 

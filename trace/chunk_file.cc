@@ -110,10 +110,17 @@ bool ChunkFileReader::ReadMore() {
     }
   }
   char block[1 << 16];
+  size_t taken = 0;
+  at_eof_ = false;
   for (;;) {
     size_t n = std::fread(block, 1, sizeof block, file_);
     buffer_.append(block, n);
-    if (n < sizeof block) break;
+    taken += n;
+    if (n < sizeof block) {
+      at_eof_ = true;
+      break;
+    }
+    if (taken >= read_limit_) break;  // decode this much before reading on
   }
   if (std::ferror(file_)) {
     return Fail(absl::DataLossError(absl::StrCat("cannot read trace ", path_)));
@@ -197,10 +204,12 @@ void ChunkFileReader::SwitchToReplacement() {
 
 bool ChunkFileReader::Poll(std::vector<TraceChunk>& out) {
   if (!PollFile(out)) return false;
-  if (!Replaced()) return true;
+  if (!at_eof_ || !Replaced()) return true;
   // The old file is complete once replaced: take its last chunks, then
   // follow the new one from the chunk after the last one seen.
-  if (!PollFile(out)) return false;
+  do {
+    if (!PollFile(out)) return false;
+  } while (!at_eof_);
   SwitchToReplacement();
   return PollFile(out);
 }

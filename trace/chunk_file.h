@@ -61,6 +61,10 @@ class ChunkFileReader {
 
   // Appends newly completed chunks to `out`. Returns false once the file is
   // unreadable or corrupt (see status()); chunks decoded before stay valid.
+  // With a read limit, reads about that many bytes per call: call again
+  // while !at_eof() to stream a large file.
+  void set_read_limit(size_t bytes) { read_limit_ = bytes; }
+  bool at_eof() const { return at_eof_; }
   bool Poll(std::vector<TraceChunk>& out);
 
   // Bytes at the end that do not (yet) form a whole frame. Once the writer
@@ -93,6 +97,8 @@ class ChunkFileReader {
   std::string buffer_;     // bytes read but not yet consumed as frames
   uint64_t consumed_ = 0;  // file offset of buffer_[0]
   uint64_t chunks_read_ = 0;
+  size_t read_limit_ = SIZE_MAX;
+  bool at_eof_ = false;
   uint64_t next_sequence_ = 0;  // after the last chunk returned
   uint64_t skip_below_ = 0;     // set by a switch: chunks already seen
   uint64_t wraps_followed_ = 0;

@@ -370,6 +370,19 @@ def chunk_fields(payload):
             yield field, wire, value
 
 
+def plain_payloads(data):
+    """The whole chunks of a trace as uncompressed TraceChunk bytes, joined:
+    what a test searches for a string (format 2 compresses chunk bodies)."""
+    frames, _ = read_frames(data)
+    out = []
+    for start, end in frames:
+        payload = data[start + FRAME_HEADER.size:end]
+        for field, wire, value in _fields(payload):
+            out.append(zstd_decompress(bytes(value)) if field == 10 and wire == 2 else b"")
+        out.append(bytes(payload))
+    return b"".join(out)
+
+
 def decode_events(data):
     """[(kind name, name string or "")] of every event in the whole chunks of a trace."""
     kinds = event_kind_names()
