@@ -14,7 +14,7 @@ TraceAnalysis::TraceAnalysis(std::string path)
       reader_(std::move(path)),
       model_(std::make_unique<Model>()),
       classes_(std::make_unique<ClassGraph>()) {
-  reader_.set_read_limit(size_t{4} << 20);
+  reader_.set_read_limit(size_t{1} << 20);
   Wire();
 }
 
@@ -50,7 +50,7 @@ void TraceAnalysis::Wire() {
 }
 
 bool TraceAnalysis::Poll() {
-  // Streams: a few MiB read and decoded, applied, then the next: never the
+  // Streams: 1 MiB read and decoded, applied, then the next: never the
   // whole file, nor all its decoded chunks, in memory at once.
   bool ok;
   do {

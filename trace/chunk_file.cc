@@ -53,11 +53,10 @@ bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) 
     plain.set_format_version(kFormatUncompressed);
     return plain.SerializeToString(&payload);
   }
-  TraceChunk body = chunk;
-  body.clear_format_version();
-  body.clear_sequence();
+  // The body is the whole chunk serialized as it is (no copy: a reader's
+  // merge sets format_version and sequence to the same values again).
   std::string raw;
-  if (!body.SerializeToString(&raw)) return false;
+  if (!chunk.SerializeToString(&raw)) return false;
   std::string packed(ZSTD_compressBound(raw.size()), '\0');
   size_t n = ZSTD_compress(packed.data(), packed.size(), raw.data(), raw.size(), zstd_level);
   if (ZSTD_isError(n)) return false;
