@@ -47,7 +47,8 @@ bool Model::OverLimit() {
 
 void Model::AddChunk(const trace::TraceChunk& chunk) {
   ++stats_.chunks;
-  if (chunk.sequence() != next_sequence_) ++stats_.out_of_order_chunks;
+  // A flight-recorder checkpoint stands for the chunks dropped before it.
+  if (chunk.sequence() != next_sequence_ && !chunk.has_checkpoint()) ++stats_.out_of_order_chunks;
   next_sequence_ = chunk.sequence() + 1;
   if (chunk.has_process()) {
     process_ = chunk.process();

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "google/protobuf/text_format.h"
 
 namespace waitgraph::analyzer {
@@ -15,8 +16,39 @@ TraceAnalysis::TraceAnalysis(std::string path, const std::string& source_root, M
     : path_(path),
       reader_(std::move(path)),
       model_(std::make_unique<Model>(limits)),
-      classes_(std::make_unique<ClassGraph>()) {
+      classes_(std::make_unique<ClassGraph>()),
+      limits_(limits),
+      source_root_(source_root) {
   model_->SetSourceRoot(source_root);
+  reader_.set_read_limit(size_t{1} << 20);
+  Wire();
+}
+
+void TraceAnalysis::AddChunk(const trace::TraceChunk& chunk) {
+  if (chunk.has_checkpoint()) {
+    // A checkpoint reaches a model that has read chunks only when a bounded
+    // trace dropped chunks before this reader saw them: what they changed is
+    // unknown, so the model starts over from the checkpoint's state.
+    if (model_->stats().chunks > 0) StartOver();
+    checkpoint_ = chunk.checkpoint();
+  }
+  model_->AddChunk(chunk);
+}
+
+void TraceAnalysis::StartOver() {
+  model_ = std::make_unique<Model>(limits_);
+  model_->SetSourceRoot(source_root_);
+  classes_ = std::make_unique<ClassGraph>();
+  contexts_ = std::make_unique<ContextModel>();
+  loop_affinity_ = std::make_unique<LoopAffinity>();
+  stalls_ = std::make_unique<StallModel>();
+  saturation_ = std::make_unique<SaturationModel>();
+  lock_order_ = std::make_unique<LockOrder>();
+  uncovered_loops_ = std::make_unique<UncoveredLoops>();
+  Wire();
+}
+
+void TraceAnalysis::Wire() {
   model_->set_observer(classes_.get());
   model_->AddSink(contexts_.get());
   model_->AddSink(loop_affinity_.get());
@@ -27,15 +59,14 @@ TraceAnalysis::TraceAnalysis(std::string path, const std::string& source_root, M
 }
 
 bool TraceAnalysis::Poll() {
-  // A slice at a time, each applied before the next is read: a big trace
-  // never sits in memory whole, decoded.
-  constexpr uint64_t kSliceBytes = 8u << 20;
-  bool ok = true;
+  // Streams: 1 MiB read and decoded, applied, then the next: never the
+  // whole file, nor all its decoded chunks, in memory at once.
+  bool ok;
   do {
     std::vector<trace::TraceChunk> chunks;
-    ok = reader_.Poll(chunks, kSliceBytes);
+    ok = reader_.Poll(chunks);
     for (const auto& chunk : chunks) AddChunk(chunk);
-  } while (ok && reader_.more_to_read());
+  } while (ok && !reader_.at_eof());
   return ok;
 }
 
@@ -66,6 +97,19 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
     notes.push_back(absl::StrCat("the shim disabled itself during the run: ",
                                  model_->shim_disabled_reason()));
   }
+  if (checkpoint_) {
+    notes.push_back(FlightRecorderNote());
+  } else if (reader_.wraps_followed() > 0) {
+    notes.push_back(absl::StrCat(
+        "bounded trace: the file was started over ", reader_.wraps_followed(),
+        " times while it was read; this report saw every event, a later analysis of the file "
+        "sees its newest part"));
+  }
+  if (reader_.chunks_missed() > 0) {
+    notes.push_back(absl::StrCat("the bounded trace dropped ", reader_.chunks_missed(),
+                                 " chunks before they were read; this report covers what the file "
+                                 "held after that"));
+  }
   if (stats.out_of_order_chunks > 0) {
     notes.push_back(absl::StrCat(stats.out_of_order_chunks, " chunks out of order or missing"));
   }
@@ -89,6 +133,22 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
   }
   for (auto& note : uncovered_loops_->Notes(*model_)) notes.push_back(std::move(note));
   return notes;
+}
+
+std::string TraceAnalysis::FlightRecorderNote() const {
+  const trace::FlightCheckpoint& c = *checkpoint_;
+  const uint64_t start = model_->process().start_monotonic_ns();
+  std::string when =
+      c.dropped_until_ns() > start && start > 0
+          ? absl::StrFormat("its first %.1f s", double(c.dropped_until_ns() - start) / 1e9)
+          : "its oldest events";
+  std::string bound = c.max_bytes() >= (uint64_t{1} << 20)
+                          ? absl::StrCat(c.max_bytes() >> 20, " MiB")
+                          : absl::StrCat(c.max_bytes() >> 10, " KiB");
+  return absl::StrCat("bounded trace (", bound, "): ", when, " (",
+                      c.dropped_chunks(),
+                      " chunks) were dropped; what was still live then (threads, loops, executors, "
+                      "waits, locks) was carried over");
 }
 
 absl::Status TraceAnalysis::LoadTextTrace() {

@@ -4,6 +4,7 @@
 #define WAITGRAPH_ANALYZER_TRACE_LOADER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,7 @@ class TraceAnalysis {
   // Like Poll(), over trace-file bytes that did not come from path() (fuzzing).
   bool Feed(std::string_view bytes);
   // Feeds chunks that did not come from the file (tests, fuzzing).
-  void AddChunk(const trace::TraceChunk& chunk) { model_->AddChunk(chunk); }
+  void AddChunk(const trace::TraceChunk& chunk);
   // Reads path() as a hand-written TextTrace (.textproto) instead of a
   // binary trace: the same analyses, for tests.
   absl::Status LoadTextTrace();
@@ -58,8 +59,16 @@ class TraceAnalysis {
   // (truncation, corruption, an unclean end). `writer_gone`: the traced
   // process has exited, so a partial last chunk will never complete.
   std::vector<std::string> Notes(bool writer_gone) const;
+  // Set once a flight-recorder checkpoint was read: the trace was bounded.
+  const std::optional<trace::FlightCheckpoint>& checkpoint() const { return checkpoint_; }
 
  private:
+  std::string FlightRecorderNote() const;
+  // Connects the model to the analyses built alongside it.
+  void Wire();
+  // New, empty model and analyses (a bounded trace dropped unread chunks).
+  void StartOver();
+
   std::string path_;
   trace::ChunkFileReader reader_;
   std::unique_ptr<Model> model_;
@@ -70,6 +79,9 @@ class TraceAnalysis {
   std::unique_ptr<SaturationModel> saturation_ = std::make_unique<SaturationModel>();
   std::unique_ptr<LockOrder> lock_order_ = std::make_unique<LockOrder>();
   std::unique_ptr<UncoveredLoops> uncovered_loops_ = std::make_unique<UncoveredLoops>();
+  std::optional<trace::FlightCheckpoint> checkpoint_;  // the last one read
+  ModelLimits limits_;       // kept for StartOver()
+  std::string source_root_;  // kept for StartOver()
 };
 
 }  // namespace waitgraph::analyzer

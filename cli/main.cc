@@ -45,7 +45,8 @@ off), WAITGRAPH_STALL_ERROR_MS (default 1000), WAITGRAPH_SATURATION_MS
 (default 500), WAITGRAPH_FLUSH_MS (default 50), WAITGRAPH_TASK_SNAPSHOT_MS
 (default 500, 0 = off), WAITGRAPH_STORAGE_TIMEOUT_MS (default 2000),
 WAITGRAPH_RECORD_ARGV=1, WAITGRAPH_DIR (per-user directory), WAITGRAPH_DEBUG=1,
-WAITGRAPH_FOLLOW_FORK=0 (forked children do not record).
+WAITGRAPH_FOLLOW_FORK=0 (forked children do not record),
+WAITGRAPH_TRACE_MAX (bounds the trace: a flight recorder; default 256M, 0 = off).
 
 `waitgraph COMMAND --help` tells more. The Python side:
   PYTHONPATH=<prefix>/lib/waitgraph/python WAITGRAPH_TRACE=out.wgtrace python app.py

@@ -17,6 +17,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/byte_size.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/policy.h"
@@ -51,6 +52,11 @@ names that process, its pid and its role (master, worker N).
                         process of the run writes PATH-STEM.<pid>.wgtrace
                         beside it. An existing PATH is replaced only if it
                         is your own regular file.
+  --trace-max SIZE      bound each trace file to SIZE (e.g. 64M, 1G): a
+                        flight recorder that drops the oldest events and
+                        keeps the live state (threads, loops, executors,
+                        waits, locks), so the newest SIZE/2 to SIZE always
+                        remain (default: unbounded, or WAITGRAPH_TRACE_MAX)
   --record-argv         record the program's arguments in the trace (by
                         default only argv[0]: arguments can hold secrets)
   --hang-timeout SECS   how long a deadlock must hold (default 2, or
@@ -234,6 +240,7 @@ struct RunOptions {
   double hang_timeout = 2.0;
   Format format = Format::kText;
   std::string report_path;  // empty: stderr
+  std::optional<uint64_t> trace_max;  // --trace-max
   std::vector<std::string> program;
   Policy policy;  // waitgraph.toml and `# waitgraph: ignore[...]` comments
   ReportStyle style;  // --source-root, --color, --full-stacks
@@ -242,7 +249,7 @@ struct RunOptions {
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--trace", "--hang-timeout",
                                                                      "--format", "--report",
-                                                                     "--on-hang"}),
+                                                                     "--on-hang", "--trace-max"}),
                                   .flags = WithReportStyleFlags({"--record-argv"}),
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
@@ -267,6 +274,10 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
     if (!absl::SimpleAtod(*t, &out.hang_timeout) || out.hang_timeout < 0) {
       return Usage(absl::StrCat("--hang-timeout wants seconds, got ", *t));
     }
+  }
+  if (auto m = opts->Get("--trace-max")) {
+    out.trace_max = ParseByteSize(*m);
+    if (!out.trace_max) return Usage(absl::StrCat("--trace-max wants a size such as 64M or 1G, got ", *m));
   }
   if (auto f = opts->Get("--format")) {
     auto parsed = ParseFormat(*f);
@@ -402,6 +413,13 @@ int RunCommand(const Args& args) {
     pattern = where = opts.trace;
   }
   const std::string run_id = NewRunId();
+  // The shim bounds a trace started from the environment by default; `run`
+  // keeps everything unless told (--trace-max, or the user's own variable).
+  if (opts.trace_max) {
+    setenv("WAITGRAPH_TRACE_MAX", absl::StrCat(*opts.trace_max).c_str(), 1);
+  } else if (std::getenv("WAITGRAPH_TRACE_MAX") == nullptr) {
+    setenv("WAITGRAPH_TRACE_MAX", "0", 1);
+  }
 
   SignalForwarder signals;
   pid_t child = Spawn(opts.program, *shim_dir, pattern, run_id, opts.record_argv, signals);

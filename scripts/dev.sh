@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(cmake g++ make libclang-14-dev libabsl-dev libprotobuf-dev protobuf-compiler
-                python3-dev googletest pkg-config libgraphviz-dev)
+                python3-dev googletest pkg-config libgraphviz-dev libzstd-dev)
 # The fuzzer of the trace reader and the analysis (scripts/fuzz.sh): clang's
 # libFuzzer, ASan and UBSan runtimes.
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)

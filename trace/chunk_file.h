@@ -24,7 +24,13 @@ namespace waitgraph::trace {
 
 inline constexpr std::string_view kFileMagic = "WGTRACE1";
 inline constexpr uint32_t kFrameMagic = 0x31434757;  // "WGC1"
-inline constexpr uint32_t kFormatVersion = 1;
+// The newest format this code reads and writes: 2, a chunk's body
+// compressed with zstd (TraceChunk.zstd_body); 1, uncompressed, is read too.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatUncompressed = 1;
+// The zstd level the shim writes with: fast enough for the writer thread
+// to keep up with a busy program (see bench/RESULTS.md).
+inline constexpr int kZstdLevel = 3;
 // A frame larger than this is treated as corruption, not as a huge chunk.
 inline constexpr uint32_t kMaxFramePayload = 64u << 20;
 
@@ -34,6 +40,15 @@ uint32_t Fnv1a32(std::string_view bytes);
 // the payload is larger than kMaxFramePayload (writers split chunks before:
 // see the shim's recorder).
 std::string FrameChunk(std::string_view payload);
+
+// The payload of a frame holding `chunk`: format 2 (its body compressed
+// at `zstd_level`), or format 1 with `zstd_level` 0. False if it cannot be
+// encoded (cannot happen below kMaxFramePayload).
+bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload);
+// Parses a frame's payload into `chunk`, decompressing a format-2 body.
+// False if it is not a chunk (a chunk of a newer format parses: check its
+// format_version before using it).
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk);
 
 // Reads chunks from a trace file, incrementally: each Poll() returns the
 // chunks completed since the last one. The first failure stays in status().
@@ -46,11 +61,11 @@ class ChunkFileReader {
 
   // Appends newly completed chunks to `out`. Returns false once the file is
   // unreadable or corrupt (see status()); chunks decoded before stay valid.
-  // Reads at most about `max_bytes` more of the file (past a whole frame):
-  // a caller that wants bounded memory polls again while more_to_read().
-  bool Poll(std::vector<TraceChunk>& out, uint64_t max_bytes = UINT64_MAX);
-  // The last Poll() stopped at max_bytes, not at the end of the file.
-  bool more_to_read() const { return more_to_read_; }
+  // With a read limit, reads about that many bytes per call: call again
+  // while !at_eof() to stream a large file.
+  void set_read_limit(size_t bytes) { read_limit_ = bytes; }
+  bool at_eof() const { return at_eof_; }
+  bool Poll(std::vector<TraceChunk>& out);
 
   // Like Poll(), over bytes that did not come from the file (a fuzzer, a
   // test): they continue whatever was fed or read before.
@@ -62,21 +77,39 @@ class ChunkFileReader {
   uint64_t offset() const { return consumed_; }
   uint64_t chunks_read() const { return chunks_read_; }
   const absl::Status& status() const { return status_; }
+  // Times a bounded trace (flight recorder) was started over under this
+  // reader, and chunks it dropped before this reader saw them.
+  uint64_t wraps_followed() const { return wraps_followed_; }
+  uint64_t chunks_missed() const { return chunks_missed_; }
 
  private:
   bool Fail(absl::Status status);
-  bool ReadMore(uint64_t max_bytes);
+  bool ReadMore();
   bool CheckHeader(bool& have_header);
   bool DecodeFrames(std::vector<TraceChunk>& out);
+  // Why a decoded chunk cannot be used (no or a newer format), or "".
   std::string Refusal(const TraceChunk& chunk, uint64_t offset) const;
+  bool PollFile(std::vector<TraceChunk>& out);
+  // A bounded trace is started over by renaming a new file over the path:
+  // true if the path now names another file than the one being read.
+  bool Replaced() const;
+  void SwitchToReplacement();
+  // False for a chunk this reader has already seen (or the checkpoint
+  // standing for chunks it has seen), after a switch.
+  bool Wanted(const TraceChunk& chunk);
 
   std::string path_;
   std::FILE* file_ = nullptr;
   bool header_checked_ = false;
-  bool more_to_read_ = false;
   std::string buffer_;     // bytes read but not yet consumed as frames
   uint64_t consumed_ = 0;  // file offset of buffer_[0]
   uint64_t chunks_read_ = 0;
+  size_t read_limit_ = SIZE_MAX;
+  bool at_eof_ = false;
+  uint64_t next_sequence_ = 0;  // after the last chunk returned
+  uint64_t skip_below_ = 0;     // set by a switch: chunks already seen
+  uint64_t wraps_followed_ = 0;
+  uint64_t chunks_missed_ = 0;
   absl::Status status_;
 };
 

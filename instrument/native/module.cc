@@ -13,8 +13,9 @@
 //       this thread
 //   start(path, executable, python_version, argv, library_prefixes,
 //         shim_prefix, flush_ms, run_id="", storage_timeout_ms=2000,
-//         origin="", began_ns=0)  (origin: ProcessInfo.origin, e.g. "fork";
-//         began_ns: the process's start if not now, e.g. the fork's time)
+//         origin="", began_ns=0, max_bytes=0)  (origin: ProcessInfo.origin,
+//         e.g. "fork"; began_ns: the process's start if not now, e.g. the
+//         fork's time; max_bytes: the flight recorder's bound, 0 = none)
 //       raises OSError if the trace cannot be created (ETIMEDOUT: the
 //       storage did not answer); trace_path() then names the file created
 //       (see trace/private_files.h: never an existing one)
@@ -134,10 +135,11 @@ PyObject* Start(PyObject*, PyObject* args) {
   int flush_ms;
   int storage_timeout_ms = 2000;
   const char* origin = "";
-  unsigned long long began_ns = 0;  // a forked child: when the parent forked
-  if (!PyArg_ParseTuple(args, "UssOOsi|sisK:start", &path_obj, &executable, &version, &argv,
+  unsigned long long began_ns = 0;   // a forked child: when the parent forked
+  unsigned long long max_bytes = 0;  // the flight recorder's bound; 0: none
+  if (!PyArg_ParseTuple(args, "UssOOsi|sisKK:start", &path_obj, &executable, &version, &argv,
                         &prefixes, &shim_prefix, &flush_ms, &run_id, &storage_timeout_ms,
-                        &origin, &began_ns)) {
+                        &origin, &began_ns, &max_bytes)) {
     return nullptr;
   }
   Recorder& recorder = TheRecorder();
@@ -175,7 +177,8 @@ PyObject* Start(PyObject*, PyObject* args) {
   // GIL) at most storage_timeout_ms.
   try {
     ok = recorder.Start(path, std::move(info), {.flush_ms = flush_ms,
-                                                .storage_timeout_ms = storage_timeout_ms});
+                                                .storage_timeout_ms = storage_timeout_ms,
+                                                .max_bytes = max_bytes});
     error = errno;
   } catch (const std::exception& e) {
     ok = false;

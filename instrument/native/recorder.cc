@@ -2,15 +2,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <system_error>
 #include <thread>
 
+#include "instrument/native/flight_ring.h"
 #include "instrument/native/state.h"
 #include "trace/chunk_file.h"
 #include "trace/private_files.h"
@@ -26,9 +29,11 @@ struct Recorder::Session {
   std::string requested_path;
   trace::ProcessInfo process;
   int flush_ms = 50;
+  uint64_t max_bytes = 0;
 
   // Writer thread only.
   int fd = -1;
+  std::unique_ptr<FlightRing> ring;  // a bounded trace (regular files only)
   uint64_t sequence = 0;
   uint64_t last_chunk_ns = 0;
 
@@ -75,8 +80,13 @@ size_t StackBytes(const std::vector<uint32_t>& frames) { return 5 * frames.size(
 // from each chunk's base time.
 class ChunkSplitter {
  public:
-  ChunkSplitter(int fd, uint64_t& sequence, const trace::ProcessInfo& process, uint64_t base_ns)
-      : fd_(fd), sequence_(sequence), process_(process), prev_ns_(base_ns) {
+  // Writes one framed chunk and its sequence number; false with errno.
+  using FrameWriter = std::function<bool(trace::TraceChunk& chunk)>;
+
+  ChunkSplitter(FrameWriter write, size_t budget, uint64_t& sequence,
+                const trace::ProcessInfo& process, uint64_t base_ns)
+      : write_(std::move(write)), budget_(budget), sequence_(sequence), process_(process),
+        prev_ns_(base_ns) {
     Begin();
   }
 
@@ -135,7 +145,7 @@ class ChunkSplitter {
     }
   }
   bool MakeRoom(size_t item_bytes) {
-    if (bytes_ + item_bytes > Recorder::kChunkBudgetBytes && HasItems()) {
+    if (bytes_ + item_bytes > budget_ && HasItems()) {
       if (!Emit()) return false;
       Begin();
     }
@@ -147,15 +157,11 @@ class ChunkSplitter {
   }
   bool Emit() {
     ++sequence_;
-    std::string payload;
-    if (!chunk_.SerializeToString(&payload) || payload.size() > trace::kMaxFramePayload) {
-      errno = EFBIG;  // cannot happen with the budget above; never write what no reader takes
-      return false;
-    }
-    return WriteAll(fd_, trace::FrameChunk(payload));
+    return write_(chunk_);
   }
 
-  int fd_;
+  FrameWriter write_;
+  size_t budget_;
   uint64_t& sequence_;
   const trace::ProcessInfo& process_;
   uint64_t prev_ns_;
@@ -195,6 +201,7 @@ bool Recorder::Start(const std::string& path, trace::ProcessInfo info, Options o
   session->requested_path = path;
   session->process = std::move(info);
   session->flush_ms = options.flush_ms > 0 ? options.flush_ms : 50;
+  session->max_bytes = options.max_bytes;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ResetTables();
@@ -359,7 +366,9 @@ bool Recorder::FlushPending(Session& session) {
   // Otherwise a chunk goes out even if empty, as a heartbeat: its
   // base_time_ns tells a reader the process was alive then (e.g. hung).
   session.last_chunk_ns = now;
-  ChunkSplitter chunks(session.fd, session.sequence, session.process,
+  if (session.ring) session.ring->Remember(data);
+  ChunkSplitter chunks(FrameWriterOf(session), session.ring ? session.ring->chunk_budget() : kChunkBudgetBytes,
+                       session.sequence, session.process,
                        data.events.empty() ? now : data.events.front().time_ns);
   for (auto& [id, value] : data.strings) {
     if (!chunks.AddString(id, value)) return false;
@@ -376,6 +385,30 @@ bool Recorder::FlushPending(Session& session) {
   return chunks.Finish();
 }
 
+std::function<bool(trace::TraceChunk&)> Recorder::FrameWriterOf(Session& session) {
+  return [&session](trace::TraceChunk& chunk) {
+    // A bounded trace may start over first, and then defines again what
+    // this chunk uses that the file no longer holds.
+    if (session.ring) session.ring->Prepare(session.fd, chunk);
+    std::string payload;
+    if (!trace::EncodeChunk(chunk, trace::kZstdLevel, payload) ||
+        payload.size() > trace::kMaxFramePayload) {
+      errno = EFBIG;  // cannot happen with the chunk budget; never write what no reader takes
+      return false;
+    }
+    std::string frame = trace::FrameChunk(payload);
+    if (session.ring) return session.ring->Write(session.fd, frame, chunk.sequence());
+    return WriteAll(session.fd, frame);
+  };
+}
+
+// A bounded trace is possible in a regular file only (not a FIFO).
+void Recorder::StartRing(Session& s, const std::string& opened) {
+  struct stat st;
+  if (s.max_bytes == 0 || fstat(s.fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  s.ring = std::make_unique<FlightRing>(opened, s.max_bytes, s.process);
+}
+
 void Recorder::WriterMain(std::shared_ptr<Session> session) {
   Session& s = *session;
   std::string opened;
@@ -385,7 +418,9 @@ void Recorder::WriterMain(std::shared_ptr<Session> session) {
     s.fd = fd;
     // Magic and chunk 0 (process info) right away: the file is a valid, if
     // empty, trace from the moment start() returns.
-    if (!WriteAll(fd, trace::kFileMagic) || !FlushPending(s)) {
+    bool ok = WriteAll(fd, trace::kFileMagic);
+    if (ok) StartRing(s, opened);
+    if (!ok || !FlushPending(s)) {
       error = errno;
       close(fd);
       unlink(opened.c_str());

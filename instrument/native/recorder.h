@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,6 +82,8 @@ class Recorder {
   struct Options {
     int flush_ms = 50;
     int storage_timeout_ms = 2000;
+    // The flight recorder's bound on the file (flight_ring.h); 0: unbounded.
+    uint64_t max_bytes = 0;
   };
 
   // Creates the trace at `path` (never an existing file: see
@@ -124,6 +127,9 @@ class Recorder {
   // Takes what is pending and writes it as one or more chunks (writer
   // thread only). Returns false on a write error.
   bool FlushPending(Session& session);
+  // Where the writer's chunks go: the file, or the flight ring around it.
+  static std::function<bool(trace::TraceChunk&)> FrameWriterOf(Session& session);
+  static void StartRing(Session& session, const std::string& opened);
   void ResetTables();
   // Adds `key` to one of the intern tables, forgetting both once they hold
   // kMaxRememberedBytes.

@@ -362,6 +362,48 @@ def _fields(buf):
         yield field, wire, value
 
 
+def zstd_decompress(packed):
+    """A format-2 chunk body (TraceChunk.zstd_body), through Debian's libzstd
+    (ctypes: the tests need no Python zstd package)."""
+    import ctypes
+    lib = ctypes.CDLL("libzstd.so.1")
+    lib.ZSTD_getFrameContentSize.restype = ctypes.c_ulonglong
+    lib.ZSTD_getFrameContentSize.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.ZSTD_decompress.restype = ctypes.c_size_t
+    lib.ZSTD_decompress.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
+    size = lib.ZSTD_getFrameContentSize(packed, len(packed))
+    if size >= (1 << 63):
+        raise ValueError("chunk body is not a zstd frame of known size")
+    out = ctypes.create_string_buffer(max(size, 1))
+    n = lib.ZSTD_decompress(out, size, packed, len(packed))
+    if lib.ZSTD_isError(n) or n != size:
+        raise ValueError("chunk body does not decompress")
+    return out.raw[:size]
+
+
+def chunk_fields(payload):
+    """The fields of a frame's TraceChunk, a format-2 body decompressed."""
+    for field, wire, value in _fields(payload):
+        if field == 10 and wire == 2:  # zstd_body
+            yield from _fields(zstd_decompress(bytes(value)))
+        else:
+            yield field, wire, value
+
+
+def plain_payloads(data):
+    """The whole chunks of a trace as uncompressed TraceChunk bytes, joined:
+    what a test searches for a string (format 2 compresses chunk bodies)."""
+    frames, _ = read_frames(data)
+    out = []
+    for start, end in frames:
+        payload = data[start + FRAME_HEADER.size:end]
+        for field, wire, value in _fields(payload):
+            out.append(zstd_decompress(bytes(value)) if field == 10 and wire == 2 else b"")
+        out.append(bytes(payload))
+    return b"".join(out)
+
+
 def decode_events(data):
     """[(kind name, name string or "")] of every event in the whole chunks of a trace."""
     kinds = event_kind_names()
@@ -369,7 +411,7 @@ def decode_events(data):
     strings, events = {}, []
     for start, end in frames:
         payload = data[start + FRAME_HEADER.size:end]
-        for field, wire, value in _fields(payload):
+        for field, wire, value in chunk_fields(payload):
             if field == 4 and wire == 2:      # InternedString
                 sid, sval = 0, ""
                 for f, _, v in _fields(value):

@@ -17,6 +17,7 @@ _pointer_file = None    # <per-user dir>/live/<pid> (trace/private_files.h)
 _atexit_registered = False
 _fork_registered = False
 _pattern = None         # the path given to start(), '%p' unexpanded: a forked child's too
+_max_bytes = 0          # the bound given to start(): a forked child's too
 _fork_ns = 0            # CLOCK_MONOTONIC just before the last os.fork(): a child's start
 
 _SHIM_PREFIX = os.path.dirname(__file__) + os.sep
@@ -32,14 +33,20 @@ def trace_path():
     return _native.trace_path() if is_running() else None
 
 
-def start(path):
+def start(path, max_bytes=None):
     """Start recording to `path` ('%p' is replaced by the pid). An existing
     file is never overwritten: the trace then goes to PATH-STEM.<pid>.wgtrace
     beside it; trace_path() says which. Returns that path.
 
+    `max_bytes` bounds the file (a flight recorder: the oldest events are
+    dropped, the live state kept); None: WAITGRAPH_TRACE_MAX if set, else
+    unbounded; 0: unbounded.
+
     Raises OSError if the file cannot be created, RuntimeError if this
     process is already recording."""
-    return _start(path)
+    if max_bytes is None:
+        max_bytes = _trace_max(os.environ.get("WAITGRAPH_TRACE_MAX"), 0)
+    return _start(path, max_bytes)
 
 
 def stop():
@@ -147,6 +154,36 @@ def _flush_ms():
         return 50
 
 
+# The bound of a trace started from the environment (WAITGRAPH_TRACE) when
+# WAITGRAPH_TRACE_MAX is not set: a flight recorder keeps the newest 128 to
+# 256 MiB, minutes of a busy server, in a fixed amount of disk.
+DEFAULT_TRACE_MAX = 256 << 20
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text):
+    """'256M' -> 268435456: a byte count with an optional K, M, G or T
+    (powers of 1024; a trailing B or iB is allowed). None if it is not one."""
+    import re
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", text, re.IGNORECASE)
+    if m is None or (m.group(2) == "" and text.strip().upper().endswith("IB")):
+        return None
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2).upper()]
+
+
+def _trace_max(value, default):
+    """WAITGRAPH_TRACE_MAX: a size ('0': unbounded); unset or empty: `default`;
+    anything else: `default`, with one line saying so."""
+    if value is None or not value.strip():
+        return default
+    size = parse_size(value)
+    if size is None:
+        sys.stderr.write("waitgraph: WAITGRAPH_TRACE_MAX=%s is not a size (e.g. 256M, 1G; 0 for "
+                         "no bound); using %dM\n" % (value, default >> 20))
+        return default
+    return size
+
+
 def _storage_timeout_ms():
     """How long the program may wait for the trace's storage (open, final
     flush at exit) before it goes on without it."""
@@ -191,8 +228,8 @@ def _origin():
     return ""
 
 
-def _start(path, origin=None, began_ns=0):
-    global _owner_pid, _pointer_file, _atexit_registered, _fork_registered, _pattern
+def _start(path, max_bytes=0, origin=None, began_ns=0):
+    global _owner_pid, _pointer_file, _atexit_registered, _fork_registered, _pattern, _max_bytes
     with _lock:
         if is_running():
             raise RuntimeError("waitgraph is already recording to %s" % _native.trace_path())
@@ -202,10 +239,11 @@ def _start(path, origin=None, began_ns=0):
         _native.start(path, sys.executable or "", "%d.%d.%d" % sys.version_info[:3],
                       _recorded_argv(), _library_prefixes(), _SHIM_PREFIX, _flush_ms(),
                       os.environ.get("WAITGRAPH_RUN_ID", ""), _storage_timeout_ms(),
-                      _origin() if origin is None else origin, began_ns)
+                      _origin() if origin is None else origin, began_ns, max_bytes)
         path = _native.trace_path()  # the file created (never an existing one)
         _owner_pid = os.getpid()
         _pattern = pattern
+        _max_bytes = max_bytes
         from . import _hooks_threading
         _hooks_threading.announce_running_threads()
         _hooks.install()
@@ -225,7 +263,7 @@ def start_from_env(value):
     try:
         # A child process that inherited the variable gets a file of its own
         # (an existing trace is never reused: trace/private_files.h).
-        _start(value)
+        _start(value, _trace_max(os.environ.get("WAITGRAPH_TRACE_MAX"), DEFAULT_TRACE_MAX))
     except OSError as e:
         reason = e.strerror or str(e)
         sys.stderr.write("waitgraph: cannot write trace %s: %s; running without the shim\n"
@@ -268,7 +306,7 @@ def _after_fork_in_child():
         return
     try:
         _hooks.after_fork_in_child()  # the watchdog threads are not in the child
-        _start(_pattern, origin="fork", began_ns=_fork_ns)
+        _start(_pattern, _max_bytes, origin="fork", began_ns=_fork_ns)
     except Exception as e:  # never break the child
         sys.stderr.write("waitgraph: cannot record the forked process %d: %s; it runs without "
                          "the shim\n" % (os.getpid(), e))
