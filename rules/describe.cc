@@ -183,7 +183,8 @@ double SecondsSinceStart(const Model& model, analyzer::TimeNs time) {
                                ? static_cast<analyzer::TimeNs>(model.process().start_monotonic_ns())
                                : model.first_time();
   if (start == 0) start = model.first_time();
-  return static_cast<double>(time - start) / 1e9;
+  // In double: a crafted start time may be anywhere in the uint64 range.
+  return (static_cast<double>(time) - static_cast<double>(start)) / 1e9;
 }
 
 std::string FingerprintPart(const Model& model, const std::string& api, analyzer::StackId stack) {

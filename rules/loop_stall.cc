@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -416,7 +417,10 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
     if (fresh) order.push_back(key);
     Site& site = it->second;
     site.stalls.push_back(&s);
-    site.total += s.duration();
+    // Saturating: a crafted trace's stalls may each last up to the clock's end.
+    site.total = s.duration() > std::numeric_limits<TimeNs>::max() - site.total
+                     ? std::numeric_limits<TimeNs>::max()
+                     : site.total + s.duration();
     if (site.longest == nullptr || s.duration() > site.longest->duration()) site.longest = &s;
   }
 

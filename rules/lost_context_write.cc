@@ -12,6 +12,7 @@
 #include "rules/lost_context_write.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -133,7 +134,11 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
 
     // Undone (reset) or overwritten in the child before it was done with
     // the var: nothing of this write was left to lose.
-    if (cm.VisibleBinding(w.context, w.var, child_last + 1) != &w) continue;
+    // (Just after the child's last use; a hostile trace's times may sit at
+    // the clock's end, where +1 would overflow.)
+    const TimeNs after_child =
+        child_last < std::numeric_limits<TimeNs>::max() ? child_last + 1 : child_last;
+    if (cm.VisibleBinding(w.context, w.var, after_child) != &w) continue;
 
     const VarAccess* miss = nullptr;
     bool parent_used_meanwhile = false;

@@ -47,7 +47,7 @@ make_seeds() {
     build/bin/waitgraph run --trace "$seeds/run-$case.wgtrace" --hang-timeout 1 -- \
       /usr/bin/python3 "testdata/cases/$case/program.py" >/dev/null 2>&1 </dev/null || true
   done
-  cp fuzz/regressions/* "$seeds/" 2>/dev/null || true
+  find fuzz/regressions -type f ! -name README.md -exec cp {} "$seeds/" \;
 }
 make_seeds
 
