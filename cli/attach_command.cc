@@ -3,6 +3,7 @@
 // memory (read-only: it is never stopped, and no code runs in it) and
 // analysing a one-snapshot trace of it like any recorded trace.
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,8 @@
 #include "attach/python_reader.h"
 #include "attach/snapshot_trace.h"
 #include "cli/commands.h"
+#include "cli/policy.h"
+#include "cli/report_style.h"
 #include "cli/options.h"
 #include "cli/report.h"
 
@@ -42,6 +45,8 @@ event loop with their await chains.
   --samples N          take N snapshots; report only the waits held in all
   --core FILE          read a core file instead (gdb's `gcore PID`)
   --exe PATH           with --core: the program's executable, if it has moved
+  --source-root DIR, --color auto|always|never, --full-stacks
+                       as for analyze (see `waitgraph analyze --help`)
 
 Needs: the same user as the process (or root / CAP_SYS_PTRACE) and
 /proc/sys/kernel/yama/ptrace_scope 0 (or 1 when waitgraph is its parent).
@@ -113,10 +118,13 @@ struct AttachOptions {
   Format format = Format::kText;
   double interval = 1;
   int samples = 1;
+  ReportStyle style;  // --source-root, --color, --full-stacks
 };
 
 std::optional<int> Parse(const Args& args, AttachOptions& out) {
-  auto opts = ParseOptions(args, {.with_value = {"--format", "--trace", "--interval", "--samples", "--core", "--exe"}});
+  auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--format", "--trace", "--interval",
+                                                                     "--samples", "--core", "--exe"}),
+                                  .flags = WithReportStyleFlags({})});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
   if (opts->help()) {
     std::cout << kAttachHelp;
@@ -127,6 +135,9 @@ std::optional<int> Parse(const Args& args, AttachOptions& out) {
     if (!parsed || *parsed == Format::kJunit) return Usage(absl::StrCat("unknown --format ", *f, "; use text, json or sarif"));
     out.format = *parsed;
   }
+  auto config = LoadConfig("");  // ./waitgraph.toml, if any: [paths] project
+  if (!config.ok()) return Usage(std::string(config.status().message()));
+  if (auto error = ResolveReportStyle(*opts, *config, STDOUT_FILENO, out.style)) return Usage(*error);
   out.trace = opts->Get("--trace").value_or("");
   out.core = opts->Get("--core").value_or("");
   out.exe = opts->Get("--exe").value_or("");
@@ -195,7 +206,7 @@ int AttachCommand(const Args& args) {
   }
   std::string label = !o.trace.empty() ? o.trace
                       : o.core.empty() ? absl::StrCat("process ", o.pid) : o.core;
-  analyzer::TraceAnalysis analysis(label);
+  analyzer::TraceAnalysis analysis(label, o.style.source_root);
   for (const trace::TraceChunk& chunk : chunks) analysis.AddChunk(chunk);
   findings::Report report =
       BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/false);
@@ -205,7 +216,7 @@ int AttachCommand(const Args& args) {
   }
   for (const std::string& note : snapshot.notes) report.add_notes(note);
   if (o.format == Format::kText) std::cout << ThreadStacks(snapshot);
-  std::cout << Render({report}, {.format = o.format, .source_root = std::filesystem::current_path().string()});
+  std::cout << Render({report}, {.format = o.format, .source_root = o.style.source_root, .text = o.style.text()});
   for (const auto& f : report.findings()) {
     if (IsDeadlock(f)) return kExitHang;
   }
