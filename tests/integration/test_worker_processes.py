@@ -31,6 +31,7 @@ usage: test_worker_processes.py --waitgraph BIN [--python PY] [--only NAME]
 """
 import http.client
 import json
+import re
 import os
 import signal
 import socket
@@ -165,8 +166,13 @@ def offline_reports_of_a_run_dir(args, directory, live_findings, what, tmp, c):
                  == sorted((f.get("pid"), f.get("role")) for f in live_findings),
                  "%s: analyze DIR keeps each finding's process and role" % what,
                  json.dumps(lost, indent=1)[:3000])
-    text = wgtest.run([args.waitgraph, "analyze", directory], limit=LIMIT)
-    c.expect(text.returncode == 0 and text.stdout.count(b", worker ") == 2,
+    text = wgtest.run([args.waitgraph, "analyze", directory], limit=LIMIT,
+                      env=dict(os.environ, COLUMNS="1000"))
+    # Each trace's findings come under its summary line, which names the
+    # process and its role: two workers' lines count a finding.
+    headings = re.findall(rb"^trace .*, process \d+ \(.*worker \d+.*\): .*\b[1-9]\d* (?:error|warning|note)",
+                          text.stdout, re.M)
+    c.expect(text.returncode == 0 and len(headings) == 2,
              "%s: analyze DIR (text) names the worker of each finding" % what, text.describe())
     baseline = os.path.join(tmp, "%s-baseline.json" % what)
     k = wgtest.run([args.waitgraph, "check", directory, "--write-baseline", baseline], limit=LIMIT)
@@ -375,7 +381,9 @@ def gunicorn_healthy_under_load(args, tmp, c):
                  "gunicorn-healthy: live MASTER lists and diagnoses both workers",
                  json.dumps(data, indent=1)[:3000])
     text = wgtest.run([args.waitgraph, "live", str(master)], limit=30, env=base_env(tmp))
-    c.expect(text.returncode == 0 and text.stdout.count(b", worker ") == 2,
+    # One "process PID, worker N ...:" heading per worker above what it waits for.
+    headings = re.findall(rb"^process \d+, worker \d+", text.stdout, re.M)
+    c.expect(text.returncode == 0 and len(headings) == 2,
              "gunicorn-healthy: live MASTER (text) names each worker", text.describe())
     if pids:
         worker = sorted(pids)[0]
