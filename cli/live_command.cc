@@ -200,7 +200,7 @@ int LiveCommand(const Args& args) {
       BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/!alive)};
   std::vector<std::string> blocked = {BlockedNow(analysis.model())};
   // A master: its workers (the processes below it that record) too.
-  if (alive) DiagnoseDescendants(pid_t(pid), reports, blocked, BlockedNow);
+  if (alive) DiagnoseDescendants(pid_t(pid), reports, blocked, BlockedNow, style.source_root);
   AssignRoles(reports);
   if (format == Format::kText) std::cout << LiveBlockedText(reports, blocked) << "\n";
   std::cout << Render(reports, {.format = format,

@@ -12,12 +12,14 @@ namespace waitgraph::cli {
 
 int DiagnoseDescendants(pid_t pid, std::vector<findings::Report>& reports,
                         std::vector<std::string>& blocked,
-                        const std::function<std::string(const analyzer::Model&)>& blocked_now) {
+                        const std::function<std::string(const analyzer::Model&)>& blocked_now,
+                        const std::string& source_root) {
   int added = 0;
   for (pid_t child : Descendants(pid)) {
     std::optional<trace::LivePointer> pointer = trace::ReadLivePointer(LivePointerPath(child));
     if (!pointer || !trace::PointerMatchesLiveProcess(*pointer, child)) continue;
-    analyzer::TraceAnalysis analysis(pointer->trace_path, analyzer::ModelLimits::Following());
+    analyzer::TraceAnalysis analysis(pointer->trace_path, source_root,
+                                     analyzer::ModelLimits::Following());
     analysis.Poll();
     if (analysis.unusable() || analysis.model().stats().chunks == 0) continue;
     analysis.AdvanceClock(MonotonicNowNs());  // alive: its open waits last until now

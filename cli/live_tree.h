@@ -21,7 +21,8 @@ namespace waitgraph::cli {
 // Returns how many processes were added.
 int DiagnoseDescendants(pid_t pid, std::vector<findings::Report>& reports,
                         std::vector<std::string>& blocked,
-                        const std::function<std::string(const analyzer::Model&)>& blocked_now);
+                        const std::function<std::string(const analyzer::Model&)>& blocked_now,
+                        const std::string& source_root = "");
 
 // The "threads blocked now" texts, one per report; with several processes
 // each under a line naming the process ("process 4242, worker 1 of 4240:").
