@@ -1,8 +1,10 @@
 #include "cli/html_report.h"
 
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/cycle_picture.h"
+#include "cli/text_layout.h"
 #include "cli/timeline_svg.h"
 #include "rules/rule_table.h"
 
@@ -87,31 +89,61 @@ std::string FindingHtml(const findings::Finding& f, int number, const std::strin
 
 }  // namespace
 
-std::string HtmlReport(const findings::Report& report, const TimelineView& timeline,
-                       const std::string& source_root) {
-  int counts[4] = {0, 0, 0, 0};
-  for (const findings::Finding& f : report.findings()) ++counts[f.severity() & 3];
-  std::string out = absl::StrCat(
+namespace {
+
+std::string PageHead(const std::string& title) {
+  return absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
       "img-src data:\">\n<title>waitgraph: ",
-      XmlEscape(report.trace()), "</title>\n<style>", kStyle, "</style></head>\n<body>\n",
-      "<h1>waitgraph report</h1>\n<div class=\"summary\">", XmlEscape(report.trace()), " · ",
-      XmlEscape(timeline.process_name), " · ", report.events(), " events · ",
-      absl::StrFormat("%.3f s", (timeline.end - timeline.origin) / 1e9), " · <span id=\"counts\">",
-      counts[findings::ERROR], " error(s), ", counts[findings::WARNING], " warning(s), ", counts[findings::NOTE],
-      " note(s)</span></div>\n");
+      XmlEscape(title), "</title>\n<style>", kStyle, "</style></head>\n<body>\n<h1>waitgraph report</h1>\n");
+}
+
+// One trace's summary, notes, findings and timeline. `suffix` keeps element
+// ids unique when a page holds several traces ("" for the first).
+std::string TraceSection(const TracePage& page, const std::string& source_root, const std::string& suffix) {
+  const findings::Report& report = page.report;
+  const TimelineView& timeline = page.timeline;
+  int counts[4] = {0, 0, 0, 0};
+  for (const findings::Finding& f : report.findings()) ++counts[f.severity() & 3];
+  std::string process = XmlEscape(timeline.process_name);
+  if (report.pid() != 0 && !report.role().empty()) {
+    process = absl::StrCat("process ", report.pid(), " (", XmlEscape(report.role()), ") ", process);
+  }
+  std::string out = absl::StrCat(
+      "<div class=\"summary\">", XmlEscape(report.trace()), " · ", process, " · ",
+      Count(report.events(), "event"), " · ",
+      absl::StrFormat("%.3f s", (timeline.end - timeline.origin) / 1e9), " · <span id=\"counts", suffix, "\">",
+      Count(counts[findings::ERROR], "error"), ", ", Count(counts[findings::WARNING], "warning"), ", ",
+      Count(counts[findings::NOTE], "note"), "</span></div>\n");
   for (const std::string& note : report.notes()) {
     absl::StrAppend(&out, "<p class=\"note-line\">note: ", XmlEscape(note), "</p>\n");
   }
-  absl::StrAppend(&out, "<section id=\"findings\">\n");
+  absl::StrAppend(&out, "<section id=\"findings", suffix, "\">\n");
   if (report.findings_size() == 0) absl::StrAppend(&out, "<p>No findings.</p>\n");
   for (int i = 0; i < report.findings_size(); ++i) {
     absl::StrAppend(&out, FindingHtml(report.findings(i), i + 1, report.trace(), source_root));
   }
-  absl::StrAppend(&out, "</section>\n<section id=\"timeline\">\n<h2>Timeline</h2>\n",
+  absl::StrAppend(&out, "</section>\n<section id=\"timeline", suffix, "\">\n<h2>Timeline</h2>\n",
                   "<p class=\"summary\">a row per thread and per event loop; hover an item for its details</p>\n",
-                  "<div class=\"timeline-box\">", TimelineSvg(timeline), "</div>\n</section>\n</body></html>\n");
+                  "<div class=\"timeline-box\">", TimelineSvg(timeline), "</div>\n</section>\n");
+  return out;
+}
+
+}  // namespace
+
+std::string HtmlReport(const findings::Report& report, const TimelineView& timeline,
+                       const std::string& source_root) {
+  return HtmlReport(std::vector<TracePage>{{report, timeline}}, source_root);
+}
+
+std::string HtmlReport(const std::vector<TracePage>& traces, const std::string& source_root) {
+  std::string out = PageHead(traces.size() == 1 ? traces[0].report.trace() : Count(traces.size(), "trace"));
+  for (size_t i = 0; i < traces.size(); ++i) {
+    if (traces.size() > 1) absl::StrAppend(&out, "<h2>", XmlEscape(traces[i].report.trace()), "</h2>\n");
+    absl::StrAppend(&out, TraceSection(traces[i], source_root, i == 0 ? "" : absl::StrCat("-", i + 1)));
+  }
+  absl::StrAppend(&out, "</body></html>\n");
   return out;
 }
 

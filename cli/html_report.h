@@ -5,6 +5,7 @@
 #define WAITGRAPH_CLI_HTML_REPORT_H_
 
 #include <string>
+#include <vector>
 
 #include "cli/timeline_view.h"
 #include "rules/finding.pb.h"
@@ -13,6 +14,14 @@ namespace waitgraph::cli {
 
 std::string HtmlReport(const findings::Report& report, const TimelineView& timeline,
                        const std::string& source_root);
+
+// One trace of a page about several (a run directory: one per process).
+struct TracePage {
+  findings::Report report;
+  TimelineView timeline;
+};
+// One page, a section per trace (its process, notes, findings and timeline).
+std::string HtmlReport(const std::vector<TracePage>& traces, const std::string& source_root);
 
 }  // namespace waitgraph::cli
 

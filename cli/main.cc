@@ -36,7 +36,7 @@ commands:
                       a picture of a deadlock's wait-for cycle
   export TRACE --format trace-event --output F.json
                       the timeline for ui.perfetto.dev (Trace Event Format)
-  report TRACE --format html --output F.html
+  report TRACE|DIR --format html --output F.html
                       one self-contained page: findings, cycles, timeline
 
 environment (the shim): WAITGRAPH_TRACE=PATH (%p = pid) turns it on, with

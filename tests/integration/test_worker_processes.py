@@ -174,6 +174,14 @@ def offline_reports_of_a_run_dir(args, directory, live_findings, what, tmp, c):
                           text.stdout, re.M)
     c.expect(text.returncode == 0 and len(headings) == 2,
              "%s: analyze DIR (text) names the worker of each finding" % what, text.describe())
+    page = os.path.join(tmp, "%s-report.html" % what)
+    h = wgtest.run([args.waitgraph, "report", directory, "--format", "html", "--output", page], limit=LIMIT)
+    if c.expect(h.returncode == 0, "%s: report DIR writes one page" % what, h.describe()):
+        with open(page, encoding="utf-8") as f:
+            html = f.read()
+        c.expect(all(r in html for r in ("(master)", "(worker 1)", "(worker 2)"))
+                 and html.count("lost-context-write") >= 2,
+                 "%s: report DIR has a section per process, each worker's finding in it" % what, html[:2000])
     baseline = os.path.join(tmp, "%s-baseline.json" % what)
     k = wgtest.run([args.waitgraph, "check", directory, "--write-baseline", baseline], limit=LIMIT)
     c.expect(k.returncode == 1, "%s: check DIR fails on the workers' warnings" % what, k.describe())
