@@ -79,7 +79,10 @@ def check_trace(args, trace, what, c, allow_empty=False):
     a = wgtest.run([args.waitgraph, "analyze", trace, "--format", "json"], limit=LIMIT)
     if c.expect(a.returncode == 0, "%s: `waitgraph analyze` reads the trace" % what, a.describe()):
         data = json.loads(a.stdout)
-        c.expect(data["traces"][0]["events"] > 0, "%s: events analysed" % what, a.stdout[:1000])
+        # A process killed within its first flush (50 ms) may have written only
+        # the chunk that names it: readable, with no event yet.
+        c.expect(allow_empty or data["traces"][0]["events"] > 0, "%s: events analysed" % what,
+                 a.stdout[:1000])
 
 
 def kill_at_random_points(args, tmp, base, rng, c):
