@@ -1,11 +1,9 @@
 // `waitgraph export TRACE --format trace-event`: the timeline of a trace for
 // trace viewers (ui.perfetto.dev, chrome://tracing).
-#include <filesystem>
-#include <iostream>
+#include <variant>
 
-#include "absl/strings/str_cat.h"
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "cli/picture_args.h"
 #include "cli/report.h"
 #include "cli/timeline_view.h"
 #include "cli/trace_event.h"
@@ -31,40 +29,23 @@ exit status: 0 written; 2 unreadable trace or bad usage; 4 the output cannot
 be written
 )";
 
-int Usage(const std::string& message) {
-  std::cerr << "waitgraph: " << message << " (see `waitgraph export --help`)\n";
-  return kExitBadInput;
-}
-
 }  // namespace
 
 int ExportCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format", "--output", "--source-root"}});
-  if (!opts.ok()) return Usage(std::string(opts.status().message()));
-  if (opts->help()) {
-    std::cout << kExportHelp;
-    return kExitOk;
-  }
-  if (opts->positional.size() != 1) return Usage("export takes one trace");
-  std::optional<std::string> format = opts->Get("--format");
-  if (!format) return Usage("say which format: --format trace-event");
-  if (*format != "trace-event") return Usage(absl::StrCat("unknown --format ", *format, "; use trace-event"));
-  std::string root = opts->Get("--source-root").value_or(std::filesystem::current_path().string());
+  auto parsed = ParsePictureArgs(args, {.name = "export",
+                                        .help = kExportHelp,
+                                        .formats = {"trace-event"},
+                                        .format_required = true,
+                                        .traces_wanted = "export takes one trace"});
+  if (const int* exit = std::get_if<int>(&parsed)) return *exit;
+  const PictureArgs& picture = std::get<PictureArgs>(parsed);
 
   findings::Report report;
   analyzer::TraceHistory history;
-  if (absl::Status status = ReadTraceForPictures(opts->positional[0], report, history); !status.ok()) {
-    std::cerr << "waitgraph: " << status.message()
-              << "; pass a trace written by `waitgraph run --trace` or WAITGRAPH_TRACE\n";
-    return kExitBadInput;
+  if (absl::Status status = ReadTraceForPictures(picture.traces[0], report, history); !status.ok()) {
+    return UnreadableTrace(std::string(status.message()));
   }
-  std::string error;
-  if (!WriteOutput(opts->Get("--output").value_or("-"),
-                   TraceEventJson(BuildTimelineView(history, report, root)), error)) {
-    std::cerr << "waitgraph: " << error << "; choose another --output\n";
-    return kExitCannotWrite;
-  }
-  return kExitOk;
+  return WritePicture(picture, TraceEventJson(BuildTimelineView(history, report, picture.source_root)));
 }
 
 }  // namespace waitgraph::cli

@@ -1,6 +1,5 @@
 // `waitgraph graph TRACE`: a picture of a deadlock's wait-for cycle, in DOT
 // or SVG (Graphviz's library lays it out).
-#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <variant>
@@ -10,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/cycle_picture.h"
-#include "cli/options.h"
+#include "cli/picture_args.h"
 #include "cli/report.h"
 
 namespace waitgraph::cli {
@@ -34,11 +33,6 @@ all at once) is drawn over its classes with dashed edges.
 exit status: 0 picture written; 2 unreadable trace or bad usage; 4 the output
 cannot be written; 6 no such finding, or it has no wait-for cycle to draw
 )";
-
-int Usage(const std::string& message) {
-  std::cerr << "waitgraph: " << message << " (see `waitgraph graph --help`)\n";
-  return kExitBadInput;
-}
 
 // Numbers (from 1) of the findings that carry a cycle.
 std::vector<int> FindingsWithCycle(const findings::Report& report) {
@@ -80,43 +74,34 @@ std::variant<const findings::Finding*, int> ChooseFinding(const findings::Report
 }  // namespace
 
 int GraphCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--finding", "--format", "--output", "--source-root"}});
-  if (!opts.ok()) return Usage(std::string(opts.status().message()));
-  if (opts->help()) {
-    std::cout << kGraphHelp;
-    return kExitOk;
-  }
-  if (opts->positional.size() != 1) return Usage("graph takes one trace");
-  std::string format = opts->Get("--format").value_or("svg");
-  if (format != "dot" && format != "svg") return Usage(absl::StrCat("unknown --format ", format, "; use dot or svg"));
+  auto parsed = ParsePictureArgs(args, {.name = "graph",
+                                        .help = kGraphHelp,
+                                        .formats = {"svg", "dot"},
+                                        .traces_wanted = "graph takes one trace",
+                                        .more_values = {"--finding"}});
+  if (const int* exit = std::get_if<int>(&parsed)) return *exit;
+  const PictureArgs& picture = std::get<PictureArgs>(parsed);
   std::optional<int> wanted;
-  if (auto n = opts->Get("--finding")) {
+  if (auto n = picture.options.Get("--finding")) {
     int value = 0;
-    if (!absl::SimpleAtoi(*n, &value)) return Usage(absl::StrCat("--finding takes a number, not ", *n));
+    if (!absl::SimpleAtoi(*n, &value)) return PictureUsage("graph", absl::StrCat("--finding takes a number, not ", *n));
     wanted = value;
   }
-  std::string root = opts->Get("--source-root").value_or(std::filesystem::current_path().string());
 
   std::string error;
-  auto report = AnalyzeTraceFile(opts->positional[0], error);
-  if (!report) {
-    std::cerr << "waitgraph: " << error << "; pass a trace written by `waitgraph run --trace` or WAITGRAPH_TRACE\n";
-    return kExitBadInput;
-  }
+  auto report = AnalyzeTraceFile(picture.traces[0], error);
+  if (!report) return UnreadableTrace(error);
   auto chosen = ChooseFinding(*report, wanted);
   if (const int* exit = std::get_if<int>(&chosen)) return *exit;
   const findings::Finding& f = *std::get<const findings::Finding*>(chosen);
-  std::string title = absl::StrCat(f.code(), " ", f.name(), ": ", opts->positional[0]);
-  auto picture = format == "dot" ? CycleDot(f.cycle(), title, root) : CycleSvg(f.cycle(), title, root);
-  if (!picture.ok()) {
-    std::cerr << "waitgraph: " << picture.status().message() << "\n";
+  std::string title = absl::StrCat(f.code(), " ", f.name(), ": ", picture.traces[0]);
+  const std::string& root = picture.source_root;
+  auto drawing = picture.format == "dot" ? CycleDot(f.cycle(), title, root) : CycleSvg(f.cycle(), title, root);
+  if (!drawing.ok()) {
+    std::cerr << "waitgraph: " << drawing.status().message() << "\n";
     return kExitNoCycle;
   }
-  if (!WriteOutput(opts->Get("--output").value_or("-"), *picture, error)) {
-    std::cerr << "waitgraph: " << error << "; choose another --output\n";
-    return kExitCannotWrite;
-  }
-  return kExitOk;
+  return WritePicture(picture, *drawing);
 }
 
 }  // namespace waitgraph::cli

@@ -1,12 +1,11 @@
 // `waitgraph report TRACE --format html`: the findings, their cycles and the
 // timeline on one self-contained page.
-#include <filesystem>
 #include <iostream>
+#include <variant>
 
-#include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/html_report.h"
-#include "cli/options.h"
+#include "cli/picture_args.h"
 #include "cli/process_tree.h"
 #include "cli/report.h"
 #include "cli/timeline_view.h"
@@ -32,27 +31,19 @@ exit status: 0 written; 2 unreadable trace or bad usage; 4 the output cannot
 be written
 )";
 
-int Usage(const std::string& message) {
-  std::cerr << "waitgraph: " << message << " (see `waitgraph report --help`)\n";
-  return kExitBadInput;
-}
-
 }  // namespace
 
 int ReportCommand(const Args& args) {
-  auto opts = ParseOptions(args, {.with_value = {"--format", "--output", "--source-root"}});
-  if (!opts.ok()) return Usage(std::string(opts.status().message()));
-  if (opts->help()) {
-    std::cout << kReportHelp;
-    return kExitOk;
-  }
-  if (opts->positional.empty()) return Usage("report takes a trace (or a run directory)");
-  std::optional<std::string> format = opts->Get("--format");
-  if (!format) return Usage("say which format: --format html");
-  if (*format != "html") return Usage(absl::StrCat("unknown --format ", *format, "; use html"));
-  std::string root = opts->Get("--source-root").value_or(std::filesystem::current_path().string());
+  auto parsed = ParsePictureArgs(args, {.name = "report",
+                                        .help = kReportHelp,
+                                        .formats = {"html"},
+                                        .format_required = true,
+                                        .many_traces = true,
+                                        .traces_wanted = "report takes a trace (or a run directory)"});
+  if (const int* exit = std::get_if<int>(&parsed)) return *exit;
+  const PictureArgs& picture = std::get<PictureArgs>(parsed);
 
-  absl::StatusOr<std::vector<std::string>> paths = ExpandTraceInputs(opts->positional);
+  absl::StatusOr<std::vector<std::string>> paths = ExpandTraceInputs(picture.traces);
   if (!paths.ok()) {
     std::cerr << "waitgraph: " << paths.status().message()
               << "; pass traces written by `waitgraph run` or WAITGRAPH_TRACE, or their directory\n";
@@ -64,23 +55,15 @@ int ReportCommand(const Args& args) {
     findings::Report report;
     analyzer::TraceHistory history;
     if (absl::Status status = ReadTraceForPictures(path, report, history); !status.ok()) {
-      std::cerr << "waitgraph: " << status.message()
-                << "; pass a trace written by `waitgraph run --trace` or WAITGRAPH_TRACE\n";
-      return kExitBadInput;
+      return UnreadableTrace(std::string(status.message()));
     }
-    TimelineView timeline = BuildTimelineView(history, report, root);
+    TimelineView timeline = BuildTimelineView(history, report, picture.source_root);
     pages.push_back({std::move(report), std::move(timeline)});
   }
   for (const TracePage& page : pages) reports.push_back(page.report);
   AssignRoles(reports);  // master, worker N: among the traces read together
   for (size_t i = 0; i < pages.size(); ++i) pages[i].report = std::move(reports[i]);
-  std::string error;
-  if (!WriteOutput(opts->Get("--output").value_or("-"),
-                   HtmlReport(pages, root), error)) {
-    std::cerr << "waitgraph: " << error << "; choose another --output\n";
-    return kExitCannotWrite;
-  }
-  return kExitOk;
+  return WritePicture(picture, HtmlReport(pages, picture.source_root));
 }
 
 }  // namespace waitgraph::cli
