@@ -34,8 +34,8 @@ struct TokenLayout {
 
 struct VarInfo {
   uint64_t id = 0;
-  uint32_t name = 0;          // interned in trace `generation`
-  uint64_t generation = ~0ull;
+  uint32_t name = 0;          // interned in the recorder's intern epoch `name_epoch`
+  uint64_t name_epoch = ~0ull;
   uint64_t sets = 0;          // bumped by every recorded set/reset of this var
   // Bumped when a recorded event of this var happens in another context
   // than the previous one: "someone else looked since".
@@ -93,7 +93,7 @@ uint64_t ContextId() {
 }
 
 VarInfo* Var(PyObject* var) {
-  uint64_t generation = TheRecorder().generation();
+  uint64_t epoch = TheRecorder().intern_epoch();
   auto it = g_vars->find(var);
   if (it == g_vars->end()) {
     Py_INCREF(var);
@@ -101,12 +101,12 @@ VarInfo* Var(PyObject* var) {
     it->second.id = NewEntityId();
   }
   VarInfo& info = it->second;
-  if (info.generation != generation) {
+  if (info.name_epoch != epoch) {
     PyObject* name = PyObject_GetAttrString(var, "name");
     if (name == nullptr) PyErr_Clear();
     info.name = NameOf(name);
     Py_XDECREF(name);
-    info.generation = generation;
+    info.name_epoch = epoch;
   }
   return &info;
 }
