@@ -154,12 +154,14 @@ void FlightRing::Defined::Add(const trace::TraceChunk& chunk) {
   for (const auto& s : chunk.stacks()) Mark(stacks, s.id());
 }
 
-void FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
+bool FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
   if (!failed_ && !chunks_.empty() && size_ + chunk_budget() > max_bytes_ && !Wrap(fd, chunk.sequence())) {
     if (errno == 0) errno = EIO;
+    failed_ = true;
+    // A full disk: growing past the bound would take the last of it.
+    if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) return false;
     std::fprintf(stderr, "waitgraph: cannot start the bounded trace over (%s); it grows past its "
                  "bound (trace %s)\n", std::strerror(errno), path_.c_str());
-    failed_ = true;
   }
   // Ids defined long ago may have been dropped with their chunk: define
   // again what this chunk uses and the file no longer holds.
@@ -182,7 +184,7 @@ void FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
   for (uint32_t id : refs.stacks) {
     if (!Has(defined_.stacks, id)) AddUnique(missing.stacks, id);
   }
-  if (missing.strings.empty() && missing.frames.empty() && missing.stacks.empty()) return;
+  if (missing.strings.empty() && missing.frames.empty() && missing.stacks.empty()) return true;
   for (auto* ids : {&missing.strings, &missing.frames, &missing.stacks}) SortUnique(*ids);
   trace::TraceChunk defs;
   AddDefinitions(Close(missing, &defined_, nullptr), defs, nullptr);
@@ -190,6 +192,7 @@ void FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
   chunk.mutable_strings()->MergeFrom(defs.strings());
   chunk.mutable_frames()->MergeFrom(defs.frames());
   chunk.mutable_stacks()->MergeFrom(defs.stacks());
+  return true;
 }
 
 bool FlightRing::Write(int fd, const std::string& frame, uint64_t sequence) {

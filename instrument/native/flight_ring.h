@@ -52,9 +52,11 @@ class FlightRing {
   // Before `chunk` is encoded: starts the file over if a chunk could take
   // it past the bound (`fd` is then the new file's), then adds to `chunk`
   // the definitions of the ids it uses that the file no longer holds (they
-  // were in dropped chunks). A wrap that fails (e.g. no space for the copy)
-  // warns once and leaves the file growing.
-  void Prepare(int& fd, trace::TraceChunk& chunk);
+  // were in dropped chunks). A wrap that fails warns once and leaves the
+  // file growing; false (with errno) if it failed for want of space
+  // (ENOSPC, EDQUOT, EFBIG): the storage is full, the chunk is not to be
+  // written, and the writer stops with its one warning.
+  bool Prepare(int& fd, trace::TraceChunk& chunk);
   // Appends `frame` (the chunk numbered `sequence`). False with errno.
   bool Write(int fd, const std::string& frame, uint64_t sequence);
 

@@ -396,7 +396,7 @@ std::function<bool(trace::TraceChunk&)> Recorder::FrameWriterOf(Session& session
   return [&session](trace::TraceChunk& chunk) {
     // A bounded trace may start over first, and then defines again what
     // this chunk uses that the file no longer holds.
-    if (session.ring) session.ring->Prepare(session.fd, chunk);
+    if (session.ring && !session.ring->Prepare(session.fd, chunk)) return false;  // storage full
     std::string payload;
     if (!trace::EncodeChunk(chunk, trace::kZstdLevel, payload) ||
         payload.size() > trace::kMaxFramePayload) {
