@@ -140,12 +140,20 @@ void FlightRing::Remember(const PendingData& data) {
   for (const auto& [id, frames] : data.stacks) stacks_.Put(id, frames);
 }
 
-void FlightRing::Dropped::Add(const trace::TraceChunk& chunk, size_t index) {
-  for (const auto& s : chunk.strings()) string_chunk[s.id()] = index;
-  for (const auto& f : chunk.frames()) {
-    frames[f.id()] = FrameDef{f.id(), f.file(), f.function(), f.line(), f.library()};
+void FlightRing::KeepDropped(const trace::TraceChunk& chunk, size_t index, Dropped& dropped) const {
+  // What the intern epochs kept here hold need not be kept twice (most of
+  // it, unless the intern tables forgot since).
+  for (const auto& s : chunk.strings()) {
+    if (strings_.Find(s.id()) == nullptr) dropped.string_chunk[s.id()] = index;
   }
-  for (const auto& s : chunk.stacks()) stacks[s.id()].assign(s.frames().begin(), s.frames().end());
+  for (const auto& f : chunk.frames()) {
+    if (frames_.Find(f.id()) != nullptr) continue;
+    dropped.frames[f.id()] = FrameDef{f.id(), f.file(), f.function(), f.line(), f.library()};
+  }
+  for (const auto& s : chunk.stacks()) {
+    if (stacks_.Find(s.id()) != nullptr) continue;
+    dropped.stacks[s.id()].assign(s.frames().begin(), s.frames().end());
+  }
 }
 
 void FlightRing::Defined::Add(const trace::TraceChunk& chunk) {
@@ -287,7 +295,7 @@ bool FlightRing::Wrap(int& fd, uint64_t next_sequence) {
       state_.ApplyChunk(chunk);
       ++dropped_chunks_;
     }
-    dropped.Add(chunk, i);
+    KeepDropped(chunk, i, dropped);
   }
   chunk.Clear();
   const uint64_t first_kept_sequence =
@@ -380,19 +388,17 @@ bool FlightRing::BuildCheckpoint(Ids wanted, uint64_t first_kept_sequence, Dropp
 }
 
 const std::vector<uint32_t>* FlightRing::FindStack(uint32_t id, const Dropped* dropped) const {
-  if (dropped != nullptr) {
-    auto it = dropped->stacks.find(id);
-    if (it != dropped->stacks.end()) return &it->second;
-  }
-  return stacks_.Find(id);
+  if (const std::vector<uint32_t>* frames = stacks_.Find(id)) return frames;
+  if (dropped == nullptr) return nullptr;
+  auto it = dropped->stacks.find(id);
+  return it != dropped->stacks.end() ? &it->second : nullptr;
 }
 
 const FrameDef* FlightRing::FindFrame(uint32_t id, const Dropped* dropped) const {
-  if (dropped != nullptr) {
-    auto it = dropped->frames.find(id);
-    if (it != dropped->frames.end()) return &it->second;
-  }
-  return frames_.Find(id);
+  if (const FrameDef* f = frames_.Find(id)) return f;
+  if (dropped == nullptr) return nullptr;
+  auto it = dropped->frames.find(id);
+  return it != dropped->frames.end() ? &it->second : nullptr;
 }
 
 const std::string* FlightRing::FindString(uint32_t id, const Dropped* dropped) const {

@@ -88,14 +88,15 @@ class FlightRing {
     uint32_t first_ = 1;
     std::deque<std::optional<T>> items_;
   };
-  // Definitions read back from the chunks a wrap drops.
+  // Definitions read back from the chunks a wrap drops (those the intern
+  // epochs kept here do not hold).
   struct Dropped {
     std::unordered_map<uint32_t, std::vector<uint32_t>> stacks;
     std::unordered_map<uint32_t, FrameDef> frames;
     std::unordered_map<uint32_t, size_t> string_chunk;  // id -> index of the chunk defining it
     std::unordered_map<uint32_t, std::string> strings;  // those wanted, once read
-    void Add(const trace::TraceChunk& chunk, size_t index);
   };
+  void KeepDropped(const trace::TraceChunk& chunk, size_t index, Dropped& dropped) const;
 
   bool Wrap(int& fd, uint64_t next_sequence);
   bool ReadChunk(size_t index, trace::TraceChunk& chunk) const;
