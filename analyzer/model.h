@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "analyzer/source_root.h"
 #include "trace/waitgraph_trace.pb.h"
 
@@ -225,6 +226,7 @@ struct ModelStats {
   uint64_t unknown_event_kinds = 0;
   uint64_t dangling_references = 0;  // event refers to an entity never created
   uint64_t out_of_order_chunks = 0;
+  uint64_t snapshot_task_visits = 0;  // work: tasks a LOOP_IDLE looked at (tests keep it linear)
 };
 
 // Something that happened and should be considered by class-level analysis:
@@ -370,6 +372,9 @@ class Model {
   std::map<EntityId, LockClass> lock_classes_;
   std::map<EntityId, Semaphore> semaphores_;
   std::map<EntityId, Task> tasks_;
+  // The tasks of each loop: a loop's snapshot visits its own tasks only
+  // (a hostile trace with many tasks and many snapshots stays linear).
+  absl::flat_hash_map<EntityId, absl::flat_hash_set<EntityId>> tasks_of_loop_;
   std::map<EntityId, LoopSnapshot> snapshots_;  // by loop
   uint64_t snapshot_serial_ = 0;
   std::set<int64_t> signal_handlers_;  // signals with a Python handler

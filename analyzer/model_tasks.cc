@@ -41,14 +41,20 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
       LoopSnapshot& old = snapshots_[e.subject()];
       uint64_t previous = old.serial;
       // Tasks of this loop missing from the previous snapshot have ended.
-      for (auto it = tasks_.begin(); it != tasks_.end();) {
-        Task& t = it->second;
-        if (t.loop == e.subject() && t.snapshot < previous) {
-          it = tasks_.erase(it);
-          continue;
+      if (auto members = tasks_of_loop_.find(e.subject()); members != tasks_of_loop_.end()) {
+        absl::flat_hash_set<EntityId>& ids = members->second;
+        for (auto id = ids.begin(); id != ids.end();) {
+          ++stats_.snapshot_task_visits;
+          auto it = tasks_.find(*id);
+          if (it == tasks_.end() || it->second.snapshot < previous) {
+            if (it != tasks_.end()) tasks_.erase(it);
+            ids.erase(id++);  // flat_hash_set: erase does not return the next
+            continue;
+          }
+          it->second.last_targets = std::exchange(it->second.targets, {});
+          ++id;
         }
-        if (t.loop == e.subject()) t.last_targets = std::exchange(t.targets, {});
-        ++it;
+        if (ids.empty()) tasks_of_loop_.erase(members);
       }
       LoopSnapshot fresh;
       fresh.serial = ++snapshot_serial_;
@@ -62,8 +68,12 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
     }
     case trace::TASK_INFO: {
       Task& t = tasks_[e.subject()];
+      if (t.id != 0 && t.loop != e.object()) {  // told again, of another loop
+        if (auto old = tasks_of_loop_.find(t.loop); old != tasks_of_loop_.end()) old->second.erase(t.id);
+      }
       t.id = e.subject();
       t.loop = e.object();
+      tasks_of_loop_[t.loop].insert(t.id);
       t.name = String(e.name());
       t.created_stack = e.stack();
       return;

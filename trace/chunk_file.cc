@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "zstd.h"
 
 namespace waitgraph::trace {
@@ -69,6 +70,10 @@ bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) 
 }
 
 bool DecodeChunk(std::string_view payload, TraceChunk& chunk) {
+  // A string that is not UTF-8 (a crafted trace: the shim never writes one)
+  // fails the parse, and protobuf would print its own lines about it on
+  // stderr: the caller says what went wrong, in one line.
+  google::protobuf::LogSilencer quiet;
   if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return false;
   if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
   // A body never decompresses to more than this: a corrupt or hostile size
@@ -142,12 +147,14 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     if (buffer_.size() - pos - kFrameHeaderSize < size) break;  // not yet whole
     std::string_view payload(h + kFrameHeaderSize, size);
     TraceChunk chunk;
-    if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk)) {
+    const bool checksum_ok = Fnv1a32(payload) == GetU32(h + 8);
+    if (!checksum_ok || !DecodeChunk(payload, chunk)) {
       buffer_.erase(0, pos);
       consumed_ += pos;
       return Fail(absl::DataLossError(absl::StrCat(
-          "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ",
-          chunks_read_, " fails its checksum)")));
+          "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ", chunks_read_,
+          checksum_ok ? " does not decode: damaged, or a string in it is not UTF-8)"
+                      : " fails its checksum)")));
     }
     if (std::string refusal = Refusal(chunk, consumed_ + pos); !refusal.empty()) {
       buffer_.erase(0, pos);

@@ -6,6 +6,7 @@
 #include <new>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
@@ -34,8 +35,8 @@ struct TokenLayout {
 
 struct VarInfo {
   uint64_t id = 0;
-  uint32_t name = 0;          // interned in trace `generation`
-  uint64_t generation = ~0ull;
+  uint32_t name = 0;          // interned in the recorder's intern epoch `name_epoch`
+  uint64_t name_epoch = ~0ull;
   uint64_t sets = 0;          // bumped by every recorded set/reset of this var
   // Bumped when a recorded event of this var happens in another context
   // than the previous one: "someone else looked since".
@@ -75,8 +76,18 @@ std::unordered_map<PyObject*, VarInfo>* g_vars;
 // The last recorded read of each (context, var): a read that would say the
 // same thing again (same outcome, nothing set since) is not recorded.
 std::unordered_map<ReadKey, LastRead, ReadKeyHash>* g_reads;
+// The vars of g_reads per context: a context's entries go when it dies
+// (its id is never given to another object), so a server making a context
+// per request keeps the state of the live ones only.
+std::unordered_map<uint64_t, std::vector<uint64_t>>* g_vars_of_context;
 uint64_t g_reads_generation = ~0ull;
+// Backstops (many live contexts, or contexts that are never freed):
+// forgetting costs at most a read or set recorded again.
 constexpr size_t kMaxReads = size_t{1} << 20;
+// Addresses of tokens of unrecorded sets: a token cannot be weakly
+// referenced, so a dead one's address stays until its reset or until the
+// set is cleared; a live token forgotten that way has its reset recorded.
+constexpr size_t kMaxUnrecordedTokens = size_t{1} << 16;
 // Code objects that call copy_context() from inside asyncio (every Handle
 // copies the context): not recorded. Holds strong references.
 std::unordered_map<PyObject*, bool>* g_asyncio_code;
@@ -93,7 +104,7 @@ uint64_t ContextId() {
 }
 
 VarInfo* Var(PyObject* var) {
-  uint64_t generation = TheRecorder().generation();
+  uint64_t epoch = TheRecorder().intern_epoch();
   auto it = g_vars->find(var);
   if (it == g_vars->end()) {
     Py_INCREF(var);
@@ -101,12 +112,12 @@ VarInfo* Var(PyObject* var) {
     it->second.id = NewEntityId();
   }
   VarInfo& info = it->second;
-  if (info.generation != generation) {
+  if (info.name_epoch != epoch) {
     PyObject* name = PyObject_GetAttrString(var, "name");
     if (name == nullptr) PyErr_Clear();
     info.name = NameOf(name);
     Py_XDECREF(name);
-    info.generation = generation;
+    info.name_epoch = epoch;
   }
   return &info;
 }
@@ -125,10 +136,26 @@ LastRead& StateOf(uint64_t key, uint64_t var) {
   uint64_t generation = TheRecorder().generation();
   if (g_reads_generation != generation || g_reads->size() >= kMaxReads) {
     g_reads->clear();
+    g_vars_of_context->clear();
     g_unrecorded_tokens->clear();
     g_reads_generation = generation;
   }
-  return (*g_reads)[ReadKey{key, var}];
+  auto [it, added] = g_reads->try_emplace(ReadKey{key, var});
+  if (added) (*g_vars_of_context)[key].push_back(var);
+  return it->second;
+}
+
+// A context died (object_ids.h): its state goes with it.
+void ForgetContext(uint64_t ctx_id) {
+  auto it = g_vars_of_context->find(ctx_id);
+  if (it == g_vars_of_context->end()) return;
+  for (uint64_t var : it->second) g_reads->erase(ReadKey{ctx_id, var});
+  g_vars_of_context->erase(it);
+}
+
+void NoteUnrecordedToken(PyObject* token) {
+  if (g_unrecorded_tokens->size() >= kMaxUnrecordedTokens) g_unrecorded_tokens->clear();
+  g_unrecorded_tokens->insert(token);
 }
 
 void NoteRecorded(VarInfo* v, uint64_t key) {
@@ -196,7 +223,7 @@ PyObject* HookedSet(PyObject* self, PyObject* value) {
     // having touched the var since, tells the analysis nothing new (its
     // questions are about other contexts): not recorded.
     if (last.set && last.set_epoch == v->epoch && v->last_context == key) {
-      g_unrecorded_tokens->insert(result);
+      NoteUnrecordedToken(result);
     } else {
       g_unrecorded_tokens->erase(result);
       ++v->sets;
@@ -510,6 +537,8 @@ PyMethodDef kContextMethods[] = {
 bool InitContextHooks(PyObject* module) {
   g_vars = new std::unordered_map<PyObject*, VarInfo>();
   g_reads = new std::unordered_map<ReadKey, LastRead, ReadKeyHash>();
+  g_vars_of_context = new std::unordered_map<uint64_t, std::vector<uint64_t>>();
+  SetObjectGoneListener(ForgetContext);
   g_unrecorded_tokens = new std::unordered_set<PyObject*>();
   g_asyncio_code = new std::unordered_map<PyObject*, bool>();
   g_copy_context_name = PyUnicode_InternFromString("copy_context");

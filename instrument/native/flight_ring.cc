@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <cstring>
 
@@ -45,19 +46,6 @@ bool ReadFully(int fd, uint64_t offset, size_t size, std::string& out) {
   return true;
 }
 
-// Splits bytes holding whole frames into their chunks.
-bool ParseFrames(std::string_view bytes, std::vector<trace::TraceChunk>& out) {
-  while (bytes.size() >= kFrameHeaderBytes) {
-    uint32_t size;
-    std::memcpy(&size, bytes.data() + 4, 4);  // little-endian hosts only (x86-64, arm64)
-    if (bytes.size() - kFrameHeaderBytes < size) return false;
-    trace::TraceChunk& chunk = out.emplace_back();
-    if (!trace::DecodeChunk(bytes.substr(kFrameHeaderBytes, size), chunk)) return false;
-    bytes.remove_prefix(kFrameHeaderBytes + size);
-  }
-  return bytes.empty();
-}
-
 void AddUnique(std::vector<uint32_t>& ids, uint32_t id) {
   if (id != 0) ids.push_back(id);
 }
@@ -65,13 +53,6 @@ void AddUnique(std::vector<uint32_t>& ids, uint32_t id) {
 void SortUnique(std::vector<uint32_t>& ids) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-}
-
-// `ids` less every id in `defined` (both sorted).
-std::vector<uint32_t> Minus(const std::vector<uint32_t>& ids, const std::vector<uint32_t>& defined) {
-  std::vector<uint32_t> out;
-  std::set_difference(ids.begin(), ids.end(), defined.begin(), defined.end(), std::back_inserter(out));
-  return out;
 }
 
 // The interned ids an event names: its stack and name, and LOCK_ORDER's arg
@@ -83,6 +64,20 @@ void EventRefs(const trace::Event& e, Ids& refs) {
   if (e.kind() == trace::LOCK_ORDER && e.arg() > 0 && e.arg() <= int64_t(UINT32_MAX)) {
     AddUnique(refs.stacks, uint32_t(e.arg()));
   }
+}
+
+// What `chunk` names: its frames' strings, its stacks' frames, its events'
+// stacks and names.
+template <typename Ids>
+void ChunkRefs(const trace::TraceChunk& chunk, Ids& refs) {
+  for (const auto& f : chunk.frames()) {
+    AddUnique(refs.strings, f.file());
+    AddUnique(refs.strings, f.function());
+  }
+  for (const auto& s : chunk.stacks()) {
+    for (uint32_t frame : s.frames()) AddUnique(refs.frames, frame);
+  }
+  for (const trace::Event& e : chunk.events()) EventRefs(e, refs);
 }
 
 bool Has(const std::vector<bool>& set, uint32_t id) { return id < set.size() && set[id]; }
@@ -108,18 +103,56 @@ size_t FlightRing::chunk_budget() const {
   return size_t(std::min<uint64_t>(Recorder::kChunkBudgetBytes, max_bytes_ / 8));
 }
 
+template <typename T>
+void FlightRing::Since<T>::Put(uint32_t id, T value) {
+  if (id < first_) return;
+  if (id - first_ >= items_.size()) items_.resize(id - first_ + 1);
+  items_[id - first_] = std::move(value);
+}
+
+template <typename T>
+const T* FlightRing::Since<T>::Find(uint32_t id) const {
+  if (id < first_ || id - first_ >= items_.size() || !items_[id - first_]) return nullptr;
+  return &*items_[id - first_];
+}
+
+template <typename T>
+void FlightRing::Since<T>::ForgetBelow(uint32_t id) {
+  while (first_ < id && !items_.empty()) {
+    items_.pop_front();
+    ++first_;
+  }
+  if (items_.empty()) first_ = std::max(first_, id);
+  if (items_.empty()) items_.shrink_to_fit();
+}
+
 void FlightRing::Remember(const PendingData& data) {
-  for (const auto& [id, value] : data.strings) {
-    if (strings_.size() <= id) strings_.resize(id + 1);
-    strings_[id] = value;
+  // A new intern epoch: the one before the current is forgotten (no
+  // producer holds its ids any more; the file defines what it still uses).
+  for (const IdMark& next : data.epochs) {
+    strings_.ForgetBelow(epoch_start_.string);
+    frames_.ForgetBelow(epoch_start_.frame);
+    stacks_.ForgetBelow(epoch_start_.stack);
+    epoch_start_ = next;
   }
-  for (const FrameDef& f : data.frames) {
-    if (frames_.size() <= f.id) frames_.resize(f.id + 1);
-    frames_[f.id] = f;
+  for (const auto& [id, value] : data.strings) strings_.Put(id, value);
+  for (const FrameDef& f : data.frames) frames_.Put(f.id, f);
+  for (const auto& [id, frames] : data.stacks) stacks_.Put(id, frames);
+}
+
+void FlightRing::KeepDropped(const trace::TraceChunk& chunk, size_t index, Dropped& dropped) const {
+  // What the intern epochs kept here hold need not be kept twice (most of
+  // it, unless the intern tables forgot since).
+  for (const auto& s : chunk.strings()) {
+    if (strings_.Find(s.id()) == nullptr) dropped.string_chunk[s.id()] = index;
   }
-  for (const auto& [id, frames] : data.stacks) {
-    if (stacks_.size() <= id) stacks_.resize(id + 1);
-    stacks_[id] = frames;
+  for (const auto& f : chunk.frames()) {
+    if (frames_.Find(f.id()) != nullptr) continue;
+    dropped.frames[f.id()] = FrameDef{f.id(), f.file(), f.function(), f.line(), f.library()};
+  }
+  for (const auto& s : chunk.stacks()) {
+    if (stacks_.Find(s.id()) != nullptr) continue;
+    dropped.stacks[s.id()].assign(s.frames().begin(), s.frames().end());
   }
 }
 
@@ -129,12 +162,14 @@ void FlightRing::Defined::Add(const trace::TraceChunk& chunk) {
   for (const auto& s : chunk.stacks()) Mark(stacks, s.id());
 }
 
-void FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
+bool FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
   if (!failed_ && !chunks_.empty() && size_ + chunk_budget() > max_bytes_ && !Wrap(fd, chunk.sequence())) {
     if (errno == 0) errno = EIO;
+    failed_ = true;
+    // A full disk: growing past the bound would take the last of it.
+    if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) return false;
     std::fprintf(stderr, "waitgraph: cannot start the bounded trace over (%s); it grows past its "
                  "bound (trace %s)\n", std::strerror(errno), path_.c_str());
-    failed_ = true;
   }
   // Ids defined long ago may have been dropped with their chunk: define
   // again what this chunk uses and the file no longer holds.
@@ -157,14 +192,15 @@ void FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
   for (uint32_t id : refs.stacks) {
     if (!Has(defined_.stacks, id)) AddUnique(missing.stacks, id);
   }
-  if (missing.strings.empty() && missing.frames.empty() && missing.stacks.empty()) return;
+  if (missing.strings.empty() && missing.frames.empty() && missing.stacks.empty()) return true;
   for (auto* ids : {&missing.strings, &missing.frames, &missing.stacks}) SortUnique(*ids);
   trace::TraceChunk defs;
-  AddDefinitions(missing, defs, &defined_);
+  AddDefinitions(Close(missing, &defined_, nullptr), defs, nullptr);
   defined_.Add(defs);
   chunk.mutable_strings()->MergeFrom(defs.strings());
   chunk.mutable_frames()->MergeFrom(defs.frames());
   chunk.mutable_stacks()->MergeFrom(defs.stacks());
+  return true;
 }
 
 bool FlightRing::Write(int fd, const std::string& frame, uint64_t sequence) {
@@ -188,14 +224,31 @@ bool FlightRing::OpenReader(const std::string& path, int write_fd) {
   return true;
 }
 
-bool FlightRing::ReadFrames(size_t first, size_t last, std::string& bytes) const {
-  if (first >= last) {
-    bytes.clear();
-    return true;
+bool FlightRing::ReadChunk(size_t index, trace::TraceChunk& chunk) const {
+  const ChunkAt& at = chunks_[index];
+  std::string frame;
+  if (at.size < kFrameHeaderBytes || !ReadFully(read_fd_, at.offset, size_t(at.size), frame)) {
+    return false;
   }
-  uint64_t begin = chunks_[first].offset;
-  uint64_t end = chunks_[last - 1].offset + chunks_[last - 1].size;
-  return ReadFully(read_fd_, begin, size_t(end - begin), bytes);
+  uint32_t size;
+  std::memcpy(&size, frame.data() + 4, 4);  // little-endian hosts only (x86-64, arm64)
+  chunk.Clear();
+  return size == at.size - kFrameHeaderBytes &&
+         trace::DecodeChunk(std::string_view(frame).substr(kFrameHeaderBytes), chunk);
+}
+
+bool FlightRing::CopyChunks(size_t first, size_t last, int to_fd) const {
+  if (first >= last) return true;
+  constexpr size_t kBlockBytes = size_t{1} << 20;
+  uint64_t offset = chunks_[first].offset;
+  const uint64_t end = chunks_[last - 1].offset + chunks_[last - 1].size;
+  std::string block;
+  while (offset < end) {
+    const size_t n = size_t(std::min<uint64_t>(kBlockBytes, end - offset));
+    if (!ReadFully(read_fd_, offset, n, block) || !WriteFully(to_fd, block)) return false;
+    offset += n;
+  }
+  return true;
 }
 
 bool FlightRing::Wrap(int& fd, uint64_t next_sequence) {
@@ -208,24 +261,47 @@ bool FlightRing::Wrap(int& fd, uint64_t next_sequence) {
     kept_bytes += chunks_[--first_kept].size;
   }
   if (first_kept == 0) return true;  // nothing to drop
-  // What the dropped chunks leave; a checkpoint's events are that state already.
-  std::string dropped_bytes, kept_frames;
-  std::vector<trace::TraceChunk> dropped, kept;
-  if (!ReadFrames(0, first_kept, dropped_bytes) || !ParseFrames(dropped_bytes, dropped) ||
-      !ReadFrames(first_kept, chunks_.size(), kept_frames) || !ParseFrames(kept_frames, kept)) {
+  auto fail = [] {
     errno = errno ? errno : EIO;
     return false;
+  };
+  // What the kept chunks name and do not define (one chunk at a time:
+  // never the whole file in memory).
+  trace::TraceChunk chunk;
+  Ids kept_refs;
+  Defined kept;
+  for (size_t i = first_kept; i < chunks_.size(); ++i) {
+    if (!ReadChunk(i, chunk)) return fail();
+    ChunkRefs(chunk, kept_refs);
+    kept.Add(chunk);
   }
-  dropped_bytes.clear();
-  for (size_t i = 0; i < dropped.size(); ++i) {
-    if (chunks_[i].checkpoint) continue;
-    state_.ApplyChunk(dropped[i]);
-    ++dropped_chunks_;
+  Ids wanted;
+  auto undefined = [](const std::vector<uint32_t>& ids, const std::vector<bool>& have,
+                      std::vector<uint32_t>& out) {
+    for (uint32_t id : ids) {
+      if (!Has(have, id)) out.push_back(id);
+    }
+  };
+  undefined(kept_refs.strings, kept.strings, wanted.strings);
+  undefined(kept_refs.frames, kept.frames, wanted.frames);
+  undefined(kept_refs.stacks, kept.stacks, wanted.stacks);
+  kept_refs = Ids();
+  // What the dropped chunks leave (a checkpoint's events are that state
+  // already), and the definitions they hold, to be given again.
+  Dropped dropped;
+  for (size_t i = 0; i < first_kept; ++i) {
+    if (!ReadChunk(i, chunk)) return fail();
+    if (!chunks_[i].checkpoint) {
+      state_.ApplyChunk(chunk);
+      ++dropped_chunks_;
+    }
+    KeepDropped(chunk, i, dropped);
   }
-  dropped.clear();
+  chunk.Clear();
   const uint64_t first_kept_sequence =
       first_kept < chunks_.size() ? chunks_[first_kept].sequence : next_sequence;
-  trace::TraceChunk checkpoint_chunk = BuildCheckpoint(kept, first_kept_sequence);
+  trace::TraceChunk checkpoint_chunk;
+  if (!BuildCheckpoint(std::move(wanted), first_kept_sequence, dropped, checkpoint_chunk)) return fail();
   std::string payload;
   if (!trace::EncodeChunk(checkpoint_chunk, trace::kZstdLevel, payload)) payload.clear();
   std::string checkpoint = payload.empty() ? payload : trace::FrameChunk(payload);
@@ -239,7 +315,7 @@ bool FlightRing::Wrap(int& fd, uint64_t next_sequence) {
   int new_fd = trace::CreateExclusive(wrap_path);
   if (new_fd < 0) return false;
   if (!WriteFully(new_fd, trace::kFileMagic) || !WriteFully(new_fd, checkpoint) ||
-      !WriteFully(new_fd, kept_frames) || !OpenReader(wrap_path, new_fd) ||
+      !CopyChunks(first_kept, chunks_.size(), new_fd) || !OpenReader(wrap_path, new_fd) ||
       rename(wrap_path.c_str(), path_.c_str()) != 0) {
     int error = errno;
     close(new_fd);
@@ -261,39 +337,35 @@ bool FlightRing::Wrap(int& fd, uint64_t next_sequence) {
   chunks_ = std::move(chunks);
   size_ = offset;
   // What the new file defines: the checkpoint's definitions and the kept chunks'.
-  defined_.Clear();
+  defined_ = std::move(kept);
   defined_.Add(checkpoint_chunk);
-  for (const trace::TraceChunk& chunk : kept) defined_.Add(chunk);
   return true;
 }
 
-trace::TraceChunk FlightRing::BuildCheckpoint(const std::vector<trace::TraceChunk>& kept,
-                                        uint64_t first_kept_sequence) {
+bool FlightRing::BuildCheckpoint(Ids wanted, uint64_t first_kept_sequence, Dropped& dropped,
+                                 trace::TraceChunk& chunk) {
+  // Every id the live events name too: the checkpoint defines them before
+  // its events use them.
   const std::vector<trace::TimedEvent> live = state_.LiveEvents();
-  // Ids the kept chunks use but do not define, and every id the live events use.
-  Ids refs, defined;
-  for (const trace::TraceChunk& chunk : kept) {
-    for (const auto& s : chunk.strings()) defined.strings.push_back(s.id());
-    for (const auto& f : chunk.frames()) {
-      defined.frames.push_back(f.id());
-      AddUnique(refs.strings, f.file());
-      AddUnique(refs.strings, f.function());
-    }
-    for (const auto& s : chunk.stacks()) {
-      defined.stacks.push_back(s.id());
-      for (uint32_t frame : s.frames()) AddUnique(refs.frames, frame);
-    }
-    for (const trace::Event& e : chunk.events()) EventRefs(e, refs);
-  }
-  for (auto* ids : {&refs.strings, &refs.frames, &refs.stacks, &defined.strings, &defined.frames,
-                    &defined.stacks}) {
-    SortUnique(*ids);
-  }
-  Ids wanted{Minus(refs.strings, defined.strings), Minus(refs.frames, defined.frames),
-             Minus(refs.stacks, defined.stacks)};
   for (const trace::TimedEvent& t : live) EventRefs(t.event, wanted);
-
-  trace::TraceChunk chunk;
+  const Ids ids = Close(wanted, nullptr, &dropped);
+  // Strings are read back only now, from the dropped chunks that define
+  // the ones wanted and not at hand (strings can be most of a trace).
+  std::map<size_t, std::vector<uint32_t>> to_read;  // chunk index -> string ids
+  for (uint32_t id : ids.strings) {
+    if (strings_.Find(id) != nullptr) continue;
+    auto at = dropped.string_chunk.find(id);
+    if (at != dropped.string_chunk.end()) to_read[at->second].push_back(id);
+  }
+  for (const auto& [index, string_ids] : to_read) {
+    if (!ReadChunk(index, chunk)) return false;
+    for (const auto& s : chunk.strings()) {
+      if (std::binary_search(string_ids.begin(), string_ids.end(), s.id())) {
+        dropped.strings[s.id()] = s.value();
+      }
+    }
+  }
+  chunk.Clear();
   chunk.set_format_version(trace::kFormatVersion);
   chunk.set_sequence(first_kept_sequence - 1);
   *chunk.mutable_process() = process_;
@@ -302,7 +374,7 @@ trace::TraceChunk FlightRing::BuildCheckpoint(const std::vector<trace::TraceChun
   info->set_dropped_chunks(dropped_chunks_);
   info->set_dropped_until_ns(state_.last_time_ns());
   info->set_max_bytes(max_bytes_);
-  AddDefinitions(wanted, chunk, nullptr);
+  AddDefinitions(ids, chunk, &dropped);
   uint64_t clock = live.empty() ? state_.last_time_ns() : live.front().time_ns;
   chunk.set_base_time_ns(clock);
   for (const trace::TimedEvent& t : live) {
@@ -312,24 +384,46 @@ trace::TraceChunk FlightRing::BuildCheckpoint(const std::vector<trace::TraceChun
     e->set_time_delta_ns(time - clock);
     clock = time;
   }
-  return chunk;
+  return true;
 }
 
-void FlightRing::AddDefinitions(const Ids& wanted, trace::TraceChunk& chunk,
-                                const Defined* skip) const {
-  // Stacks name frames, frames name strings: close over both.
+const std::vector<uint32_t>* FlightRing::FindStack(uint32_t id, const Dropped* dropped) const {
+  if (const std::vector<uint32_t>* frames = stacks_.Find(id)) return frames;
+  if (dropped == nullptr) return nullptr;
+  auto it = dropped->stacks.find(id);
+  return it != dropped->stacks.end() ? &it->second : nullptr;
+}
+
+const FrameDef* FlightRing::FindFrame(uint32_t id, const Dropped* dropped) const {
+  if (const FrameDef* f = frames_.Find(id)) return f;
+  if (dropped == nullptr) return nullptr;
+  auto it = dropped->frames.find(id);
+  return it != dropped->frames.end() ? &it->second : nullptr;
+}
+
+const std::string* FlightRing::FindString(uint32_t id, const Dropped* dropped) const {
+  if (const std::string* s = strings_.Find(id)) return s;
+  if (dropped == nullptr) return nullptr;
+  auto it = dropped->strings.find(id);
+  return it != dropped->strings.end() ? &it->second : nullptr;
+}
+
+FlightRing::Ids FlightRing::Close(const Ids& wanted, const Defined* skip, const Dropped* dropped) const {
   Ids all = wanted;
-  for (uint32_t id : wanted.stacks) {
-    if (id < stacks_.size()) all.frames.insert(all.frames.end(), stacks_[id].begin(), stacks_[id].end());
+  SortUnique(all.stacks);
+  for (uint32_t id : all.stacks) {
+    if (const std::vector<uint32_t>* frames = FindStack(id, dropped)) {
+      all.frames.insert(all.frames.end(), frames->begin(), frames->end());
+    }
   }
   SortUnique(all.frames);
   for (uint32_t id : all.frames) {
-    if (id >= frames_.size()) continue;
-    AddUnique(all.strings, frames_[id].file);
-    AddUnique(all.strings, frames_[id].function);
+    if (const FrameDef* f = FindFrame(id, dropped)) {
+      AddUnique(all.strings, f->file);
+      AddUnique(all.strings, f->function);
+    }
   }
   SortUnique(all.strings);
-  SortUnique(all.stacks);
   if (skip != nullptr) {
     auto drop = [](std::vector<uint32_t>& ids, const std::vector<bool>& have) {
       ids.erase(std::remove_if(ids.begin(), ids.end(), [&](uint32_t id) { return Has(have, id); }),
@@ -339,27 +433,33 @@ void FlightRing::AddDefinitions(const Ids& wanted, trace::TraceChunk& chunk,
     drop(all.frames, skip->frames);
     drop(all.stacks, skip->stacks);
   }
-  for (uint32_t id : all.strings) {
-    if (id >= strings_.size()) continue;
+  return all;
+}
+
+void FlightRing::AddDefinitions(const Ids& ids, trace::TraceChunk& chunk, const Dropped* dropped) const {
+  for (uint32_t id : ids.strings) {
+    const std::string* value = FindString(id, dropped);
+    if (value == nullptr) continue;
     auto* s = chunk.add_strings();
     s->set_id(id);
-    s->set_value(strings_[id]);
+    s->set_value(*value);
   }
-  for (uint32_t id : all.frames) {
-    if (id >= frames_.size() || frames_[id].id == 0) continue;
-    const FrameDef& f = frames_[id];
+  for (uint32_t id : ids.frames) {
+    const FrameDef* f = FindFrame(id, dropped);
+    if (f == nullptr) continue;
     auto* out = chunk.add_frames();
-    out->set_id(f.id);
-    out->set_file(f.file);
-    out->set_function(f.function);
-    out->set_line(f.line);
-    out->set_library(f.library);
+    out->set_id(f->id);
+    out->set_file(f->file);
+    out->set_function(f->function);
+    out->set_line(f->line);
+    out->set_library(f->library);
   }
-  for (uint32_t id : all.stacks) {
-    if (id >= stacks_.size()) continue;
+  for (uint32_t id : ids.stacks) {
+    const std::vector<uint32_t>* frames = FindStack(id, dropped);
+    if (frames == nullptr) continue;
     auto* s = chunk.add_stacks();
     s->set_id(id);
-    s->mutable_frames()->Add(stacks_[id].begin(), stacks_[id].end());
+    s->mutable_frames()->Add(frames->begin(), frames->end());
   }
 }
 

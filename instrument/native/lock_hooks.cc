@@ -61,6 +61,9 @@ struct LockClass {
   std::string type_name;     // "Lock", "RLock of Condition"
   uint32_t stack = 0;        // creation stack of the first lock (trace `generation`)
   uint64_t generation = ~0ull;
+  uint64_t stack_epoch = 0;  // the recorder's intern epoch of `stack`
+  PyCodeObject* site_code = nullptr;  // where its locks are made (the class's key)
+  int site_lasti = 0;
   uint64_t emitted_generation = ~0ull;
 };
 
@@ -216,15 +219,23 @@ LockClass* ClassOfNewLock(bool reentrant) {
     auto* cls = new LockClass();
     cls->id = NewEntityId();
     cls->type_name = TypeName(reentrant, skipped);
+    cls->site_code = reinterpret_cast<PyCodeObject*>(key.first);
+    cls->site_lasti = key.second;
     Py_XINCREF(key.first);
     it = g_classes->emplace(key, cls).first;
   }
   LockClass* cls = it->second;
   if (Recording() && cls->generation != Generation()) {
     cls->stack = CaptureStack();  // the first lock of the class made in this trace
+    cls->stack_epoch = TheRecorder().intern_epoch();
     cls->generation = Generation();
   }
   return cls;
+}
+
+uint32_t SiteStack(PyCodeObject* code, int lasti) {
+  if (code == nullptr) return 0;
+  return TheStackWalker().CaptureSite(TheRecorder(), code, lasti);
 }
 
 void EmitClass(LockClass* cls) {
@@ -232,15 +243,17 @@ void EmitClass(LockClass* cls) {
   if (cls->emitted_generation == gen) return;
   cls->emitted_generation = gen;
   uint32_t name = TheRecorder().InternString(cls->type_name);
-  EmitOn(NativeThreadId(), kLockClass, cls->id, 0, name, 0, cls->generation == gen ? cls->stack : 0);
+  uint32_t stack = 0;
+  if (cls->generation == gen) {
+    // A stack interned too long ago may no longer be defined in a bounded
+    // trace: the class's site (one frame) instead.
+    stack = TheRecorder().EpochUsable(cls->stack_epoch) ? cls->stack
+                                                         : SiteStack(cls->site_code, cls->site_lasti);
+  }
+  EmitOn(NativeThreadId(), kLockClass, cls->id, 0, name, 0, stack);
 }
 
 // --- State of one lock ----------------------------------------------------
-
-uint32_t SiteStack(PyCodeObject* code, int lasti) {
-  if (code == nullptr) return 0;
-  return TheStackWalker().CaptureSite(TheRecorder(), code, lasti);
-}
 
 bool Traced(LockObject* self) { return self->traced_generation == Generation(); }
 

@@ -104,16 +104,16 @@ PyObject* BoundLoop(PyObject* self) {
   return loop;
 }
 
-// Interned name ids per type, for the trace they were interned in (types are
+// Interned name ids per type, for the intern epoch they were interned in (types are
 // few; a binding is frequent).
 std::unordered_map<PyTypeObject*, uint32_t> g_type_names;
 uint64_t g_type_names_generation = 0;
 
 uint32_t TypeName(PyObject* obj) {
   Recorder& recorder = TheRecorder();
-  if (g_type_names_generation != recorder.generation()) {
+  if (g_type_names_generation != recorder.intern_epoch()) {
     g_type_names.clear();
-    g_type_names_generation = recorder.generation();
+    g_type_names_generation = recorder.intern_epoch();
   }
   auto it = g_type_names.find(Py_TYPE(obj));
   if (it != g_type_names.end()) return it->second;

@@ -18,12 +18,16 @@ std::unordered_map<PyObject*, PyObject*>* g_object_of_ref;  // weakref -> object
 // rather than inside their own callback.
 std::vector<PyObject*>* g_dead_refs;
 PyObject* g_callback;
+void (*g_gone_listener)(uint64_t id) = nullptr;
 
 PyObject* ObjectGone(PyObject*, PyObject* ref) {
   auto it = g_object_of_ref->find(ref);
   if (it != g_object_of_ref->end()) {
     auto entry = g_by_object->find(it->second);
-    if (entry != g_by_object->end() && entry->second.weakref == ref) g_by_object->erase(entry);
+    if (entry != g_by_object->end() && entry->second.weakref == ref) {
+      if (g_gone_listener != nullptr) g_gone_listener(entry->second.id);
+      g_by_object->erase(entry);
+    }
     g_object_of_ref->erase(it);
     g_dead_refs->push_back(ref);
   }
@@ -41,6 +45,8 @@ bool InitObjectIds(PyObject* module) {
   g_callback = PyCFunction_NewEx(&g_callback_def, nullptr, nullptr);
   return g_callback != nullptr;
 }
+
+void SetObjectGoneListener(void (*listener)(uint64_t id)) { g_gone_listener = listener; }
 
 uint64_t NewEntityId() { return g_next_id++; }
 

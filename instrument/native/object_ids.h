@@ -22,6 +22,10 @@ namespace waitgraph::shim {
 uint64_t NewEntityId();
 // The id of `obj`, assigned on first use. Never raises.
 uint64_t ObjectId(PyObject* obj);
+// Called with the id of each object that dies while it has one (from the
+// weak reference's callback: GIL held; must not raise or call Python).
+// One listener (the context hooks forget a dead context's state).
+void SetObjectGoneListener(void (*listener)(uint64_t id));
 // Module init: creates the weakref callback. False (with a Python error) on failure.
 bool InitObjectIds(PyObject* module);
 

@@ -188,6 +188,7 @@ void Recorder::ResetTables() {
   stacks_.clear();
   remembered_bytes_ = 0;
   next_string_ = next_frame_ = next_stack_ = 1;
+  ++intern_epoch_;
   PendingData().swap(pending_);
 }
 
@@ -298,30 +299,35 @@ void Recorder::Disable(const char* why) {
   }
 }
 
-void Recorder::Remember(std::unordered_map<std::string, uint32_t>& table, std::string key,
-                        uint32_t id) {
-  constexpr size_t kEntryOverhead = 64;  // node, hash bucket, string header
-  remembered_bytes_ += key.size() + kEntryOverhead;
-  if (remembered_bytes_ > kMaxRememberedBytes) {
-    strings_.clear();
-    stacks_.clear();
-    remembered_bytes_ = key.size() + kEntryOverhead;
-  }
-  table.emplace(std::move(key), id);
+void Recorder::CountRemembered(size_t bytes) {
+  remembered_bytes_ += bytes;
+  if (remembered_bytes_ <= kMaxRememberedBytes) return;
+  strings_.clear();
+  stacks_.clear();
+  remembered_bytes_ = bytes;
+  ++intern_epoch_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.epochs.push_back(IdMark{next_string_, next_frame_, next_stack_});
 }
+
+namespace {
+constexpr size_t kEntryOverhead = 64;  // node, hash bucket, string header
+}  // namespace
 
 uint32_t Recorder::InternString(std::string_view s) {
   s = CutUtf8(s, kMaxStringBytes);  // a proto string must stay valid UTF-8
   auto it = strings_.find(std::string(s));
   if (it != strings_.end()) return it->second;
+  CountRemembered(s.size() + kEntryOverhead);
   uint32_t id = next_string_++;
-  Remember(strings_, std::string(s), id);
+  strings_.emplace(std::string(s), id);
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.strings.emplace_back(id, std::string(s));
   return id;
 }
 
 uint32_t Recorder::DefineFrame(uint32_t file, uint32_t function, uint32_t line, bool library) {
+  CountRemembered(32);  // what the flight ring keeps of it (the walker's own entry dies with its code)
   uint32_t id = next_frame_++;
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.frames.push_back(FrameDef{id, file, function, line, library});
@@ -332,8 +338,9 @@ uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
   std::string key(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint32_t));
   auto it = stacks_.find(key);
   if (it != stacks_.end()) return it->second;
+  CountRemembered(key.size() + kEntryOverhead);
   uint32_t id = next_stack_++;
-  Remember(stacks_, std::move(key), id);
+  stacks_.emplace(std::move(key), id);
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.stacks.emplace_back(id, frames);
   return id;
@@ -389,7 +396,7 @@ std::function<bool(trace::TraceChunk&)> Recorder::FrameWriterOf(Session& session
   return [&session](trace::TraceChunk& chunk) {
     // A bounded trace may start over first, and then defines again what
     // this chunk uses that the file no longer holds.
-    if (session.ring) session.ring->Prepare(session.fd, chunk);
+    if (session.ring && !session.ring->Prepare(session.fd, chunk)) return false;  // storage full
     std::string payload;
     if (!trace::EncodeChunk(chunk, trace::kZstdLevel, payload) ||
         payload.size() > trace::kMaxFramePayload) {

@@ -41,12 +41,19 @@ struct FrameDef {
   bool library;
 };
 
+// The first string, frame and stack ids of an intern epoch.
+struct IdMark {
+  uint32_t string = 1, frame = 1, stack = 1;
+};
+
 // What producers have appended since the writer last took it.
 struct PendingData {
   std::vector<EventRecord> events;
   std::vector<std::pair<uint32_t, std::string>> strings;
   std::vector<FrameDef> frames;
   std::vector<std::pair<uint32_t, std::vector<uint32_t>>> stacks;
+  // Where each intern epoch begun since (see Recorder::intern_epoch) starts.
+  std::vector<IdMark> epochs;
 
   bool empty() const { return events.empty() && strings.empty() && frames.empty() && stacks.empty(); }
   void swap(PendingData& other) {
@@ -54,6 +61,7 @@ struct PendingData {
     strings.swap(other.strings);
     frames.swap(other.frames);
     stacks.swap(other.stacks);
+    epochs.swap(other.epochs);
   }
 };
 
@@ -77,6 +85,7 @@ class Recorder {
   // service that names every thread or task anew ("Thread-81234 (handle)")
   // would otherwise keep every name ever seen. Ids already written stay
   // valid; a string seen again after that is defined again under a new id.
+  // Frames count too (the flight recorder keeps their definitions).
   static constexpr size_t kMaxRememberedBytes = size_t{8} << 20;
 
   struct Options {
@@ -107,6 +116,14 @@ class Recorder {
   bool running() const { return running_; }
   // Bumped by every Start(): interned ids of an older trace are invalid.
   uint64_t generation() const { return generation_; }
+  // Bumped by every Start() and every time the intern tables forget: an id
+  // cached by a producer (the stack walker's frames, a var's name) is to be
+  // interned again when the epoch it was interned in is over. The flight
+  // recorder can define again, after a wrap, the ids of the current and the
+  // previous epoch only (flight_ring.h).
+  uint64_t intern_epoch() const { return intern_epoch_; }
+  // True if ids interned in `epoch` may still be used in events.
+  bool EpochUsable(uint64_t epoch) const { return epoch + 1 >= intern_epoch_ && epoch <= intern_epoch_; }
   // The file actually written (see Start).
   const std::string& path() const { return path_; }
 
@@ -131,9 +148,10 @@ class Recorder {
   static std::function<bool(trace::TraceChunk&)> FrameWriterOf(Session& session);
   static void StartRing(Session& session, const std::string& opened);
   void ResetTables();
-  // Adds `key` to one of the intern tables, forgetting both once they hold
-  // kMaxRememberedBytes.
-  void Remember(std::unordered_map<std::string, uint32_t>& table, std::string key, uint32_t id);
+  // Counts `bytes` more remembered; past kMaxRememberedBytes forgets the
+  // intern tables first and starts a new intern epoch. Call before taking
+  // the new id, so that the id is the new epoch's.
+  void CountRemembered(size_t bytes);
 
   std::string path_;
   bool running_ = false;
@@ -143,7 +161,8 @@ class Recorder {
   // Intern tables (GIL-protected).
   std::unordered_map<std::string, uint32_t> strings_;
   std::unordered_map<std::string, uint32_t> stacks_;
-  size_t remembered_bytes_ = 0;  // keys of strings_ and stacks_, with overhead
+  size_t remembered_bytes_ = 0;  // keys of strings_ and stacks_, and frames, with overhead
+  uint64_t intern_epoch_ = 0;
   uint32_t next_string_ = 1, next_frame_ = 1, next_stack_ = 1;
 
   // Shared with the writer: mutex_ guards pending_ and the Session's

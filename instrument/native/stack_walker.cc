@@ -65,7 +65,8 @@ void StackWalker::ForgetCode(PyObject* ref) {
 }
 
 void StackWalker::ResetIfNewTrace(Recorder& recorder) {
-  if (generation_ == recorder.generation()) return;
+  // A new trace, or the intern tables forgot: the ids cached here go too.
+  if (generation_ == recorder.intern_epoch()) return;
   for (auto& [code, info] : codes_) {
     if (info.weakref != nullptr) {
       Py_DECREF(info.weakref);  // dropped before its referent: no callback
@@ -78,7 +79,7 @@ void StackWalker::ResetIfNewTrace(Recorder& recorder) {
   frames_.clear();
   sites_.clear();
   site_stacks_.clear();
-  generation_ = recorder.generation();
+  generation_ = recorder.intern_epoch();
 }
 
 StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject* code) {

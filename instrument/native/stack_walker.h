@@ -75,7 +75,7 @@ class StackWalker {
 
   std::string shim_prefix_;
   std::vector<std::string> library_prefixes_;
-  uint64_t generation_ = 0;
+  uint64_t generation_ = 0;  // the recorder's intern epoch of the ids cached here
   std::unordered_map<PyObject*, CodeInfo> codes_;     // a weak (or strong) reference to each key
   std::unordered_map<PyObject*, PyObject*> code_of_ref_;  // weakref -> code
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> frames_;

@@ -5,6 +5,9 @@
     directory: exit 2, exactly one line on stderr;
   - analyze of a valid trace cut in the middle of its last chunk: exit 0, the
     findings of the earlier chunks, and a note about the truncation;
+  - a crafted trace holding a string that is not UTF-8: exactly waitgraph's
+    own one-line error (protobuf's own complaint is not printed), or, after
+    a good chunk, the earlier chunks analysed with a note (issue 13);
   - bad flags and unknown subcommands: exit 2, the program is not run;
   - `run` of a non-Python program: behaves as the program (status, output)
     and says in one line that no trace was recorded.
@@ -14,6 +17,7 @@ usage: test_bad_input.py --waitgraph BIN [--python PY]
 import argparse
 import os
 import shutil
+import struct
 import sys
 import tempfile
 
@@ -36,6 +40,7 @@ def main():
     try:
         unreadable_inputs(args.waitgraph, tmp, c)
         truncated_trace(args, tmp, c)
+        invalid_utf8(args.waitgraph, tmp, c)
         bad_flags(args.waitgraph, tmp, c)
         non_python_program(args.waitgraph, tmp, c)
     finally:
@@ -75,6 +80,60 @@ def unreadable_inputs(wg, tmp, c):
                          argv[0] + (" --format json" if "json" in argv else ""), what,
                          " (%s)" % lines[0] if len(lines) == 1 else ""),
                      r.describe())
+
+
+def varint(n):
+    out = b""
+    while True:
+        low, n = n & 0x7f, n >> 7
+        if not n:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
+def field(number, payload):
+    """A protobuf field: an int (varint) or bytes (length-delimited)."""
+    if isinstance(payload, int):
+        return varint(number << 3) + varint(payload)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def frame(payload):
+    """trace/chunk_file.h: magic, size, fnv1a32 of the payload, payload."""
+    h = 2166136261
+    for byte in payload:
+        h = ((h ^ byte) * 16777619) & 0xffffffff
+    return struct.pack("<III", 0x31434757, len(payload), h) + payload
+
+
+def interned_string_chunk(sequence, string_id, value):
+    """An uncompressed (format 1) TraceChunk defining one interned string."""
+    return field(1, 1) + field(2, sequence) + field(4, field(1, string_id) + field(2, value))
+
+
+def invalid_utf8(wg, tmp, c):
+    print("== a string that is not UTF-8")
+    bad = interned_string_chunk(0, 1, b"caf\xe9 \xff")
+    first = os.path.join(tmp, "not-utf8.wgtrace")
+    with open(first, "wb") as f:
+        f.write(b"WGTRACE1" + frame(bad))
+    want = ("waitgraph: trace %s is corrupt at byte 8 (chunk 0 does not decode: damaged, or a string in "
+            "it is not UTF-8); pass a trace written by `waitgraph run --trace` or WAITGRAPH_TRACE" % first)
+    for argv in (["analyze", first], ["check", first]):
+        r = wgtest.run([wg] + argv, limit=30)
+        c.expect(r.returncode == 2 and stderr_lines(r) == [want] and no_crash(r),
+                 "`%s` of a trace whose first chunk is not UTF-8: exit 2, exactly one line" % argv[0],
+                 r.describe())
+    later = os.path.join(tmp, "not-utf8-later.wgtrace")
+    with open(later, "wb") as f:
+        f.write(b"WGTRACE1" + frame(interned_string_chunk(0, 1, b"fine")) +
+                frame(interned_string_chunk(1, 2, b"caf\xe9 \xff")))
+    r = wgtest.run([wg, "analyze", later], limit=30)
+    c.expect(r.returncode == 0 and stderr_lines(r) == [] and no_crash(r) and
+             b"is corrupt at byte 34 (chunk 1 does not decode: damaged, or a string in it is not UTF-8)"
+             in b" ".join(r.stdout.split()),  # the text report wraps its notes
+             "`analyze` of a trace whose second chunk is not UTF-8: exit 0, the note, nothing on stderr",
+             r.describe())
 
 
 def truncated_trace(args, tmp, c):

@@ -195,3 +195,51 @@ TEST(HostileTrace, LongChainsOfLockOrderDoNotRecurse) {
 
 }  // namespace
 }  // namespace waitgraph
+
+namespace waitgraph {
+namespace {
+
+// Issue 13: each loop snapshot (LOOP_IDLE) looked at every task of every
+// loop: 50,000 tasks and 50,000 snapshots of other loops made 2.5 billion
+// visits. Now a snapshot visits its own loop's tasks only, and each task
+// at most twice after it was last mentioned.
+TEST(HostileTrace, LoopSnapshotsStayLinearInTasks) {
+  constexpr uint64_t kTasks = 50000, kIdles = 50000, kLoop = 1, kOtherLoop = 2;
+  trace::TraceChunk chunk;
+  chunk.set_format_version(trace::kFormatVersion);
+  chunk.set_base_time_ns(1);
+  for (uint64_t task = 1000; task < 1000 + kTasks; ++task) AddEvent(chunk, trace::TASK_INFO, task, kLoop);
+  for (uint64_t i = 0; i < kIdles; ++i) AddEvent(chunk, trace::LOOP_IDLE, kOtherLoop + 2 * (i % 8), 0);
+  // The loop's own snapshots: none of its tasks waits in them, so they end.
+  for (int i = 0; i < 3; ++i) AddEvent(chunk, trace::LOOP_IDLE, kLoop, 0);
+  analyzer::TraceAnalysis analysis("hostile");
+  analysis.AddChunk(chunk);
+  const analyzer::Model& model = analysis.model();
+  EXPECT_LE(model.stats().snapshot_task_visits, 2 * kTasks);
+  EXPECT_TRUE(model.tasks().empty());
+}
+
+// The same bound with tasks that do wait: mentioned by each snapshot, they
+// stay, and each visit is paid for by an event of the snapshot before.
+TEST(HostileTrace, WaitingTasksSurviveTheirLoopsSnapshots) {
+  constexpr uint64_t kTasks = 500, kSnapshots = 40, kLoop = 1, kFuture = 5;
+  trace::TraceChunk chunk;
+  chunk.set_format_version(trace::kFormatVersion);
+  chunk.set_base_time_ns(1);
+  for (uint64_t s = 0; s < kSnapshots; ++s) {
+    AddEvent(chunk, trace::LOOP_IDLE, kLoop, 0);
+    for (uint64_t task = 1000; task < 1000 + kTasks; ++task) {
+      if (s == 0) AddEvent(chunk, trace::TASK_INFO, task, kLoop);
+      AddEvent(chunk, trace::TASK_WAITING, task, kFuture)->set_arg(trace::ENTITY_FUTURE);
+    }
+  }
+  analyzer::TraceAnalysis analysis("waiting");
+  analysis.AddChunk(chunk);
+  const analyzer::Model& model = analysis.model();
+  EXPECT_EQ(model.tasks().size(), kTasks);
+  for (const auto& [id, task] : model.tasks()) EXPECT_TRUE(task.waiting()) << id;
+  EXPECT_LE(model.stats().snapshot_task_visits, kTasks * kSnapshots);
+}
+
+}  // namespace
+}  // namespace waitgraph
