@@ -100,21 +100,11 @@ std::condition_variable& WatchdogWake() { return *g_wake_ptr; }
 bool g_stop = false;
 std::thread* g_thread = nullptr;
 
-// With the GIL held: one sample of the thread of `slot` if it is still in
-// the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
-// stalled thread was not running Python but blocked in a call that released
-// it (time.sleep, I/O, a lock); otherwise it was probably computing, and
-// the call it was in when it let go is only where it happened to be.
-// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
-// the GIL when we asked for it, so the frames are where it was triggered,
-// not what took the time.
-void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
+}  // namespace
+
+void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uint64_t start_ns,
+                         bool gil_was_free, int gc_generation) {
   if (!g_recording.load() || g_forked_child.load()) return;
-  uint64_t start = slot.start_ns.load(std::memory_order_acquire);
-  if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
-  if (MonotonicNs() - start < g_threshold_ns.load()) return;  // a new, young callback
-  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
-  if (ts == nullptr) return;
   PyFrameObject* frame = PyThreadState_GetFrame(ts);
   if (frame == nullptr) return;
   uint32_t stack = 0;
@@ -123,10 +113,7 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation
   } catch (const std::bad_alloc&) {
     TheRecorder().Disable("out of memory");
   }
-  if (slot.stall_id == 0) slot.stall_id = NewEntityId();
-  uint64_t stall_id = slot.stall_id;
-  uint64_t tid = slot.tid.load();
-  uint64_t elapsed = MonotonicNs() - start;
+  uint64_t elapsed = MonotonicNs() - start_ns;
   // Frames are read now, before any Python code runs on this thread: the
   // describer below may let the stalled thread go on.
   uint32_t name = 0;
@@ -158,6 +145,29 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation
   if (PyErr_Occurred()) PyErr_Clear();
   if (!g_recording.load()) return;
   EmitOn(tid, kLoopStallSample, stall_id, 0, name, int64_t(elapsed), stack);
+}
+
+uint64_t StallThresholdNs() { return g_threshold_ns.load(); }
+
+namespace {
+
+// With the GIL held: one sample of the thread of `slot` if it is still in
+// the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
+// stalled thread was not running Python but blocked in a call that released
+// it (time.sleep, I/O, a lock); otherwise it was probably computing, and
+// the call it was in when it let go is only where it happened to be.
+// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
+// the GIL when we asked for it, so the frames are where it was triggered,
+// not what took the time.
+void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
+  if (!g_recording.load() || g_forked_child.load()) return;
+  uint64_t start = slot.start_ns.load(std::memory_order_acquire);
+  if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
+  if (MonotonicNs() - start < g_threshold_ns.load()) return;  // a new, young callback
+  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
+  if (ts == nullptr) return;
+  if (slot.stall_id == 0) slot.stall_id = NewEntityId();
+  SampleStalledThread(slot.tid.load(), slot.stall_id, ts, start, gil_was_free, gc_generation);
 }
 
 void WatchdogLoop() {
