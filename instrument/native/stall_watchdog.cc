@@ -226,10 +226,11 @@ using TimerObject = PlainWrapperObject;
 
 // After an overrun callback, on its thread (GIL held): LOOP_STALL and what it
 // delayed. `handle` is the Handle whose _run overran.
-void ReportStall(Slot& slot, PyObject* handle, uint64_t start, uint64_t duration) {
+// `sampled_id`: the id its samples used, 0 if none was taken.
+void ReportStall(uint64_t sampled_id, PyObject* handle, uint64_t start, uint64_t duration) {
   PyObject *et, *ev, *tb;
   PyErr_Fetch(&et, &ev, &tb);  // the callback's own exception, if any
-  uint64_t stall_id = slot.stall_id != 0 ? slot.stall_id : NewEntityId();
+  uint64_t stall_id = sampled_id != 0 ? sampled_id : NewEntityId();
   uint64_t loop = 0;
   uint32_t name = 0;
   PyObject* info = nullptr;
@@ -285,13 +286,18 @@ PyObject* TimerVectorcall(PyObject* callable, PyObject* const* args, size_t narg
   PyObject* result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
 
   uint64_t duration = MonotonicNs() - start;
-  if (duration >= g_threshold_ns.load(std::memory_order_relaxed) && Active()) {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    ReportStall(*slot, nargs >= 1 ? args[0] : nullptr, start, duration);
-  }
+  // The callback is over: say so before reporting it. ReportStall runs
+  // Python (on_stall, whose selector.select(0) lets go of the GIL), and a
+  // watchdog that still saw the callback then would sample the report as a
+  // new stall that never ends.
+  uint64_t stall_id = slot->stall_id;
   slot->stall_id = outer_stall;
   slot->gen.store(slot->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slot->start_ns.store(outer_start, std::memory_order_release);
+  if (duration >= g_threshold_ns.load(std::memory_order_relaxed) && Active()) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    ReportStall(stall_id, nargs >= 1 ? args[0] : nullptr, start, duration);
+  }
   return result;
 }
 
