@@ -4,18 +4,34 @@ a user's or the distribution's sitecustomize still runs."""
 
 
 def _waitgraph_start():
+    import gc
     import os
 
     value = os.environ.get("WAITGRAPH_TRACE")
     if not value:
         return
+    # The shim's start allocates thousands of objects: with the collector
+    # off meanwhile and its counts set back afterwards, the program's
+    # collections come when they would have without the shim.
+    counts = gc.get_count()
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        from waitgraph import _runtime
-    except Exception as e:  # e.g. a build for another Python version
-        import sys
-        sys.stderr.write("waitgraph: cannot load the shim: %s; running without the shim\n" % (e,))
-        return
-    _runtime.start_from_env(value)
+        try:
+            from waitgraph import _runtime
+        except Exception as e:  # e.g. a build for another Python version
+            import sys
+            sys.stderr.write("waitgraph: cannot load the shim: %s; running without the shim\n" % (e,))
+            return
+        _runtime.start_from_env(value)
+        try:
+            from waitgraph import _native
+            _native.gc_set_counts(*counts)
+        except Exception:
+            pass
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _waitgraph_chain():
