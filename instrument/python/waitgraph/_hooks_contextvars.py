@@ -137,6 +137,19 @@ def _patch_uvloop(module, patcher):
     cls = getattr(module, "Loop", None)
     if not isinstance(cls, type) or "create_task" in cls.__dict__:
         return
+    # The wrapper passes context=, which uvloop's create_task takes from
+    # 0.17 on (older ones would raise TypeError into the program).
+    version = getattr(module, "__version__", "")
+    parts = []
+    for part in version.split(".")[:2]:
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        parts.append(int(digits) if digits else 0)
+    if tuple(parts) < (0, 17):
+        return
     current = getattr(cls, "create_task", None)
     if current is not None:
         patcher.replace(cls, "create_task", _native.wrap_create_task(current), current)
