@@ -44,11 +44,18 @@ std::vector<std::string> UncoveredLoops::Notes(const Model& model) const {
         " (run at ", where, ") ",
         uvloop ? "runs its callbacks, tasks and transports in C, out of the shim's sight"
                : "is not an asyncio.BaseEventLoop, so the shim's loop hooks do not see inside it",
-        ": loop-stall, loop-crossing, closed-loop-use, non-threadsafe-loop-call, "
-        "lost-context-write (task context copies) and nothing-can-move (task snapshots) could "
-        "not check it; thread and executor waits, hand-offs into it and ContextVar use were "
-        "recorded (cross-call-deadlock, executor-starvation, executor-saturation, "
-        "context-not-propagated, context-reset-mismatch)",
+        ": loop-crossing, closed-loop-use, non-threadsafe-loop-call",
+        uvloop ? " and nothing-can-move (task snapshots) could not check it; loop-stall sampled "
+                 "its thread instead of timing each callback (a stall's length is known to "
+                 "within a tenth of the threshold, not what it held up); thread and executor "
+                 "waits, hand-offs into it, its tasks' context copies and ContextVar use were "
+                 "recorded (cross-call-deadlock, executor-starvation, executor-saturation, "
+                 "lost-context-write, context-not-propagated, context-reset-mismatch)"
+               : ", loop-stall, lost-context-write (task context copies) and nothing-can-move "
+                 "(task snapshots) could not check it; thread and executor waits, hand-offs "
+                 "into it and ContextVar use were recorded (cross-call-deadlock, "
+                 "executor-starvation, executor-saturation, context-not-propagated, "
+                 "context-reset-mismatch)",
         uvloop ? ". Run with the stdlib loop (uvicorn --loop asyncio) for the rest" : ""));
   }
   return notes;

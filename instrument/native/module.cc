@@ -41,6 +41,7 @@
 #include "instrument/native/lock_hooks.h"
 #include "instrument/native/loop_checks.h"
 #include "instrument/native/loop_snapshot.h"
+#include "instrument/native/loop_thread_sampler.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -231,6 +232,7 @@ PyObject* Stop(PyObject*, PyObject*) {
   Py_BEGIN_ALLOW_THREADS
   StopStallWatchdog();  // before the recorder: it may be sampling
   StopLoopSnapshots();
+  StopLoopThreadSampler();
   recorder.Stop();
   Py_END_ALLOW_THREADS
   Py_RETURN_NONE;
@@ -296,6 +298,7 @@ PyMODINIT_FUNC PyInit__native() {
   if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitContextHooks(module) ||
       !InitLockHooks(module) ||
       !InitLoopChecks(module) || !InitStallWatchdog(module) || !InitGcPauses(module) || !InitLoopSnapshot(module) ||
+      !InitLoopThreadSampler(module) ||
       !InitAsyncLockOwners(module)) {
     Py_DECREF(module);
     return nullptr;

@@ -13,6 +13,7 @@
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
+#include "instrument/native/gc_neutral.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -100,21 +101,11 @@ std::condition_variable& WatchdogWake() { return *g_wake_ptr; }
 bool g_stop = false;
 std::thread* g_thread = nullptr;
 
-// With the GIL held: one sample of the thread of `slot` if it is still in
-// the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
-// stalled thread was not running Python but blocked in a call that released
-// it (time.sleep, I/O, a lock); otherwise it was probably computing, and
-// the call it was in when it let go is only where it happened to be.
-// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
-// the GIL when we asked for it, so the frames are where it was triggered,
-// not what took the time.
-void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
+}  // namespace
+
+void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uint64_t start_ns,
+                         bool gil_was_free, int gc_generation) {
   if (!g_recording.load() || g_forked_child.load()) return;
-  uint64_t start = slot.start_ns.load(std::memory_order_acquire);
-  if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
-  if (MonotonicNs() - start < g_threshold_ns.load()) return;  // a new, young callback
-  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
-  if (ts == nullptr) return;
   PyFrameObject* frame = PyThreadState_GetFrame(ts);
   if (frame == nullptr) return;
   uint32_t stack = 0;
@@ -123,10 +114,7 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation
   } catch (const std::bad_alloc&) {
     TheRecorder().Disable("out of memory");
   }
-  if (slot.stall_id == 0) slot.stall_id = NewEntityId();
-  uint64_t stall_id = slot.stall_id;
-  uint64_t tid = slot.tid.load();
-  uint64_t elapsed = MonotonicNs() - start;
+  uint64_t elapsed = MonotonicNs() - start_ns;
   // Frames are read now, before any Python code runs on this thread: the
   // describer below may let the stalled thread go on.
   uint32_t name = 0;
@@ -158,6 +146,29 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation
   if (PyErr_Occurred()) PyErr_Clear();
   if (!g_recording.load()) return;
   EmitOn(tid, kLoopStallSample, stall_id, 0, name, int64_t(elapsed), stack);
+}
+
+uint64_t StallThresholdNs() { return g_threshold_ns.load(); }
+
+namespace {
+
+// With the GIL held: one sample of the thread of `slot` if it is still in
+// the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
+// stalled thread was not running Python but blocked in a call that released
+// it (time.sleep, I/O, a lock); otherwise it was probably computing, and
+// the call it was in when it let go is only where it happened to be.
+// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
+// the GIL when we asked for it, so the frames are where it was triggered,
+// not what took the time.
+void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
+  if (!g_recording.load() || g_forked_child.load()) return;
+  uint64_t start = slot.start_ns.load(std::memory_order_acquire);
+  if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
+  if (MonotonicNs() - start < g_threshold_ns.load()) return;  // a new, young callback
+  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
+  if (ts == nullptr) return;
+  if (slot.stall_id == 0) slot.stall_id = NewEntityId();
+  SampleStalledThread(slot.tid.load(), slot.stall_id, ts, start, gil_was_free, gc_generation);
 }
 
 void WatchdogLoop() {
@@ -200,6 +211,7 @@ void WatchdogLoop() {
       bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
       {
         QuietScope quiet;  // the describer must record nothing of its own
+        GcNeutralScope neutral;  // nor move the program's collections
         SampleLocked(slot, gen, gil_was_free, gc_generation);
       }
       PyGILState_Release(st);
@@ -216,10 +228,14 @@ using TimerObject = PlainWrapperObject;
 
 // After an overrun callback, on its thread (GIL held): LOOP_STALL and what it
 // delayed. `handle` is the Handle whose _run overran.
-void ReportStall(Slot& slot, PyObject* handle, uint64_t start, uint64_t duration) {
+// `sampled_id`: the id its samples used, 0 if none was taken.
+void ReportStall(uint64_t sampled_id, PyObject* handle, uint64_t start, uint64_t duration) {
   PyObject *et, *ev, *tb;
   PyErr_Fetch(&et, &ev, &tb);  // the callback's own exception, if any
-  uint64_t stall_id = slot.stall_id != 0 ? slot.stall_id : NewEntityId();
+  // Stalls come at moments that depend on timing: what reporting one
+  // allocates must not move the program's collections.
+  GcNeutralScope neutral;
+  uint64_t stall_id = sampled_id != 0 ? sampled_id : NewEntityId();
   uint64_t loop = 0;
   uint32_t name = 0;
   PyObject* info = nullptr;
@@ -275,13 +291,18 @@ PyObject* TimerVectorcall(PyObject* callable, PyObject* const* args, size_t narg
   PyObject* result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
 
   uint64_t duration = MonotonicNs() - start;
-  if (duration >= g_threshold_ns.load(std::memory_order_relaxed) && Active()) {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    ReportStall(*slot, nargs >= 1 ? args[0] : nullptr, start, duration);
-  }
+  // The callback is over: say so before reporting it. ReportStall runs
+  // Python (on_stall, whose selector.select(0) lets go of the GIL), and a
+  // watchdog that still saw the callback then would sample the report as a
+  // new stall that never ends.
+  uint64_t stall_id = slot->stall_id;
   slot->stall_id = outer_stall;
   slot->gen.store(slot->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slot->start_ns.store(outer_start, std::memory_order_release);
+  if (duration >= g_threshold_ns.load(std::memory_order_relaxed) && Active()) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    ReportStall(stall_id, nargs >= 1 ? args[0] : nullptr, start, duration);
+  }
   return result;
 }
 

@@ -32,6 +32,8 @@
 
 #include <Python.h>
 
+#include <cstdint>
+
 namespace waitgraph::shim {
 
 // Adds StallTimer and the functions above to `module`.
@@ -40,6 +42,16 @@ bool InitStallWatchdog(PyObject* module);
 void StopStallWatchdog();
 // The child of fork(): the watchdog thread does not exist there.
 void AbandonStallWatchdogAfterFork();
+
+// The stall threshold (WAITGRAPH_STALL_MS), in ns.
+uint64_t StallThresholdNs();
+// With the GIL held, from a thread other than `ts`'s: one LOOP_STALL_SAMPLE
+// of thread `tid` (state `ts`) for stall `stall_id`, whose callback began at
+// `start_ns`: its stack and the call it is in, as the watchdog samples (see
+// above; `gil_was_free` and `gc_generation` as it measured them). Also used
+// by the loop-thread sampler (loop_thread_sampler.h).
+void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uint64_t start_ns,
+                         bool gil_was_free, int gc_generation);
 
 }  // namespace waitgraph::shim
 

@@ -11,7 +11,8 @@ expect.json:
   exit_code         expected exit status of `waitgraph run`
   findings          [{name, severity?, message_contains?: [...]}] each must appear;
                     a phrase matches in the message or, failing that, anywhere
-                    in the finding (its locations and related locations)
+                    in the finding (its locations and related locations);
+                    message_absent: phrases no message of that rule may hold
   absent            names that must not appear
   only_listed       no findings other than those listed
                     (each listed finding may also give fix_contains /

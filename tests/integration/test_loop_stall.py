@@ -56,8 +56,10 @@ def check(args, case, tmp, c):
     findings = wgtest.findings_of(report, "run report", c) if report else None
     if findings is None:
         return
-    stalls = [f for f in findings if f.get("name") == "loop-stall"]
-    if not c.expect(len(stalls) == 1, "exactly one loop-stall finding", wgtest.summarize(findings)):
+    # Notes are stalls that are the runtime's (an import that a loaded
+    # machine stretches past the threshold at start-up): not the one here.
+    stalls = [f for f in findings if f.get("name") == "loop-stall" and f.get("severity") != "note"]
+    if not c.expect(len(stalls) == 1, "exactly one loop-stall warning or error", wgtest.summarize(findings)):
         return
     f = stalls[0]
     m = re.search(r"was blocked for ([0-9.]+) s", f["message"])

@@ -237,6 +237,10 @@ def check_findings(findings, expect, what, checker):
             checker.expect(any(phrase in f.get("fix", "") for f in matches),
                            "%s: %s's fix mentions %r" % (what, name, phrase),
                            "\n".join(f.get("fix", "") for f in matches))
+        for phrase in want.get("message_absent", []):
+            checker.expect(not any(phrase in f.get("message", "") for f in matches),
+                           "%s: no %s message says %r" % (what, name, phrase),
+                           "\n".join(f.get("message", "") for f in matches))
         for phrase in want.get("fix_absent", []):
             checker.expect(not any(phrase in f.get("fix", "") for f in matches),
                            "%s: %s's fix does not mention %r" % (what, name, phrase),

@@ -128,6 +128,33 @@ def _make_task_created(local_cls):
     return task_created
 
 
+def _patch_uvloop(module, patcher):
+    """uvloop.Loop is a Python subclass of uvloop's C loop and inherits its C
+    create_task (which copies the context in C, out of sight): wrapped on
+    the subclass as BaseEventLoop's is, so each task's context copy is
+    recorded on uvloop too (asyncio.create_task, gather, TaskGroup and
+    uvloop's own run_until_complete all look it up on the loop)."""
+    cls = getattr(module, "Loop", None)
+    if not isinstance(cls, type) or "create_task" in cls.__dict__:
+        return
+    # The wrapper passes context=, which uvloop's create_task takes from
+    # 0.17 on (older ones would raise TypeError into the program).
+    version = getattr(module, "__version__", "")
+    parts = []
+    for part in version.split(".")[:2]:
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        parts.append(int(digits) if digits else 0)
+    if tuple(parts) < (0, 17):
+        return
+    current = getattr(cls, "create_task", None)
+    if current is not None:
+        patcher.replace(cls, "create_task", _native.wrap_create_task(current), current)
+
+
 # --- hand-offs to threads -------------------------------------------------
 
 def _submit_pre(self, *args, **kwargs):
@@ -175,3 +202,4 @@ def install(p):
 
     from . import _hooks_asgiref
     _hooks_asgiref.TARGETS["asgiref.local"] = _patch_local
+    _hooks_asgiref.TARGETS["uvloop"] = _patch_uvloop

@@ -9,17 +9,26 @@ where it was first run) and LOOP_UNCOVERED (the loop class: the analyzer
 says in every report what it could not check there), then LOOP_RUN_BEGIN /
 LOOP_RUN_END. Futures handed to the loop (run_coroutine_threadsafe,
 asgiref's AsyncToSync) then lead to the thread running it, as for any loop.
+
+Loop stalls: while such a loop runs, its thread is watched by the native
+loop-thread sampler (native/loop_thread_sampler.h), which tells one
+callback from the next by the thread's context switches and samples a
+callback that outlasts WAITGRAPH_STALL_MS; `_native.LoopRunEnd` around the
+hook stops the watch when the loop stops, recording or not.
 Names and ids only."""
 
 import asyncio
+import sys
 import weakref
 from asyncio import base_events, events
 
 from . import _native
 from . import _kinds as K
+from . import _hooks_stall
 
 _emit = _native.emit
 _seen = weakref.WeakSet()  # uncovered loops already described
+_sample_stalls = False  # WAITGRAPH_STALL_MS > 0
 
 
 def _class_name(loop):
@@ -42,9 +51,18 @@ def _set_running_loop_pre(loop):
         _emit(K.LOOP_CREATED, loop, 0, name, 0, True)
         _emit(K.LOOP_UNCOVERED, loop, 0, name, 0, True)
     _emit(K.LOOP_RUN_BEGIN, loop, 0, None, 0, True)
+    if _sample_stalls and type(loop).__module__.startswith("uvloop"):
+        # Only uvloop's way of running callbacks (each in a context) is
+        # known to the sampler. Frame 1: the program's frame that called the loop's run method
+        # (uvloop's run_forever/run_until_complete are C).
+        _native.watch_loop_thread(loop, sys._getframe(1))
     return None
 
 
 def install(p):
+    global _sample_stalls
     if hasattr(asyncio, "_set_running_loop"):
-        p.hook(asyncio, "_set_running_loop", _set_running_loop_pre)
+        hooked = p.hook(asyncio, "_set_running_loop", _set_running_loop_pre)
+        _sample_stalls = _hooks_stall._threshold_ms() > 0
+        if not isinstance(asyncio._set_running_loop, _native.LoopRunEnd):
+            p.replace(asyncio, "_set_running_loop", _native.LoopRunEnd(hooked), hooked)

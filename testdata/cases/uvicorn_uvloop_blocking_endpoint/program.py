@@ -1,7 +1,8 @@
 """uvicorn_blocking_endpoint on uvicorn's uvloop loop (--loop uvloop, its
 default when uvloop is installed): uvloop runs callbacks in C, out of the
-shim's sight, so the report must say so (a note naming uvloop and the
-checks it disables) instead of a silence that looks like health.
+shim's sight, so the stall is found by sampling the loop thread, and the
+report says what uvloop still hides (a note naming uvloop and the checks it
+disables) instead of a silence that looks like health.
 
 A Starlette app on a real uvicorn server (127.0.0.1, a free port): the
 async endpoint /slow calls report(), which calls time.sleep -- blocking the

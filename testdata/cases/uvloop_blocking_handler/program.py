@@ -1,9 +1,9 @@
 """An asyncio TCP service on uvloop (uvloop.install()) whose handler calls
 time.sleep, blocking the loop, and hands a lookup to the loop's default
 executor with run_in_executor. uvloop runs callbacks in C, so the shim
-cannot time them: the stall must be found by sampling the loop thread, or
-the report must say that loop-stall could not look at a uvloop loop. The
-executor work is recorded either way."""
+cannot time them: the stall is found by sampling the loop thread
+(native/loop_thread_sampler.h), and the note says loop-stall sampled it.
+The executor work is recorded too."""
 import asyncio
 import time
 
