@@ -26,6 +26,13 @@
                  the same server answers a few hundred requests: `live` on
                  the master lists and diagnoses both workers, `live` on a
                  worker that worker; after SIGTERM, nothing is reported.
+  uvicorn-deadlock / uvicorn-healthy
+                 the same app under `python3 -m uvicorn --workers 2`
+                 (uvicorn's own supervisor, which spawns its workers with
+                 multiprocessing "spawn": fresh interpreters, on uvloop):
+                 the same verdicts, with the supervisor as master, its
+                 spawned workers as worker 1 and 2 and multiprocessing's
+                 resource tracker as such.
 
 usage: test_worker_processes.py --waitgraph BIN [--python PY] [--only NAME]
 """
@@ -64,6 +71,12 @@ def main():
             gunicorn_healthy_under_load(args, tmp, c)
         else:
             c.fail("%s is missing: install Debian's gunicorn (scripts/dev.sh does)" % GUNICORN)
+        if has_uvicorn(args):
+            uvicorn_deadlocked_worker(args, tmp, c)
+            uvicorn_healthy_under_load(args, tmp, c)
+        else:
+            c.fail("%s cannot import uvicorn: install Debian's python3-uvicorn (scripts/dev.sh does)"
+                   % args.python)
     return c.finish()
 
 
@@ -263,13 +276,44 @@ def wait_until_serving(port, proc, limit=30):
     return None
 
 
-def start_server(args, tmp, port, report, extra=()):
+def has_uvicorn(args):
+    return wgtest.run([args.python, "-c", "import uvicorn"], limit=30).returncode == 0
+
+
+# The servers, each with the roles its processes must get: gunicorn's
+# arbiter forks its workers; uvicorn's supervisor spawns them (fresh
+# interpreters: multiprocessing "spawn"), which starts multiprocessing's
+# resource tracker too.
+SERVER_ROLES = {
+    "gunicorn": ["master", "worker 1", "worker 2"],
+    "uvicorn": ["master", "resource tracker", "worker 1", "worker 2"],
+}
+
+
+def server_command(args, kind, tmp, port):
+    if kind == "gunicorn":
+        return [GUNICORN, "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "--bind", "127.0.0.1:%d" % port,
+                "--pid", os.path.join(tmp, "gunicorn-%d.pid" % port), "--chdir", PROGRAMS,
+                "gunicorn_app:app"]
+    return [args.python, "-m", "uvicorn", "--workers", "2", "--host", "127.0.0.1", "--port", str(port),
+            "--app-dir", PROGRAMS, "gunicorn_app:app"]
+
+
+def start_server(args, tmp, port, report, extra=(), kind="gunicorn"):
     cmd = [args.waitgraph, "run", "--format", "json", "--report", report, *extra, "--",
-           GUNICORN, "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "--bind", "127.0.0.1:%d" % port,
-           "--pid", os.path.join(tmp, "gunicorn-%d.pid" % port), "--chdir", PROGRAMS,
-           "gunicorn_app:app"]
+           *server_command(args, kind, tmp, port)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env(tmp),
                             cwd=tmp, start_new_session=True)
+
+
+def master_pid(kind, tmp, port, proc):
+    """gunicorn writes its pid file; uvicorn's supervisor is the program
+    `waitgraph run` started."""
+    if kind == "gunicorn":
+        with open(os.path.join(tmp, "gunicorn-%d.pid" % port)) as f:
+            return int(f.read().strip())
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        return int(f.read().split()[0])
 
 
 def finish(proc, limit):
@@ -283,13 +327,19 @@ def finish(proc, limit):
 
 
 def alive(pid):
+    """The process exists and is not a zombie (a process reparented to an
+    init that has not reaped it yet has ended all the same)."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def describe(rc, out, err, timed_out):
@@ -299,12 +349,21 @@ def describe(rc, out, err, timed_out):
 
 
 def gunicorn_deadlocked_worker(args, tmp, c):
-    print("== gunicorn-deadlock: one worker deadlocks in /checkout")
+    server_deadlocked_worker(args, tmp, "gunicorn", c)
+
+
+def uvicorn_deadlocked_worker(args, tmp, c):
+    server_deadlocked_worker(args, tmp, "uvicorn", c)
+
+
+def server_deadlocked_worker(args, tmp, kind, c):
+    what = kind + "-deadlock"
+    print("== %s: one worker deadlocks in /checkout" % what)
     port = free_port()
-    report = os.path.join(tmp, "gunicorn-deadlock.json")
-    proc = start_server(args, tmp, port, report, ("--hang-timeout", "2"))
+    report = os.path.join(tmp, what + ".json")
+    proc = start_server(args, tmp, port, report, ("--hang-timeout", "2"), kind=kind)
     first = wait_until_serving(port, proc)
-    if not c.expect(first is not None, "gunicorn-deadlock: the server answers under waitgraph run"):
+    if not c.expect(first is not None, "%s: the server answers under waitgraph run" % what):
         wgtest.kill_group(proc)
         return
     for _ in range(20):
@@ -313,33 +372,35 @@ def gunicorn_deadlocked_worker(args, tmp, c):
     threading.Thread(target=lambda: hung.append(_try_get(port, "/checkout", 60)), daemon=True).start()
     start = time.monotonic()
     rc, out, err, timed_out = finish(proc, LIMIT)
-    what = describe(rc, out, err, timed_out)
-    c.expect(rc == 3 and not timed_out, "gunicorn-deadlock: run exits 3 (after %.1f s)"
-             % (time.monotonic() - start), what)
-    data = read_json(report, "gunicorn-deadlock", c)
+    output = describe(rc, out, err, timed_out)
+    c.expect(rc == 3 and not timed_out, "%s: run exits 3 (after %.1f s)"
+             % (what, time.monotonic() - start), output)
+    data = read_json(report, what, c)
     if data is None:
         return
     roles = {t["pid"]: t.get("role", "") for t in data["traces"]}
     deadlocks = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
-    ok = c.expect(len(deadlocks) == 1, "gunicorn-deadlock: one cross-call-deadlock",
+    ok = c.expect(len(deadlocks) == 1, "%s: one cross-call-deadlock" % what,
                   json.dumps(data, indent=1)[:5000])
     if ok:
         d = deadlocks[0]
         c.expect(roles.get(d.get("pid"), "").startswith("worker ") and d.get("role") == roles[d["pid"]],
-                 "gunicorn-deadlock: reported in a worker, with its pid and role (%s, %s)"
-                 % (d.get("pid"), d.get("role")), json.dumps(data["traces"], indent=1))
+                 "%s: reported in a worker, with its pid and role (%s, %s)"
+                 % (what, d.get("pid"), d.get("role")), json.dumps(data["traces"], indent=1))
         stacks = [r for r in d["related"] if r["stack"]]
         funcs = {loc["function"] for r in stacks for loc in r["stack"]}
         c.expect(len(stacks) >= 2 and "checkout" in funcs and "refresh_prices" in funcs,
-                 "gunicorn-deadlock: both stacks (checkout waits, refresh_prices blocks)",
+                 "%s: both stacks (checkout waits, refresh_prices blocks)" % what,
                  json.dumps(d, indent=1)[:4000])
         c.expect(any("has been stopped" in n and str(d["pid"]) in n for n in data["notes"]),
-                 "gunicorn-deadlock: a note says which process was stopped", "\n".join(data["notes"]))
-    c.expect(sorted(roles.values()).count("master") == 1,
-             "gunicorn-deadlock: gunicorn's arbiter is the master", json.dumps(data["traces"], indent=1))
+                 "%s: a note says which process was stopped" % what, "\n".join(data["notes"]))
+    # (A replacement worker may start before the server is stopped.)
+    c.expect(set(SERVER_ROLES[kind]) <= set(roles.values()) and list(roles.values()).count("master") == 1,
+             "%s: the server's processes have their roles (%s)" % (what, ", ".join(SERVER_ROLES[kind])),
+             json.dumps(data["traces"], indent=1))
     time.sleep(0.5)
     left = [p for p in roles if alive(p)]
-    c.expect(not left, "gunicorn-deadlock: the server is stopped, no process left", str(left))
+    c.expect(not left, "%s: the server is stopped, no process left" % what, str(left))
     for p in left:
         os.kill(p, signal.SIGKILL)
 
@@ -352,12 +413,21 @@ def _try_get(port, path, timeout):
 
 
 def gunicorn_healthy_under_load(args, tmp, c):
-    print("== gunicorn-healthy: a healthy 2-worker server under load")
+    server_healthy_under_load(args, tmp, "gunicorn", c)
+
+
+def uvicorn_healthy_under_load(args, tmp, c):
+    server_healthy_under_load(args, tmp, "uvicorn", c)
+
+
+def server_healthy_under_load(args, tmp, kind, c):
+    what = kind + "-healthy"
+    print("== %s: a healthy 2-worker server under load" % what)
     port = free_port()
-    report = os.path.join(tmp, "gunicorn-healthy.json")
-    proc = start_server(args, tmp, port, report)
+    report = os.path.join(tmp, what + ".json")
+    proc = start_server(args, tmp, port, report, kind=kind)
     if not c.expect(wait_until_serving(port, proc) is not None,
-                    "gunicorn-healthy: the server answers under waitgraph run"):
+                    "%s: the server answers under waitgraph run" % what):
         wgtest.kill_group(proc)
         return
     errors, pids = [], set()
@@ -377,41 +447,41 @@ def gunicorn_healthy_under_load(args, tmp, c):
         t.start()
     for t in clients:
         t.join()
-    c.expect(not errors, "gunicorn-healthy: 300 requests answered", repr(errors[:3]))
-    with open(os.path.join(tmp, "gunicorn-%d.pid" % port)) as f:
-        master = int(f.read().strip())
+    c.expect(not errors, "%s: 300 requests answered" % what, repr(errors[:3]))
+    master = master_pid(kind, tmp, port, proc)
     live = wgtest.run([args.waitgraph, "live", str(master), "--format", "json"], limit=30,
                       env=base_env(tmp))
-    if c.expect(live.returncode == 0, "gunicorn-healthy: live MASTER", live.describe()):
+    if c.expect(live.returncode == 0, "%s: live MASTER" % what, live.describe()):
         data = json.loads(live.stdout)
         roles = sorted(t.get("role", "") for t in data["traces"])
-        c.expect(roles == ["master", "worker 1", "worker 2"] and not data["findings"],
-                 "gunicorn-healthy: live MASTER lists and diagnoses both workers",
+        c.expect(roles == SERVER_ROLES[kind] and not data["findings"],
+                 "%s: live MASTER lists and diagnoses both workers" % what,
                  json.dumps(data, indent=1)[:3000])
     text = wgtest.run([args.waitgraph, "live", str(master)], limit=30, env=base_env(tmp))
     # One "process PID, worker N ...:" heading per worker above what it waits for.
     headings = re.findall(rb"^process \d+, worker \d+", text.stdout, re.M)
     c.expect(text.returncode == 0 and len(headings) == 2,
-             "gunicorn-healthy: live MASTER (text) names each worker", text.describe())
+             "%s: live MASTER (text) names each worker" % what, text.describe())
     if pids:
         worker = sorted(pids)[0]
         one = wgtest.run([args.waitgraph, "live", str(worker), "--format", "json"], limit=30,
                          env=base_env(tmp))
         traces = json.loads(one.stdout)["traces"] if one.returncode == 0 else []
-        c.expect([t["pid"] for t in traces] == [worker], "gunicorn-healthy: live WORKER is that worker",
+        c.expect([t["pid"] for t in traces] == [worker], "%s: live WORKER is that worker" % what,
                  one.describe())
     os.killpg(proc.pid, 0)  # still there
     proc.send_signal(signal.SIGTERM)  # forwarded to gunicorn: a graceful stop
     rc, out, err, timed_out = finish(proc, LIMIT)
-    c.expect(rc == 0 and not timed_out, "gunicorn-healthy: stops with exit 0 on SIGTERM",
+    c.expect(rc == 0 and not timed_out, "%s: stops with exit 0 on SIGTERM" % what,
              describe(rc, out, err, timed_out))
-    data = read_json(report, "gunicorn-healthy", c)
+    data = read_json(report, what, c)
     if data is None:
         return
-    c.expect(not data["findings"], "gunicorn-healthy: nothing reported",
+    c.expect(not data["findings"], "%s: nothing reported" % what,
              json.dumps(data["findings"], indent=1)[:4000])
     roles = sorted(t.get("role", "") for t in data["traces"])
-    c.expect(roles == ["master", "worker 1", "worker 2"], "gunicorn-healthy: master and 2 workers recorded",
+    c.expect(roles == SERVER_ROLES[kind], "%s: every process recorded, with its role (%s)"
+             % (what, ", ".join(SERVER_ROLES[kind])),
              json.dumps(data["traces"], indent=1))
 
 

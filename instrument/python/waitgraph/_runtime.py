@@ -198,9 +198,23 @@ def _recorded_argv():
     """sys.argv[0] only: arguments can hold secrets (--password=...). All of
     it with WAITGRAPH_RECORD_ARGV=1."""
     argv = [a for a in (getattr(sys, "argv", None) or []) if isinstance(a, str)]
+    if argv and argv[0] == "-m":
+        argv[0] = _module_program()
     if os.environ.get("WAITGRAPH_RECORD_ARGV") == "1":
         return argv
     return argv[:1]
+
+
+def _module_program():
+    """'-m uvicorn' for `python3 -m uvicorn ...`: until runpy has found the
+    module, sys.argv[0] is just '-m', which says nothing of the program."""
+    orig = getattr(sys, "orig_argv", None) or []
+    for i, a in enumerate(orig):
+        if a == "-m" and i + 1 < len(orig):
+            return "-m " + orig[i + 1]
+        if a.startswith("-m") and len(a) > 2:
+            return "-m " + a[2:]
+    return "-m"
 
 
 def _write_pointer(path):
