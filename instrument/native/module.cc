@@ -246,6 +246,10 @@ PyObject* TracePath(PyObject*, PyObject*) {
   return PyUnicode_DecodeFSDefault(recorder.path().c_str());
 }
 
+PyObject* EventsAppended(PyObject*, PyObject*) {
+  return PyLong_FromUnsignedLongLong(TheRecorder().events_appended());
+}
+
 PyObject* SetDebug(PyObject*, PyObject* on) {
   SetHookDebug(PyObject_IsTrue(on) == 1);
   Py_RETURN_NONE;
@@ -277,6 +281,7 @@ PyMethodDef kMethods[] = {
     {"flush", FlushPy, METH_NOARGS, "Write what is buffered now."},
     {"is_recording", IsRecording, METH_NOARGS, nullptr},
     {"trace_path", TracePath, METH_NOARGS, nullptr},
+    {"events_appended", EventsAppended, METH_NOARGS, "Events recorded by this process so far."},
     {"set_debug", SetDebug, METH_O, nullptr},
     {"private_dir", PrivateDirPy, METH_NOARGS, "The per-user directory (created, verified)."},
     {"write_live_pointer", WriteLivePointerPy, METH_O, "Write this process's live pointer."},

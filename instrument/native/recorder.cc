@@ -340,6 +340,7 @@ uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
 }
 
 void Recorder::Append(const EventRecord& e) {
+  ++events_appended_;
   bool overflow = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);

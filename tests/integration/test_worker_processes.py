@@ -5,6 +5,12 @@
                  keep an executor busy: parent and child finish, with the
                  same output as without the shim; the child has a trace of
                  its own (origin "fork", its parent recorded).
+  fork-exec      os.fork() then os.execvp of Python (one failed attempt on
+                 PATH first): a child that only exec'd leaves one trace, its
+                 exec'd program's (the forked image's trace says it was
+                 superseded and is left out); a child that recorded work
+                 before its exec keeps both images, one worker, one role;
+                 analyze DIR reads the directory the same way.
   pool-fork / pool-spawn
                  multiprocessing.Pool workers doing asyncio work with a lost
                  ContextVar write: each worker's finding is reported with
@@ -61,6 +67,7 @@ def main():
     c = wgtest.Checker("worker_processes")
     with wgtest.scratch_dir("wg-workers-") as tmp:
         fork_in_threaded_program(args, tmp, c)
+        fork_then_exec(args, tmp, c)
         empty_directory(args, tmp, c)
         for method in ("fork", "spawn"):
             pool_workers_with_findings(args, tmp, method, c)
@@ -125,6 +132,62 @@ def fork_in_threaded_program(args, tmp, c):
              json.dumps(traces, indent=1))
     c.expect(not data["findings"], "fork-threaded: no finding",
              json.dumps(data["findings"], indent=1)[:3000])
+
+
+def fork_then_exec(args, tmp, c):
+    print("== fork-exec: os.fork() then os.execvp of Python")
+    program = os.path.join(PROGRAMS, "fork_exec.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    report = os.path.join(tmp, "fork-exec.json")
+    r = wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--",
+                    args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == plain.stdout and plain.stdout.count(b"pool says 6") == 2,
+             "fork-exec: the children exec and run, output as without the shim",
+             "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
+    data = read_json(report, "fork-exec", c)
+    if data is None:
+        return
+    traces = data["traces"]
+    described = json.dumps(traces, indent=1)
+    parent = [t for t in traces if t["parent_pid"] not in [u["pid"] for u in traces]]
+    children = {}
+    for t in traces:
+        if parent and t["parent_pid"] == parent[0]["pid"]:
+            children.setdefault(t["pid"], []).append(t)
+    images = sorted(len(v) for v in children.values())
+    c.expect(len(parent) == 1 and images == [1, 2],
+             "fork-exec: one trace for the child that only exec'd, two images of the one that worked first",
+             described)
+    if images != [1, 2]:
+        return
+    only_exec = next(v[0] for v in children.values() if len(v) == 1)
+    worked = next(v for v in children.values() if len(v) == 2)
+    c.expect(only_exec["events"] > 10 and not only_exec.get("role"),
+             "fork-exec: the exec'd program's trace is the child's (no role: a program started by exec)",
+             described)
+    c.expect([t.get("role") for t in worked] == ["worker 1", "worker 1"]
+             and parent[0].get("role") == "master",
+             "fork-exec: both images of the child that worked first are worker 1 of the master", described)
+    c.expect(not data["findings"] and not any("clean stop" in n for n in data["notes"]),
+             "fork-exec: no finding, no trace taken for a killed one", json.dumps(data, indent=1)[:3000])
+    directory = trace_dir_of(data)
+    files = sorted(f for f in os.listdir(directory) if f.endswith(".wgtrace"))
+    superseded = [f for f in files if os.path.join(directory, f) not in [t["path"] for t in traces]]
+    kinds = []
+    if len(superseded) == 1:
+        with open(os.path.join(directory, superseded[0]), "rb") as f:
+            kinds = [k for k, _ in wgtest.decode_events(f.read())]
+    c.expect(len(files) == 5 and len(superseded) == 1 and kinds[-3:] == [
+        "PROCESS_EXEC", "PROCESS_EXEC_FAILED", "PROCESS_EXEC"],
+             "fork-exec: the forked image that only exec'd is marked superseded (PROCESS_EXEC, its "
+             "failed attempt, PROCESS_EXEC) and left out", "%s\n%s" % (files, kinds))
+    a = wgtest.run([args.waitgraph, "analyze", directory, "--format", "json"], limit=LIMIT)
+    if c.expect(a.returncode == 0, "fork-exec: analyze DIR", a.describe()):
+        offline = json.loads(a.stdout)["traces"]
+        c.expect(sorted((t["path"], t.get("role", "")) for t in offline)
+                 == sorted((t["path"], t.get("role", "")) for t in traces),
+                 "fork-exec: analyze DIR leaves the superseded trace out too, the same roles",
+                 json.dumps(offline, indent=1))
 
 
 def empty_directory(args, tmp, c):

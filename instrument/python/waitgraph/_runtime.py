@@ -19,6 +19,9 @@ _fork_registered = False
 _pattern = None         # the path given to start(), '%p' unexpanded: a forked child's too
 _max_bytes = 0          # the bound given to start(): a forked child's too
 _fork_ns = 0            # CLOCK_MONOTONIC just before the last os.fork(): a child's start
+_quiet_events = None    # events appended when the trace started (and by the shim's own
+                        # exec events since): more means something of the program was recorded
+_exec_superseded = False  # the exec under way replaces a trace that recorded nothing
 
 _SHIM_PREFIX = os.path.dirname(__file__) + os.sep
 
@@ -205,6 +208,42 @@ def _recorded_argv():
     return argv[:1]
 
 
+def before_exec():
+    """os.execv/os.execve is about to replace this process's image: say so
+    in the trace (PROCESS_EXEC, arg 1 if nothing of the program was
+    recorded since the trace started, e.g. a forked child that only execs:
+    the reports leave such a trace out) and flush it, since the writer
+    thread ends with the image. Such a child's live pointer goes too: the
+    exec'd image, if Python, writes its own."""
+    global _quiet_events, _exec_superseded, _pointer_file
+    if not is_running():
+        return
+    nothing = _quiet_events is not None and _native.events_appended() == _quiet_events
+    _native.emit(K.PROCESS_EXEC, 0, 0, None, 1 if nothing else 0, True)
+    _native.flush()
+    _exec_superseded = nothing
+    if nothing:
+        _quiet_events = _native.events_appended()
+        if _pointer_file is not None:
+            try:
+                os.unlink(_pointer_file)
+            except OSError:
+                pass
+            _pointer_file = None
+
+
+def after_failed_exec():
+    """The exec failed: the process goes on with its trace."""
+    global _quiet_events, _pointer_file
+    if not is_running():
+        return
+    _native.emit(K.PROCESS_EXEC_FAILED, 0, 0, None, 0, False)
+    if _exec_superseded:
+        _quiet_events = _native.events_appended()
+        if _pointer_file is None:
+            _pointer_file = _write_pointer(_native.trace_path())
+
+
 def _module_program():
     """'-m uvicorn' for `python3 -m uvicorn ...`: until runpy has found the
     module, sys.argv[0] is just '-m', which says nothing of the program."""
@@ -268,6 +307,8 @@ def _start(path, max_bytes=0, origin=None, began_ns=0):
         if not _fork_registered and hasattr(os, "register_at_fork"):
             os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
             _fork_registered = True
+        global _quiet_events
+        _quiet_events = _native.events_appended()
         return path
 
 
