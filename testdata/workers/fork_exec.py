@@ -10,9 +10,12 @@ test_worker_processes.py, fork-exec).
                                  line saying it ran
 
 Each exec goes through os.execvp with a first PATH entry that has no
-python3, so one exec attempt fails before the one that works.
+python3, so one exec attempt fails before the one that works. Then a
+subprocess with a preexec_fn (CPython runs the fork handlers in that
+child, which execs /bin/true from C): no trace of its own.
 """
 import os
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,6 +48,7 @@ def main():
                 os._exit(127)
         pids.append(pid)
         os.waitpid(pid, 0)  # one at a time: the output's order is fixed
+    subprocess.run(["/bin/true"], preexec_fn=os.getpid, check=True)
     print("parent: %d children exec'd and done" % len(pids), flush=True)
 
 

@@ -10,7 +10,8 @@
                  exec'd program's (the forked image's trace says it was
                  superseded and is left out); a child that recorded work
                  before its exec keeps both images, one worker, one role;
-                 analyze DIR reads the directory the same way.
+                 a subprocess with a preexec_fn leaves no trace; analyze
+                 DIR reads the directory the same way.
   pool-fork / pool-spawn
                  multiprocessing.Pool workers doing asyncio work with a lost
                  ContextVar write: each worker's finding is reported with

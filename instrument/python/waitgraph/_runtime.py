@@ -345,6 +345,20 @@ def _follow_forks():
     return os.environ.get("WAITGRAPH_FOLLOW_FORK", "1") != "0"
 
 
+def _forked_by_subprocess():
+    """The child of subprocess.Popen (CPython runs the fork handlers in it
+    only to call a preexec_fn) execs from C right after: not a process
+    image of its own, and an exec from C is not seen (PROCESS_EXEC)."""
+    module = sys.modules.get("subprocess")
+    where = getattr(module, "__file__", None)
+    frame = sys._getframe(1)
+    while frame is not None and where:
+        if frame.f_code.co_name == "_execute_child" and frame.f_code.co_filename == where:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _after_fork_in_child():
     # The native fork handler has already stopped recording in the child
     # (it must not write to the parent's file) and given it fresh locks.
@@ -357,7 +371,7 @@ def _after_fork_in_child():
     _owner_pid = None
     _pointer_file = None
     _lock = threading.RLock()  # another thread of the parent may have held it
-    if not parent_was_recording or not _follow_forks():
+    if not parent_was_recording or not _follow_forks() or _forked_by_subprocess():
         return
     try:
         _hooks.after_fork_in_child()  # the watchdog threads are not in the child
