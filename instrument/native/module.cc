@@ -29,12 +29,14 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "instrument/native/async_lock_owners.h"
 #include "instrument/native/context_hooks.h"
 #include "instrument/native/emit.h"
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/fast_hooks.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
@@ -188,6 +190,9 @@ PyObject* Start(PyObject*, PyObject* args) {
     errno = error;
     return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
   }
+  // Two writer ticks and a write: enough for the writer to take and write
+  // the buffer, short beside a supervisor's grace period before SIGKILL.
+  InstallExitSignalFlush(std::min(storage_timeout_ms, 2 * flush_ms + 100));
   Py_RETURN_NONE;
 }
 

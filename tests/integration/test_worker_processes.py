@@ -12,6 +12,11 @@
                  before its exec keeps both images, one worker, one role;
                  a subprocess with a preexec_fn leaves no trace; analyze
                  DIR reads the directory the same way.
+  term-flush     a forked worker with SIGTERM's default action is stopped
+                 by SIGTERM microseconds after its last job: it dies of
+                 SIGTERM as without the shim (its master sees the same
+                 status, signal.getsignal the same SIG_DFL), and the job
+                 is in its trace (the shim's handler flushes first).
   pool-fork / pool-spawn
                  multiprocessing.Pool workers doing asyncio work with a lost
                  ContextVar write: each worker's finding is reported with
@@ -69,6 +74,7 @@ def main():
     with wgtest.scratch_dir("wg-workers-") as tmp:
         fork_in_threaded_program(args, tmp, c)
         fork_then_exec(args, tmp, c)
+        term_flush(args, tmp, c)
         empty_directory(args, tmp, c)
         for method in ("fork", "spawn"):
             pool_workers_with_findings(args, tmp, method, c)
@@ -189,6 +195,29 @@ def fork_then_exec(args, tmp, c):
                  == sorted((t["path"], t.get("role", "")) for t in traces),
                  "fork-exec: analyze DIR leaves the superseded trace out too, the same roles",
                  json.dumps(offline, indent=1))
+
+
+def term_flush(args, tmp, c):
+    print("== term-flush: a worker killed by SIGTERM right after its last job")
+    program = os.path.join(PROGRAMS, "term_after_event.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    report = os.path.join(tmp, "term-flush.json")
+    r = wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--",
+                    args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == plain.stdout
+             and b"worker ended by SIGTERM" in plain.stdout,
+             "term-flush: the worker dies of SIGTERM, output (its handler, its status) as without the shim",
+             "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
+    data = read_json(report, "term-flush", c)
+    if data is None:
+        return
+    workers = [t for t in data["traces"] if t.get("role") == "worker 1"]
+    names = []
+    if len(workers) == 1:
+        with open(workers[0]["path"], "rb") as f:
+            names = [name for kind, name in wgtest.decode_events(f.read()) if kind == "THREAD_STARTED"]
+    c.expect("last-job" in names, "term-flush: the worker's last job reached its trace",
+             "%s\n%s" % (json.dumps(data["traces"], indent=1), names))
 
 
 def empty_directory(args, tmp, c):
