@@ -17,6 +17,12 @@
                  SIGTERM as without the shim (its master sees the same
                  status, signal.getsignal the same SIG_DFL), and the job
                  is in its trace (the shim's handler flushes first).
+  live-other-user
+                 (as root) `live MASTER` on a master whose worker runs as
+                 another user (setpriv) with its live pointer in that
+                 user's per-user directory, and whose other worker records
+                 no trace: the first is found there and its deadlock
+                 reported, the second is read from its memory (attach).
   pool-fork / pool-spawn
                  multiprocessing.Pool workers doing asyncio work with a lost
                  ContextVar write: each worker's finding is reported with
@@ -75,6 +81,7 @@ def main():
         fork_in_threaded_program(args, tmp, c)
         fork_then_exec(args, tmp, c)
         term_flush(args, tmp, c)
+        live_workers_of_other_users(args, tmp, c)
         empty_directory(args, tmp, c)
         for method in ("fork", "spawn"):
             pool_workers_with_findings(args, tmp, method, c)
@@ -218,6 +225,53 @@ def term_flush(args, tmp, c):
             names = [name for kind, name in wgtest.decode_events(f.read()) if kind == "THREAD_STARTED"]
     c.expect("last-job" in names, "term-flush: the worker's last job reached its trace",
              "%s\n%s" % (json.dumps(data["traces"], indent=1), names))
+
+
+def live_workers_of_other_users(args, tmp, c):
+    print("== live-other-user: live MASTER with a worker of another user and one without a trace")
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"):
+        c.ok("live-other-user: skipped (needs root and setpriv to start a worker as another user)")
+        return
+    uid = 65534  # nobody
+    os.chmod(tmp, 0o711)  # the other user reaches its directories below
+    shared = os.path.join(tmp, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)  # its TMPDIR: it makes its own per-user directory there
+    theirs = os.path.join(shared, "their-traces")
+    os.mkdir(theirs, 0o700)
+    os.chown(theirs, uid, uid)
+    ours = os.path.join(tmp, "master-traces")
+    os.mkdir(ours, 0o700)
+    env = dict(base_env(tmp), TMPDIR=shared, PYTHONPATH=wgtest.shim_dir(args.waitgraph),
+               WAITGRAPH_TRACE=os.path.join(ours, "%p.wgtrace"))
+    proc = subprocess.Popen([args.python, os.path.join(PROGRAMS, "workers_as_other_user.py"), str(uid),
+                             os.path.join(theirs, "%p.wgtrace")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp,
+                            start_new_session=True)
+    try:
+        lines = [proc.stdout.readline().decode() for _ in range(3)]
+        master = [l for l in lines if l.startswith("master ")]
+        if not c.expect(len(master) == 1 and sum("deadlocked" in l for l in lines) == 2,
+                        "live-other-user: the master and both workers are up", "".join(lines)):
+            return
+        other, plain = (int(w) for w in master[0].split()[-2:])
+        r = wgtest.run([args.waitgraph, "live", master[0].split()[1].rstrip(":"), "--format", "json"],
+                       limit=60, env=dict(base_env(tmp), TMPDIR=shared))
+        if not c.expect(r.returncode == 0, "live-other-user: live MASTER", r.describe()):
+            return
+        data = json.loads(r.stdout)
+        described = json.dumps(data, indent=1)[:5000]
+        by_pid = {t["pid"]: t for t in data["traces"]}
+        c.expect(other in by_pid and by_pid[other]["path"].startswith(theirs + os.sep),
+                 "live-other-user: the other user's worker is read from its own trace", described)
+        deadlocks = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
+        c.expect(other in [f.get("pid") for f in deadlocks],
+                 "live-other-user: its deadlock is reported with its pid", described)
+        c.expect(plain in by_pid and any("records no trace" in n and str(plain) in n for n in data["notes"]),
+                 "live-other-user: the worker without a trace is read from its memory", described)
+    finally:
+        wgtest.kill_group(proc)
+        proc.communicate()
 
 
 def empty_directory(args, tmp, c):
