@@ -376,7 +376,8 @@ def prefork_worker_deadlock(args, tmp, on_hang, c):
     r = wgtest.run([args.waitgraph, "run", "--hang-timeout", "1", "--on-hang", on_hang, "--format", "json",
                     "--report", report, "--", args.python, os.path.join(PROGRAMS, "prefork_deadlock.py")],
                    limit=LIMIT, env=base_env(tmp), cwd=tmp)
-    c.expect(r.returncode == 3, "%s: run exits 3" % what, r.describe())
+    # (Not at the time limit: a helper holding our pipe once made it look fine.)
+    c.expect(r.returncode == 3 and not r.timed_out, "%s: run exits 3" % what, r.describe())
     data = read_json(report, what, c) or {"findings": [], "traces": []}
     found = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
     c.expect(len(found) == 1 and found[0].get("role") == "worker 2",
