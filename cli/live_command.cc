@@ -32,9 +32,11 @@ Diagnoses a running or hung process now: which threads are blocked, in what,
 for how long, and any deadlock among them. Works while the process is
 deadlocked: the shim's writer thread needs no GIL.
 
-On a service's master (gunicorn's arbiter, a multiprocessing parent), the
-processes below it that record are diagnosed too: each worker is listed with
-its pid and role, and the report covers them all.
+On a service's master (gunicorn's arbiter, uvicorn's supervisor, a
+multiprocessing parent), the processes below it are diagnosed too: each worker
+is listed with its pid and role, and the report covers them all. A worker's
+trace is found in the per-user directory of the user it runs as (as root); a
+Python worker without a trace is read from its memory, as `attach` reads it.
 
 If PID was started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
 waitgraph.start()), its trace is found through <per-user dir>/live/PID (the
