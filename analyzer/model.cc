@@ -187,6 +187,7 @@ Future& Model::FutureRef(EntityId id) {
 }
 
 void Model::Apply(const Event& e, TimeNs time) {
+  replaced_by_exec_ = false;  // any event after PROCESS_EXEC: the exec failed
   switch (e.kind()) {
     case trace::THREAD_STARTED:
     case trace::THREAD_EXITED:
@@ -268,6 +269,12 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::SHIM_DISABLED:
       shim_disabled_reason_ = String(e.name());
       return;
+    case trace::PROCESS_EXEC:
+      replaced_by_exec_ = true;
+      exec_recorded_nothing_ = e.arg() == 1;
+      return;
+    case trace::PROCESS_EXEC_FAILED:
+      return;  // the process goes on (replaced_by_exec_ is reset above)
     default:
       if (!trace::EventKind_IsValid(e.kind())) ++stats_.unknown_event_kinds;
       return;  // kinds for later analyses (contexts, stalls) pass through

@@ -268,6 +268,12 @@ class Model {
   TimeNs first_time() const { return first_time_; }
   TimeNs last_time() const { return last_time_; }
   bool shim_stopped() const { return shim_stopped_; }
+  // The last event is PROCESS_EXEC: the process image was replaced by exec
+  // (its threads are gone; its waits ended with it).
+  bool replaced_by_exec() const { return replaced_by_exec_; }
+  // ... and recorded nothing of the program before that: a forked child
+  // that only exec'd, not a process image worth a report of its own.
+  bool superseded_by_exec() const { return replaced_by_exec_ && exec_recorded_nothing_; }
   const std::string& shim_disabled_reason() const { return shim_disabled_reason_; }
   const ModelStats& stats() const { return stats_; }
   // The traced process is still alive at `now` (same CLOCK_MONOTONIC): waits
@@ -345,6 +351,8 @@ class Model {
   TimeNs first_time_ = 0;
   TimeNs last_time_ = 0;
   bool shim_stopped_ = false;
+  bool replaced_by_exec_ = false;
+  bool exec_recorded_nothing_ = false;
   std::string shim_disabled_reason_;
   // Past ModelLimits::events or memory_bytes (checked now and then).
   bool OverLimit();

@@ -88,7 +88,7 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
                                  " (process killed?); analysed the ", stats.events,
                                  " events before it"));
   }
-  if (writer_gone && stats.chunks > 0 && !model_->shim_stopped()) {
+  if (writer_gone && stats.chunks > 0 && !model_->shim_stopped() && !model_->replaced_by_exec()) {
     notes.push_back(
         "the trace ends without a clean stop (process killed or hung): state shown as of its "
         "last event");

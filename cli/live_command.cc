@@ -32,9 +32,11 @@ Diagnoses a running or hung process now: which threads are blocked, in what,
 for how long, and any deadlock among them. Works while the process is
 deadlocked: the shim's writer thread needs no GIL.
 
-On a service's master (gunicorn's arbiter, a multiprocessing parent), the
-processes below it that record are diagnosed too: each worker is listed with
-its pid and role, and the report covers them all.
+On a service's master (gunicorn's arbiter, uvicorn's supervisor, a
+multiprocessing parent), the processes below it are diagnosed too: each worker
+is listed with its pid and role, and the report covers them all. A worker's
+trace is found in the per-user directory of the user it runs as (as root); a
+Python worker without a trace is read from its memory, as `attach` reads it.
 
 If PID was started with the shim (`waitgraph run`, WAITGRAPH_TRACE, or
 waitgraph.start()), its trace is found through <per-user dir>/live/PID (the
@@ -62,36 +64,10 @@ bool IsPid(const std::string& s) {
 
 bool ProcessAlive(long pid) { return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
 
-// The owner of process `pid` (from /proc), if it exists.
-std::optional<uid_t> OwnerOf(long pid) {
-  struct stat st;
-  if (stat(absl::StrCat("/proc/", pid).c_str(), &st) != 0) return std::nullopt;
-  return st.st_uid;
-}
-
-// Where the pointer of `pid` may be: our own per-user directory, then (for
-// another user's process, e.g. root diagnosing a service) the default
-// per-user directories of its owner, if that owner controls them.
-std::vector<std::string> PointerCandidates(long pid) {
-  std::vector<std::string> out = {LivePointerPath(pid)};
-  std::optional<uid_t> owner = OwnerOf(pid);
-  if (!owner || *owner == geteuid()) return out;
-  const char* tmp = std::getenv("TMPDIR");
-  for (const std::string& dir :
-       {absl::StrCat("/run/user/", *owner, "/waitgraph"),
-        absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/waitgraph-", *owner)}) {
-    std::string live = absl::StrCat(dir, "/live");
-    if (trace::CheckTrustedDir(dir, *owner).ok() && trace::CheckTrustedDir(live, *owner).ok()) {
-      out.push_back(absl::StrCat(live, "/", pid));
-    }
-  }
-  return out;
-}
-
 // The trace of the live process `pid`; exits with a message when there is
 // none, or when the process is gone (a stale pointer is removed).
 std::optional<int> FindLiveTrace(long pid, std::string& trace) {
-  for (const std::string& path : PointerCandidates(pid)) {
+  for (const std::string& path : LivePointerCandidates(pid)) {
     std::optional<trace::LivePointer> pointer = trace::ReadLivePointer(path);
     if (!pointer) continue;
     if (!trace::PointerMatchesLiveProcess(*pointer, pid_t(pid))) {
@@ -129,7 +105,7 @@ std::string BlockedNow(const analyzer::Model& model) {
 // `waitgraph run`'s own pid has no trace: the program it runs has.
 long FollowRunWrapper(long pid) {
   auto has_trace = [](long p) {
-    for (const std::string& path : PointerCandidates(p)) {
+    for (const std::string& path : LivePointerCandidates(p)) {
       if (trace::ReadLivePointer(path)) return true;
     }
     return false;

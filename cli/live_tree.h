@@ -15,10 +15,22 @@
 
 namespace waitgraph::cli {
 
-// For every living descendant of `pid` with a live pointer of ours: reads
-// its trace as of now and appends its report to `reports`, and to
-// `blocked` what `blocked_now` says of its threads.
-// Returns how many processes were added.
+// Where the live pointer of process `pid` may be: our own per-user
+// directory, then, for a process of another user (root diagnosing a
+// service whose workers run as another user), that user's default per-user
+// directories (`/run/user/UID/waitgraph`, `${TMPDIR:-/tmp}/waitgraph-UID`),
+// if that user (or root) controls them (trace::CheckTrustedDir). The user
+// is the process's effective uid from /proc/PID/status (a process that
+// dropped privileges is no longer dumpable, and its /proc entry then
+// belongs to root).
+std::vector<std::string> LivePointerCandidates(long pid);
+
+// For every living descendant of `pid`: reads its trace as of now (found
+// through LivePointerCandidates) and appends its report to `reports`, and
+// to `blocked` what `blocked_now` says of its threads. A descendant that is
+// a CPython process without a trace is read from its memory, as `attach`
+// does (one snapshot; its report says so in a note). Returns how many
+// processes were added.
 int DiagnoseDescendants(pid_t pid, std::vector<findings::Report>& reports,
                         std::vector<std::string>& blocked,
                         const std::function<std::string(const analyzer::Model&)>& blocked_now,

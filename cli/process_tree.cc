@@ -41,9 +41,30 @@ std::optional<pid_t> ParentOf(pid_t pid) {
   return static_cast<pid_t>(ppid);
 }
 
+// Leaves out the traces of forked children that only exec'd (unless that
+// would leave nothing: a trace read alone is shown as it is).
+void DropSupersededByExec(std::vector<findings::Report>& reports) {
+  auto superseded = [](const findings::Report& r) { return r.superseded_by_exec(); };
+  if (std::all_of(reports.begin(), reports.end(), superseded)) return;
+  reports.erase(std::remove_if(reports.begin(), reports.end(), superseded), reports.end());
+}
+
+// A trace started by exec in a process that also has a forked child's
+// trace (same pid, same parent): the exec'd image of that child.
+bool ExecdImageOfForkedChild(const findings::Report& r,
+                             const std::vector<findings::Report>& reports) {
+  if (!r.origin().empty()) return false;
+  return std::any_of(reports.begin(), reports.end(), [&](const findings::Report& other) {
+    return other.origin() == "fork" && other.pid() == r.pid() &&
+           other.parent_pid() == r.parent_pid() &&
+           other.start_monotonic_ns() <= r.start_monotonic_ns();
+  });
+}
+
 }  // namespace
 
 void AssignRoles(std::vector<findings::Report>& reports) {
+  DropSupersededByExec(reports);
   std::set<uint32_t> recorded;
   for (const auto& r : reports) {
     if (r.pid() != 0) recorded.insert(r.pid());
@@ -51,7 +72,8 @@ void AssignRoles(std::vector<findings::Report>& reports) {
   // Workers of each recorded parent, in the order they started.
   std::map<uint32_t, std::vector<findings::Report*>> workers;
   for (auto& r : reports) {
-    if (IsWorkerOrigin(r.origin()) && recorded.count(r.parent_pid())) {
+    if ((IsWorkerOrigin(r.origin()) || ExecdImageOfForkedChild(r, reports)) &&
+        recorded.count(r.parent_pid())) {
       workers[r.parent_pid()].push_back(&r);
     }
   }
@@ -59,7 +81,8 @@ void AssignRoles(std::vector<findings::Report>& reports) {
     std::stable_sort(list.begin(), list.end(), [](const auto* a, const auto* b) {
       return a->start_monotonic_ns() < b->start_monotonic_ns();
     });
-    // Several traces of one forked process (the shim restarted in it) are one worker.
+    // Several traces of one forked process (the shim restarted in it, or a
+    // Python program it exec'd) are one worker.
     std::vector<uint32_t> numbered;
     for (findings::Report* r : list) {
       size_t n = std::find(numbered.begin(), numbered.end(), r->pid()) - numbered.begin();

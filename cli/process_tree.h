@@ -13,6 +13,12 @@
 //   - "fork server", "resource tracker": multiprocessing's helpers;
 //   - "forked child": forked by a process whose trace is not among those read;
 //   - "" otherwise: a program started by exec (e.g. `sh -c "python a.py"`).
+// A Python program exec'd by a forked child (os.fork() then os.execv) is
+// the same process as that child: it gets the child's role. The child's
+// own trace, if it recorded nothing of the program before the exec
+// (Report.superseded_by_exec), is not a process image worth a report: it
+// is left out when other traces are read with it, so no process counts
+// twice and its parent is no master for it.
 #ifndef WAITGRAPH_CLI_PROCESS_TREE_H_
 #define WAITGRAPH_CLI_PROCESS_TREE_H_
 
@@ -25,7 +31,8 @@
 
 namespace waitgraph::cli {
 
-// Sets Report.role of every report from the others (see above).
+// Sets Report.role of every report from the others, after leaving out the
+// traces superseded by an exec (see above).
 void AssignRoles(std::vector<findings::Report>& reports);
 
 // "worker 2 of 4240", "master", "" (plain process): the role as said of

@@ -245,6 +245,8 @@ std::vector<std::string> DeduplicatedNotes(const std::vector<findings::Report>& 
     const auto& traces = traces_of[note];
     if (reports.size() == 1) {
       out.push_back(note);
+    } else if (traces.size() == 1 && absl::StrContains(note, traces.front())) {
+      out.push_back(note);  // it names its trace already
     } else if (traces.size() == 1) {
       out.push_back(absl::StrCat(note, " (in ", traces.front(), ")"));
     } else if (traces.size() == reports.size()) {
@@ -275,7 +277,7 @@ std::string RenderText(const std::vector<findings::Report>& reports, const TextS
     }
     for (const auto& group : groups) w.Finding(group);
   }
-  if (several) w.out() += "\n";
+  if (several && !absl::EndsWith(w.out(), "\n\n")) w.out() += "\n";  // a finding ends in one
   w.Paragraph(0, "waitgraph: ", Paint::kBold,
               absl::StrCat(total.Text(), " in ",
                            several ? Count(reports.size(), "trace") : (reports.empty() ? "" : reports[0].trace()),

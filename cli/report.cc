@@ -31,6 +31,7 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   if (process.argv_size() > 0) report.set_program(process.argv(0));
   report.set_origin(process.origin());
   report.set_start_monotonic_ns(process.start_monotonic_ns());
+  report.set_superseded_by_exec(analysis.model().superseded_by_exec());
   rules::AnalysisInput input = rules::InputFor(analysis, deadlocks);
   for (auto& f : registry->Run(input)) {
     if (f.time_ns() != 0) f.set_scope(analysis.model().ScopeAt(f.time_ns()));

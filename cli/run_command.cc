@@ -194,9 +194,15 @@ enum class OnHang { kStop, kStopTree };
 constexpr int kProgramGraceSteps = 100;
 
 // --on-hang stop: the hung process, then the program, then whatever
-// recorded process of the run outlived it (a worker its master left).
+// recorded process of the run outlived it (a worker its master left). A
+// hung worker's master is asked to stop first: a pre-fork master that saw
+// its worker die before its own SIGTERM would boot a replacement, and wait
+// for it, in its graceful stop.
 void StopRun(pid_t hung, pid_t child, RunTraces& traces) {
-  if (hung > 0 && hung != child) StopProcess(hung, /*is_child=*/false);
+  if (hung > 0 && hung != child) {
+    kill(child, SIGTERM);
+    StopProcess(hung, /*is_child=*/false);
+  }
   // The program itself hung: 1 s to go quietly, as any hung process.
   StopProcess(child, /*is_child=*/true, hung == child ? 20 : kProgramGraceSteps);
   if (traces.traces().size() <= 1) return;
@@ -378,7 +384,7 @@ std::vector<findings::Report> ReportAfterHang(const Hang& hang, pid_t child, Run
     r.add_notes(absl::StrCat(who, " was deadlocked for ", timeout, " s and has been stopped",
                              on_hang == OnHang::kStopTree ? ", with every process of the program"
                              : hung == child           ? ""
-                                                       : ", and the program after it",
+                                                       : ", and the program with it",
                              "; trace kept at ", hang.trace->path()));
   }
   return reports;

@@ -80,6 +80,7 @@ std::vector<const analyzer::TraceAnalysis*> RunTraces::traces() const {
 
 bool RunTraces::Running(const analyzer::TraceAnalysis& trace) {
   if (trace.model().shim_stopped()) return false;
+  if (trace.model().replaced_by_exec()) return false;  // the pid is another image's now
   pid_t pid = pid_t(trace.model().process().pid());
   return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }

@@ -12,6 +12,7 @@
 
 #include "instrument/native/emit.h"
 #include "instrument/native/gc_neutral.h"
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -177,6 +178,7 @@ bool IdleLongEnough(Slot& slot, uint64_t now, uint64_t idle) {
 }
 
 void WatchdogLoop() {
+  BlockExitSignalsOnThisThread();  // an exit signal's flush never waits on this thread
   while (!g_stop.load()) {
     Nap(kScanNs);
     if (g_stop.load()) break;

@@ -29,12 +29,14 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "instrument/native/async_lock_owners.h"
 #include "instrument/native/context_hooks.h"
 #include "instrument/native/emit.h"
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/fast_hooks.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
@@ -189,6 +191,9 @@ PyObject* Start(PyObject*, PyObject* args) {
     errno = error;
     return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_obj);
   }
+  // Two writer ticks and a write: enough for the writer to take and write
+  // the buffer, short beside a supervisor's grace period before SIGKILL.
+  InstallExitSignalFlush(std::min(storage_timeout_ms, 2 * flush_ms + 100));
   Py_RETURN_NONE;
 }
 
@@ -248,6 +253,10 @@ PyObject* TracePath(PyObject*, PyObject*) {
   return PyUnicode_DecodeFSDefault(recorder.path().c_str());
 }
 
+PyObject* EventsAppended(PyObject*, PyObject*) {
+  return PyLong_FromUnsignedLongLong(TheRecorder().events_appended());
+}
+
 PyObject* SetDebug(PyObject*, PyObject* on) {
   SetHookDebug(PyObject_IsTrue(on) == 1);
   Py_RETURN_NONE;
@@ -279,6 +288,7 @@ PyMethodDef kMethods[] = {
     {"flush", FlushPy, METH_NOARGS, "Write what is buffered now."},
     {"is_recording", IsRecording, METH_NOARGS, nullptr},
     {"trace_path", TracePath, METH_NOARGS, nullptr},
+    {"events_appended", EventsAppended, METH_NOARGS, "Events recorded by this process so far."},
     {"set_debug", SetDebug, METH_O, nullptr},
     {"private_dir", PrivateDirPy, METH_NOARGS, "The per-user directory (created, verified)."},
     {"write_live_pointer", WriteLivePointerPy, METH_O, "Write this process's live pointer."},

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <thread>
 
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/flight_ring.h"
 #include "instrument/native/state.h"
 #include "trace/chunk_file.h"
@@ -347,6 +348,7 @@ uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
 }
 
 void Recorder::Append(const EventRecord& e) {
+  ++events_appended_;
   bool overflow = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -417,6 +419,7 @@ void Recorder::StartRing(Session& s, const std::string& opened) {
 }
 
 void Recorder::WriterMain(std::shared_ptr<Session> session) {
+  BlockExitSignalsOnThisThread();
   Session& s = *session;
   std::string opened;
   int fd = trace::OpenNewTrace(s.requested_path, pid_t(s.process.pid()), opened);
@@ -464,6 +467,7 @@ void Recorder::WriterLoop(Session& s) {
   for (;;) {
     bool stopping;
     uint64_t flush_wanted;
+    uint64_t exit_flush_wanted;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait_for(lock, Millis(s.flush_ms), [&] {
@@ -473,7 +477,11 @@ void Recorder::WriterLoop(Session& s) {
       stopping = s.stop_requested;
       flush_wanted = s.flush_requested;
     }
+    // Read before FlushPending takes the buffer: what an exit signal's
+    // handler asked for is then written (exit_signals.h).
+    exit_flush_wanted = ExitFlushRequested();
     bool ok = FlushPending(s);
+    if (ok) ExitFlushDone(exit_flush_wanted);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       s.flush_done = flush_wanted;

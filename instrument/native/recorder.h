@@ -126,6 +126,10 @@ class Recorder {
   bool EpochUsable(uint64_t epoch) const { return epoch + 1 >= intern_epoch_ && epoch <= intern_epoch_; }
   // The file actually written (see Start).
   const std::string& path() const { return path_; }
+  // Events appended since this process's recorder was made (GIL-protected,
+  // like the producers): a forked child compares it before an exec to tell
+  // whether its trace holds anything of the program.
+  uint64_t events_appended() const { return events_appended_; }
 
   // --- Producer side: call with the GIL held. ---
   uint32_t InternString(std::string_view s);
@@ -163,6 +167,7 @@ class Recorder {
   std::unordered_map<std::string, uint32_t> stacks_;
   size_t remembered_bytes_ = 0;  // keys of strings_ and stacks_, and frames, with overhead
   uint64_t intern_epoch_ = 0;
+  uint64_t events_appended_ = 0;
   uint32_t next_string_ = 1, next_frame_ = 1, next_stack_ = 1;
 
   // Shared with the writer: mutex_ guards pending_ and the Session's

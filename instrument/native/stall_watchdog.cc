@@ -14,6 +14,7 @@
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/gc_neutral.h"
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -172,6 +173,7 @@ void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation
 }
 
 void WatchdogLoop() {
+  BlockExitSignalsOnThisThread();  // an exit signal's flush never waits on this thread
   std::unique_lock<std::mutex> lock(WatchdogMutex());
   while (!g_stop) {
     uint64_t threshold = g_threshold_ns.load();

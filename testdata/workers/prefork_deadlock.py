@@ -11,7 +11,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-helper = subprocess.Popen(["sleep", "300"])
+# Not on our stdout: a helper left running must not hold the caller's pipe.
+helper = subprocess.Popen(["sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print("helper", helper.pid, flush=True)
 
 

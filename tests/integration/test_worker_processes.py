@@ -5,6 +5,24 @@
                  keep an executor busy: parent and child finish, with the
                  same output as without the shim; the child has a trace of
                  its own (origin "fork", its parent recorded).
+  fork-exec      os.fork() then os.execvp of Python (one failed attempt on
+                 PATH first): a child that only exec'd leaves one trace, its
+                 exec'd program's (the forked image's trace says it was
+                 superseded and is left out); a child that recorded work
+                 before its exec keeps both images, one worker, one role;
+                 a subprocess with a preexec_fn leaves no trace; analyze
+                 DIR reads the directory the same way.
+  term-flush     a forked worker with SIGTERM's default action is stopped
+                 by SIGTERM microseconds after its last job: it dies of
+                 SIGTERM as without the shim (its master sees the same
+                 status, signal.getsignal the same SIG_DFL), and the job
+                 is in its trace (the shim's handler flushes first).
+  live-other-user
+                 (as root) `live MASTER` on a master whose worker runs as
+                 another user (setpriv) with its live pointer in that
+                 user's per-user directory, and whose other worker records
+                 no trace: the first is found there and its deadlock
+                 reported, the second is read from its memory (attach).
   pool-fork / pool-spawn
                  multiprocessing.Pool workers doing asyncio work with a lost
                  ContextVar write: each worker's finding is reported with
@@ -26,6 +44,13 @@
                  the same server answers a few hundred requests: `live` on
                  the master lists and diagnoses both workers, `live` on a
                  worker that worker; after SIGTERM, nothing is reported.
+  uvicorn-deadlock / uvicorn-healthy
+                 the same app under `python3 -m uvicorn --workers 2`
+                 (uvicorn's own supervisor, which spawns its workers with
+                 multiprocessing "spawn": fresh interpreters, on uvloop):
+                 the same verdicts, with the supervisor as master, its
+                 spawned workers as worker 1 and 2 and multiprocessing's
+                 resource tracker as such.
 
 usage: test_worker_processes.py --waitgraph BIN [--python PY] [--only NAME]
 """
@@ -64,6 +89,9 @@ def main():
     c = wgtest.Checker("worker_processes")
     with wgtest.scratch_dir("wg-workers-") as tmp:
         fork_in_threaded_program(args, tmp, c)
+        fork_then_exec(args, tmp, c)
+        term_flush(args, tmp, c)
+        live_workers_of_other_users(args, tmp, c)
         empty_directory(args, tmp, c)
         for method in ("fork", "spawn"):
             pool_workers_with_findings(args, tmp, method, c)
@@ -74,6 +102,12 @@ def main():
             gunicorn_healthy_under_load(args, tmp, c)
         else:
             c.fail("%s is missing: install Debian's gunicorn (scripts/dev.sh does)" % GUNICORN)
+        if has_uvicorn(args):
+            uvicorn_deadlocked_worker(args, tmp, c)
+            uvicorn_healthy_under_load(args, tmp, c)
+        else:
+            c.fail("%s cannot import uvicorn: install Debian's python3-uvicorn (scripts/dev.sh does)"
+                   % args.python)
     return c.finish()
 
 
@@ -122,6 +156,132 @@ def fork_in_threaded_program(args, tmp, c):
              json.dumps(traces, indent=1))
     c.expect(not data["findings"], "fork-threaded: no finding",
              json.dumps(data["findings"], indent=1)[:3000])
+
+
+def fork_then_exec(args, tmp, c):
+    print("== fork-exec: os.fork() then os.execvp of Python")
+    program = os.path.join(PROGRAMS, "fork_exec.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    report = os.path.join(tmp, "fork-exec.json")
+    r = wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--",
+                    args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == plain.stdout and plain.stdout.count(b"pool says 6") == 2,
+             "fork-exec: the children exec and run, output as without the shim",
+             "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
+    data = read_json(report, "fork-exec", c)
+    if data is None:
+        return
+    traces = data["traces"]
+    described = json.dumps(traces, indent=1)
+    parent = [t for t in traces if t["parent_pid"] not in [u["pid"] for u in traces]]
+    children = {}
+    for t in traces:
+        if parent and t["parent_pid"] == parent[0]["pid"]:
+            children.setdefault(t["pid"], []).append(t)
+    images = sorted(len(v) for v in children.values())
+    c.expect(len(parent) == 1 and images == [1, 2],
+             "fork-exec: one trace for the child that only exec'd, two images of the one that worked first",
+             described)
+    if images != [1, 2]:
+        return
+    only_exec = next(v[0] for v in children.values() if len(v) == 1)
+    worked = next(v for v in children.values() if len(v) == 2)
+    c.expect(only_exec["events"] > 10 and not only_exec.get("role"),
+             "fork-exec: the exec'd program's trace is the child's (no role: a program started by exec)",
+             described)
+    c.expect([t.get("role") for t in worked] == ["worker 1", "worker 1"]
+             and parent[0].get("role") == "master",
+             "fork-exec: both images of the child that worked first are worker 1 of the master", described)
+    c.expect(not data["findings"] and not any("clean stop" in n for n in data["notes"]),
+             "fork-exec: no finding, no trace taken for a killed one", json.dumps(data, indent=1)[:3000])
+    directory = trace_dir_of(data)
+    files = sorted(f for f in os.listdir(directory) if f.endswith(".wgtrace"))
+    superseded = [f for f in files if os.path.join(directory, f) not in [t["path"] for t in traces]]
+    kinds = []
+    if len(superseded) == 1:
+        with open(os.path.join(directory, superseded[0]), "rb") as f:
+            kinds = [k for k, _ in wgtest.decode_events(f.read())]
+    c.expect(len(files) == 5 and len(superseded) == 1 and kinds[-3:] == [
+        "PROCESS_EXEC", "PROCESS_EXEC_FAILED", "PROCESS_EXEC"],
+             "fork-exec: the forked image that only exec'd is marked superseded (PROCESS_EXEC, its "
+             "failed attempt, PROCESS_EXEC) and left out", "%s\n%s" % (files, kinds))
+    a = wgtest.run([args.waitgraph, "analyze", directory, "--format", "json"], limit=LIMIT)
+    if c.expect(a.returncode == 0, "fork-exec: analyze DIR", a.describe()):
+        offline = json.loads(a.stdout)["traces"]
+        c.expect(sorted((t["path"], t.get("role", "")) for t in offline)
+                 == sorted((t["path"], t.get("role", "")) for t in traces),
+                 "fork-exec: analyze DIR leaves the superseded trace out too, the same roles",
+                 json.dumps(offline, indent=1))
+
+
+def term_flush(args, tmp, c):
+    print("== term-flush: a worker killed by SIGTERM right after its last job")
+    program = os.path.join(PROGRAMS, "term_after_event.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    report = os.path.join(tmp, "term-flush.json")
+    r = wgtest.run([args.waitgraph, "run", "--format", "json", "--report", report, "--",
+                    args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == plain.stdout
+             and b"worker ended by SIGTERM" in plain.stdout,
+             "term-flush: the worker dies of SIGTERM, output (its handler, its status) as without the shim",
+             "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
+    data = read_json(report, "term-flush", c)
+    if data is None:
+        return
+    workers = [t for t in data["traces"] if t.get("role") == "worker 1"]
+    names = []
+    if len(workers) == 1:
+        with open(workers[0]["path"], "rb") as f:
+            names = [name for kind, name in wgtest.decode_events(f.read()) if kind == "THREAD_STARTED"]
+    c.expect("last-job" in names, "term-flush: the worker's last job reached its trace",
+             "%s\n%s" % (json.dumps(data["traces"], indent=1), names))
+
+
+def live_workers_of_other_users(args, tmp, c):
+    print("== live-other-user: live MASTER with a worker of another user and one without a trace")
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"):
+        c.ok("live-other-user: skipped (needs root and setpriv to start a worker as another user)")
+        return
+    uid = 65534  # nobody
+    os.chmod(tmp, 0o711)  # the other user reaches its directories below
+    shared = os.path.join(tmp, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)  # its TMPDIR: it makes its own per-user directory there
+    theirs = os.path.join(shared, "their-traces")
+    os.mkdir(theirs, 0o700)
+    os.chown(theirs, uid, uid)
+    ours = os.path.join(tmp, "master-traces")
+    os.mkdir(ours, 0o700)
+    env = dict(base_env(tmp), TMPDIR=shared, PYTHONPATH=wgtest.shim_dir(args.waitgraph),
+               WAITGRAPH_TRACE=os.path.join(ours, "%p.wgtrace"))
+    proc = subprocess.Popen([args.python, os.path.join(PROGRAMS, "workers_as_other_user.py"), str(uid),
+                             os.path.join(theirs, "%p.wgtrace")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp,
+                            start_new_session=True)
+    try:
+        lines = [proc.stdout.readline().decode() for _ in range(3)]
+        master = [l for l in lines if l.startswith("master ")]
+        if not c.expect(len(master) == 1 and sum("deadlocked" in l for l in lines) == 2,
+                        "live-other-user: the master and both workers are up", "".join(lines)):
+            return
+        other, plain = (int(w) for w in master[0].split()[-2:])
+        r = wgtest.run([args.waitgraph, "live", master[0].split()[1].rstrip(":"), "--format", "json"],
+                       limit=60, env=dict(base_env(tmp), TMPDIR=shared))
+        if not c.expect(r.returncode == 0, "live-other-user: live MASTER", r.describe()):
+            return
+        data = json.loads(r.stdout)
+        described = json.dumps(data, indent=1)[:5000]
+        by_pid = {t["pid"]: t for t in data["traces"]}
+        c.expect(other in by_pid and by_pid[other]["path"].startswith(theirs + os.sep),
+                 "live-other-user: the other user's worker is read from its own trace", described)
+        deadlocks = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
+        c.expect(other in [f.get("pid") for f in deadlocks],
+                 "live-other-user: its deadlock is reported with its pid", described)
+        c.expect(plain in by_pid and any("records no trace" in n and str(plain) in n for n in data["notes"]),
+                 "live-other-user: the worker without a trace is read from its memory", described)
+    finally:
+        wgtest.kill_group(proc)
+        proc.communicate()
 
 
 def empty_directory(args, tmp, c):
@@ -226,7 +386,8 @@ def prefork_worker_deadlock(args, tmp, on_hang, c):
     r = wgtest.run([args.waitgraph, "run", "--hang-timeout", "1", "--on-hang", on_hang, "--format", "json",
                     "--report", report, "--", args.python, os.path.join(PROGRAMS, "prefork_deadlock.py")],
                    limit=LIMIT, env=base_env(tmp), cwd=tmp)
-    c.expect(r.returncode == 3, "%s: run exits 3" % what, r.describe())
+    # (Not at the time limit: a helper holding our pipe once made it look fine.)
+    c.expect(r.returncode == 3 and not r.timed_out, "%s: run exits 3" % what, r.describe())
     data = read_json(report, what, c) or {"findings": [], "traces": []}
     found = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
     c.expect(len(found) == 1 and found[0].get("role") == "worker 2",
@@ -273,13 +434,44 @@ def wait_until_serving(port, proc, limit=30):
     return None
 
 
-def start_server(args, tmp, port, report, extra=()):
+def has_uvicorn(args):
+    return wgtest.run([args.python, "-c", "import uvicorn"], limit=30).returncode == 0
+
+
+# The servers, each with the roles its processes must get: gunicorn's
+# arbiter forks its workers; uvicorn's supervisor spawns them (fresh
+# interpreters: multiprocessing "spawn"), which starts multiprocessing's
+# resource tracker too.
+SERVER_ROLES = {
+    "gunicorn": ["master", "worker 1", "worker 2"],
+    "uvicorn": ["master", "resource tracker", "worker 1", "worker 2"],
+}
+
+
+def server_command(args, kind, tmp, port):
+    if kind == "gunicorn":
+        return [GUNICORN, "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "--bind", "127.0.0.1:%d" % port,
+                "--pid", os.path.join(tmp, "gunicorn-%d.pid" % port), "--chdir", PROGRAMS,
+                "gunicorn_app:app"]
+    return [args.python, "-m", "uvicorn", "--workers", "2", "--host", "127.0.0.1", "--port", str(port),
+            "--app-dir", PROGRAMS, "gunicorn_app:app"]
+
+
+def start_server(args, tmp, port, report, extra=(), kind="gunicorn"):
     cmd = [args.waitgraph, "run", "--format", "json", "--report", report, *extra, "--",
-           GUNICORN, "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "--bind", "127.0.0.1:%d" % port,
-           "--pid", os.path.join(tmp, "gunicorn-%d.pid" % port), "--chdir", PROGRAMS,
-           "gunicorn_app:app"]
+           *server_command(args, kind, tmp, port)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env(tmp),
                             cwd=tmp, start_new_session=True)
+
+
+def master_pid(kind, tmp, port, proc):
+    """gunicorn writes its pid file; uvicorn's supervisor is the program
+    `waitgraph run` started."""
+    if kind == "gunicorn":
+        with open(os.path.join(tmp, "gunicorn-%d.pid" % port)) as f:
+            return int(f.read().strip())
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        return int(f.read().split()[0])
 
 
 def finish(proc, limit):
@@ -293,13 +485,19 @@ def finish(proc, limit):
 
 
 def alive(pid):
+    """The process exists and is not a zombie (a process reparented to an
+    init that has not reaped it yet has ended all the same)."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def describe(rc, out, err, timed_out):
@@ -309,12 +507,21 @@ def describe(rc, out, err, timed_out):
 
 
 def gunicorn_deadlocked_worker(args, tmp, c):
-    print("== gunicorn-deadlock: one worker deadlocks in /checkout")
+    server_deadlocked_worker(args, tmp, "gunicorn", c)
+
+
+def uvicorn_deadlocked_worker(args, tmp, c):
+    server_deadlocked_worker(args, tmp, "uvicorn", c)
+
+
+def server_deadlocked_worker(args, tmp, kind, c):
+    what = kind + "-deadlock"
+    print("== %s: one worker deadlocks in /checkout" % what)
     port = free_port()
-    report = os.path.join(tmp, "gunicorn-deadlock.json")
-    proc = start_server(args, tmp, port, report, ("--hang-timeout", "2"))
+    report = os.path.join(tmp, what + ".json")
+    proc = start_server(args, tmp, port, report, ("--hang-timeout", "2"), kind=kind)
     first = wait_until_serving(port, proc)
-    if not c.expect(first is not None, "gunicorn-deadlock: the server answers under waitgraph run"):
+    if not c.expect(first is not None, "%s: the server answers under waitgraph run" % what):
         wgtest.kill_group(proc)
         return
     for _ in range(20):
@@ -323,33 +530,35 @@ def gunicorn_deadlocked_worker(args, tmp, c):
     threading.Thread(target=lambda: hung.append(_try_get(port, "/checkout", 60)), daemon=True).start()
     start = time.monotonic()
     rc, out, err, timed_out = finish(proc, LIMIT)
-    what = describe(rc, out, err, timed_out)
-    c.expect(rc == 3 and not timed_out, "gunicorn-deadlock: run exits 3 (after %.1f s)"
-             % (time.monotonic() - start), what)
-    data = read_json(report, "gunicorn-deadlock", c)
+    output = describe(rc, out, err, timed_out)
+    c.expect(rc == 3 and not timed_out, "%s: run exits 3 (after %.1f s)"
+             % (what, time.monotonic() - start), output)
+    data = read_json(report, what, c)
     if data is None:
         return
     roles = {t["pid"]: t.get("role", "") for t in data["traces"]}
     deadlocks = [f for f in data["findings"] if f["name"] == "cross-call-deadlock"]
-    ok = c.expect(len(deadlocks) == 1, "gunicorn-deadlock: one cross-call-deadlock",
+    ok = c.expect(len(deadlocks) == 1, "%s: one cross-call-deadlock" % what,
                   json.dumps(data, indent=1)[:5000])
     if ok:
         d = deadlocks[0]
         c.expect(roles.get(d.get("pid"), "").startswith("worker ") and d.get("role") == roles[d["pid"]],
-                 "gunicorn-deadlock: reported in a worker, with its pid and role (%s, %s)"
-                 % (d.get("pid"), d.get("role")), json.dumps(data["traces"], indent=1))
+                 "%s: reported in a worker, with its pid and role (%s, %s)"
+                 % (what, d.get("pid"), d.get("role")), json.dumps(data["traces"], indent=1))
         stacks = [r for r in d["related"] if r["stack"]]
         funcs = {loc["function"] for r in stacks for loc in r["stack"]}
         c.expect(len(stacks) >= 2 and "checkout" in funcs and "refresh_prices" in funcs,
-                 "gunicorn-deadlock: both stacks (checkout waits, refresh_prices blocks)",
+                 "%s: both stacks (checkout waits, refresh_prices blocks)" % what,
                  json.dumps(d, indent=1)[:4000])
         c.expect(any("has been stopped" in n and str(d["pid"]) in n for n in data["notes"]),
-                 "gunicorn-deadlock: a note says which process was stopped", "\n".join(data["notes"]))
-    c.expect(sorted(roles.values()).count("master") == 1,
-             "gunicorn-deadlock: gunicorn's arbiter is the master", json.dumps(data["traces"], indent=1))
+                 "%s: a note says which process was stopped" % what, "\n".join(data["notes"]))
+    # (A replacement worker may start before the server is stopped.)
+    c.expect(set(SERVER_ROLES[kind]) <= set(roles.values()) and list(roles.values()).count("master") == 1,
+             "%s: the server's processes have their roles (%s)" % (what, ", ".join(SERVER_ROLES[kind])),
+             json.dumps(data["traces"], indent=1))
     time.sleep(0.5)
     left = [p for p in roles if alive(p)]
-    c.expect(not left, "gunicorn-deadlock: the server is stopped, no process left", str(left))
+    c.expect(not left, "%s: the server is stopped, no process left" % what, str(left))
     for p in left:
         os.kill(p, signal.SIGKILL)
 
@@ -362,12 +571,21 @@ def _try_get(port, path, timeout):
 
 
 def gunicorn_healthy_under_load(args, tmp, c):
-    print("== gunicorn-healthy: a healthy 2-worker server under load")
+    server_healthy_under_load(args, tmp, "gunicorn", c)
+
+
+def uvicorn_healthy_under_load(args, tmp, c):
+    server_healthy_under_load(args, tmp, "uvicorn", c)
+
+
+def server_healthy_under_load(args, tmp, kind, c):
+    what = kind + "-healthy"
+    print("== %s: a healthy 2-worker server under load" % what)
     port = free_port()
-    report = os.path.join(tmp, "gunicorn-healthy.json")
-    proc = start_server(args, tmp, port, report)
+    report = os.path.join(tmp, what + ".json")
+    proc = start_server(args, tmp, port, report, kind=kind)
     if not c.expect(wait_until_serving(port, proc) is not None,
-                    "gunicorn-healthy: the server answers under waitgraph run"):
+                    "%s: the server answers under waitgraph run" % what):
         wgtest.kill_group(proc)
         return
     errors, pids = [], set()
@@ -387,41 +605,41 @@ def gunicorn_healthy_under_load(args, tmp, c):
         t.start()
     for t in clients:
         t.join()
-    c.expect(not errors, "gunicorn-healthy: 300 requests answered", repr(errors[:3]))
-    with open(os.path.join(tmp, "gunicorn-%d.pid" % port)) as f:
-        master = int(f.read().strip())
+    c.expect(not errors, "%s: 300 requests answered" % what, repr(errors[:3]))
+    master = master_pid(kind, tmp, port, proc)
     live = wgtest.run([args.waitgraph, "live", str(master), "--format", "json"], limit=30,
                       env=base_env(tmp))
-    if c.expect(live.returncode == 0, "gunicorn-healthy: live MASTER", live.describe()):
+    if c.expect(live.returncode == 0, "%s: live MASTER" % what, live.describe()):
         data = json.loads(live.stdout)
         roles = sorted(t.get("role", "") for t in data["traces"])
-        c.expect(roles == ["master", "worker 1", "worker 2"] and not beyond_startup(data["findings"]),
-                 "gunicorn-healthy: live MASTER lists and diagnoses both workers",
+        c.expect(roles == SERVER_ROLES[kind] and not beyond_startup(data["findings"]),
+                 "%s: live MASTER lists and diagnoses both workers" % what,
                  json.dumps(data, indent=1)[:3000])
     text = wgtest.run([args.waitgraph, "live", str(master)], limit=30, env=base_env(tmp))
     # One "process PID, worker N ...:" heading per worker above what it waits for.
     headings = re.findall(rb"^process \d+, worker \d+", text.stdout, re.M)
     c.expect(text.returncode == 0 and len(headings) == 2,
-             "gunicorn-healthy: live MASTER (text) names each worker", text.describe())
+             "%s: live MASTER (text) names each worker" % what, text.describe())
     if pids:
         worker = sorted(pids)[0]
         one = wgtest.run([args.waitgraph, "live", str(worker), "--format", "json"], limit=30,
                          env=base_env(tmp))
         traces = json.loads(one.stdout)["traces"] if one.returncode == 0 else []
-        c.expect([t["pid"] for t in traces] == [worker], "gunicorn-healthy: live WORKER is that worker",
+        c.expect([t["pid"] for t in traces] == [worker], "%s: live WORKER is that worker" % what,
                  one.describe())
     os.killpg(proc.pid, 0)  # still there
     proc.send_signal(signal.SIGTERM)  # forwarded to gunicorn: a graceful stop
     rc, out, err, timed_out = finish(proc, LIMIT)
-    c.expect(rc == 0 and not timed_out, "gunicorn-healthy: stops with exit 0 on SIGTERM",
+    c.expect(rc == 0 and not timed_out, "%s: stops with exit 0 on SIGTERM" % what,
              describe(rc, out, err, timed_out))
-    data = read_json(report, "gunicorn-healthy", c)
+    data = read_json(report, what, c)
     if data is None:
         return
-    c.expect(not beyond_startup(data["findings"]), "gunicorn-healthy: nothing reported",
+    c.expect(not beyond_startup(data["findings"]), "%s: nothing reported" % what,
              json.dumps(data["findings"], indent=1)[:4000])
     roles = sorted(t.get("role", "") for t in data["traces"])
-    c.expect(roles == ["master", "worker 1", "worker 2"], "gunicorn-healthy: master and 2 workers recorded",
+    c.expect(roles == SERVER_ROLES[kind], "%s: every process recorded, with its role (%s)"
+             % (what, ", ".join(SERVER_ROLES[kind])),
              json.dumps(data["traces"], indent=1))
 
 

@@ -60,5 +60,33 @@ TEST(ProcessTreeTest, TwoTracesOfOneForkedProcessAreOneWorker) {
   EXPECT_EQ(reports[3].role(), "worker 2");
 }
 
+TEST(ProcessTreeTest, ExecdImageOfAWorkerIsThatWorker) {
+  // os.fork(), some work, then os.execv of Python: two images of pid 61.
+  std::vector<findings::Report> reports = {Process(60, 1, "", 100), Process(61, 60, "fork", 200),
+                                           Process(61, 60, "", 260), Process(62, 60, "fork", 300)};
+  AssignRoles(reports);
+  EXPECT_EQ(reports[1].role(), "worker 1");
+  EXPECT_EQ(reports[2].role(), "worker 1");
+  EXPECT_EQ(reports[3].role(), "worker 2");
+}
+
+TEST(ProcessTreeTest, AForkThatOnlyExecdIsLeftOut) {
+  // os.fork() then os.execv at once: the forked image recorded nothing; the
+  // exec'd program is a plain process, its parent no master for it.
+  findings::Report superseded = Process(71, 70, "fork", 200);
+  superseded.set_superseded_by_exec(true);
+  std::vector<findings::Report> reports = {Process(70, 1, "", 100), superseded, Process(71, 70, "", 260)};
+  AssignRoles(reports);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].role(), "");
+  EXPECT_EQ(reports[1].pid(), 71u);
+  EXPECT_FALSE(reports[1].superseded_by_exec());
+  EXPECT_EQ(reports[1].role(), "");
+  // Read alone, such a trace is still shown.
+  std::vector<findings::Report> alone = {superseded};
+  AssignRoles(alone);
+  EXPECT_EQ(alone.size(), 1u);
+}
+
 }  // namespace
 }  // namespace waitgraph::cli

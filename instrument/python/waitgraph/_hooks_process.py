@@ -1,8 +1,17 @@
-"""os._exit: a process that ends through it (a multiprocessing worker, a
+"""os._exit and os.execv/os.execve.
+
+os._exit: a process that ends through it (a multiprocessing worker, a
 forked child, a pre-fork server's worker) runs no atexit handler, so the
 shim stops first: what is buffered (up to WAITGRAPH_FLUSH_MS of events, a
 worker's last job) reaches its trace, and its live pointer is removed.
-Bounded by WAITGRAPH_STORAGE_TIMEOUT_MS, like an exit."""
+Bounded by WAITGRAPH_STORAGE_TIMEOUT_MS, like an exit.
+
+os.execv/os.execve (every os.exec* function calls one of them): the image
+is about to be replaced, so PROCESS_EXEC is written and flushed first
+(nothing buffered is lost with the image), saying whether the trace holds
+anything of the program; a forked child that only exec's leaves a trace
+the reports leave out. If the exec fails, PROCESS_EXEC_FAILED and the
+trace goes on."""
 
 import os
 
@@ -13,5 +22,19 @@ def _exit_pre(*args, **kwargs):
     return None
 
 
+def _exec_pre(*args, **kwargs):
+    from . import _runtime
+    _runtime.before_exec()
+    return True  # post runs only if the exec fails (else nothing runs after it)
+
+
+def _exec_post(token, result, exception):
+    from . import _runtime
+    _runtime.after_failed_exec()
+
+
 def install(p):
     p.hook(os, "_exit", _exit_pre)
+    for name in ("execv", "execve"):
+        if hasattr(os, name):
+            p.hook(os, name, _exec_pre, _exec_post)

@@ -19,6 +19,9 @@ _fork_registered = False
 _pattern = None         # the path given to start(), '%p' unexpanded: a forked child's too
 _max_bytes = 0          # the bound given to start(): a forked child's too
 _fork_ns = 0            # CLOCK_MONOTONIC just before the last os.fork(): a child's start
+_quiet_events = None    # events appended when the trace started (and by the shim's own
+                        # exec events since): more means something of the program was recorded
+_exec_superseded = False  # the exec under way replaces a trace that recorded nothing
 
 _SHIM_PREFIX = os.path.dirname(__file__) + os.sep
 
@@ -198,9 +201,59 @@ def _recorded_argv():
     """sys.argv[0] only: arguments can hold secrets (--password=...). All of
     it with WAITGRAPH_RECORD_ARGV=1."""
     argv = [a for a in (getattr(sys, "argv", None) or []) if isinstance(a, str)]
+    if argv and argv[0] == "-m":
+        argv[0] = _module_program()
     if os.environ.get("WAITGRAPH_RECORD_ARGV") == "1":
         return argv
     return argv[:1]
+
+
+def before_exec():
+    """os.execv/os.execve is about to replace this process's image: say so
+    in the trace (PROCESS_EXEC, arg 1 if nothing of the program was
+    recorded since the trace started, e.g. a forked child that only execs:
+    the reports leave such a trace out) and flush it, since the writer
+    thread ends with the image. Such a child's live pointer goes too: the
+    exec'd image, if Python, writes its own."""
+    global _quiet_events, _exec_superseded, _pointer_file
+    if not is_running():
+        return
+    nothing = _quiet_events is not None and _native.events_appended() == _quiet_events
+    _native.emit(K.PROCESS_EXEC, 0, 0, None, 1 if nothing else 0, True)
+    _native.flush()
+    _exec_superseded = nothing
+    if nothing:
+        _quiet_events = _native.events_appended()
+        if _pointer_file is not None:
+            try:
+                os.unlink(_pointer_file)
+            except OSError:
+                pass
+            _pointer_file = None
+
+
+def after_failed_exec():
+    """The exec failed: the process goes on with its trace."""
+    global _quiet_events, _pointer_file
+    if not is_running():
+        return
+    _native.emit(K.PROCESS_EXEC_FAILED, 0, 0, None, 0, False)
+    if _exec_superseded:
+        _quiet_events = _native.events_appended()
+        if _pointer_file is None:
+            _pointer_file = _write_pointer(_native.trace_path())
+
+
+def _module_program():
+    """'-m uvicorn' for `python3 -m uvicorn ...`: until runpy has found the
+    module, sys.argv[0] is just '-m', which says nothing of the program."""
+    orig = getattr(sys, "orig_argv", None) or []
+    for i, a in enumerate(orig):
+        if a == "-m" and i + 1 < len(orig):
+            return "-m " + orig[i + 1]
+        if a.startswith("-m") and len(a) > 2:
+            return "-m " + a[2:]
+    return "-m"
 
 
 def _write_pointer(path):
@@ -254,6 +307,8 @@ def _start(path, max_bytes=0, origin=None, began_ns=0):
         if not _fork_registered and hasattr(os, "register_at_fork"):
             os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
             _fork_registered = True
+        global _quiet_events
+        _quiet_events = _native.events_appended()
         return path
 
 
@@ -290,6 +345,20 @@ def _follow_forks():
     return os.environ.get("WAITGRAPH_FOLLOW_FORK", "1") != "0"
 
 
+def _forked_by_subprocess():
+    """The child of subprocess.Popen (CPython runs the fork handlers in it
+    only to call a preexec_fn) execs from C right after: not a process
+    image of its own, and an exec from C is not seen (PROCESS_EXEC)."""
+    module = sys.modules.get("subprocess")
+    where = getattr(module, "__file__", None)
+    frame = sys._getframe(1)
+    while frame is not None and where:
+        if frame.f_code.co_name == "_execute_child" and frame.f_code.co_filename == where:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _after_fork_in_child():
     # The native fork handler has already stopped recording in the child
     # (it must not write to the parent's file) and given it fresh locks.
@@ -302,7 +371,7 @@ def _after_fork_in_child():
     _owner_pid = None
     _pointer_file = None
     _lock = threading.RLock()  # another thread of the parent may have held it
-    if not parent_was_recording or not _follow_forks():
+    if not parent_was_recording or not _follow_forks() or _forked_by_subprocess():
         return
     try:
         _hooks.after_fork_in_child()  # the watchdog threads are not in the child
