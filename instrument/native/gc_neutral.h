@@ -8,14 +8,15 @@
 // other moments, and finalizers (`__del__`, a leaked socket's
 // ResourceWarning) with it. Around such an allocation or deallocation:
 //
-//   WgGcNeutral saved;
-//   wg_gc_neutral_begin(&saved);   // no collection may start meanwhile
-//   ref = PyWeakref_NewRef(...);   // or Py_DECREF(ref)
-//   wg_gc_neutral_end(&saved);     // the young count as it was before
+//   wg_gc_neutral_begin();   // no automatic collection meanwhile
+//   ... the shim's own work ...
+//   wg_gc_neutral_end();     // the young count as it was before
 //
-// GIL held; nothing between the two may run Python code. C (not C++): it
-// reads CPython 3.11's interpreter state through the internal headers,
-// which a C++ compiler cannot include.
+// GIL held. If the work lets go of the GIL, another thread's allocations
+// meanwhile are not counted either, and gc.get_threshold() says 0 there
+// (an explicit gc.collect() still collects): keep the work short. C (not
+// C++): it reads CPython 3.11's interpreter state through the internal
+// headers, which a C++ compiler cannot include.
 #ifndef WAITGRAPH_INSTRUMENT_NATIVE_GC_NEUTRAL_H_
 #define WAITGRAPH_INSTRUMENT_NATIVE_GC_NEUTRAL_H_
 
@@ -23,13 +24,13 @@
 extern "C" {
 #endif
 
-typedef struct {
-  int count0;
-  int collecting;
-} WgGcNeutral;
-
-void wg_gc_neutral_begin(WgGcNeutral* saved);
-void wg_gc_neutral_end(const WgGcNeutral* saved);
+// Scopes nest and may interleave across threads: the outermost one saves
+// and restores.
+void wg_gc_neutral_begin(void);
+void wg_gc_neutral_end(void);
+// The child of fork(): a scope another thread had open at the fork never
+// ends there; put the collector back. The forking thread, GIL held.
+void wg_gc_neutral_after_fork(void);
 
 // Sets the three generations' counts (gc.get_count()) back to what they
 // were before the shim started, so that the program's first collections
@@ -42,13 +43,10 @@ void wg_gc_set_counts(int count0, int count1, int count2);
 // The same as a scope.
 class GcNeutralScope {
  public:
-  GcNeutralScope() { wg_gc_neutral_begin(&saved_); }
-  ~GcNeutralScope() { wg_gc_neutral_end(&saved_); }
+  GcNeutralScope() { wg_gc_neutral_begin(); }
+  ~GcNeutralScope() { wg_gc_neutral_end(); }
   GcNeutralScope(const GcNeutralScope&) = delete;
   GcNeutralScope& operator=(const GcNeutralScope&) = delete;
-
- private:
-  WgGcNeutral saved_;
 };
 #endif
 
