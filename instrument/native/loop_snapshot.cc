@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -195,7 +194,6 @@ void WatchdogLoop() {
       PyGILState_STATE st = PyGILState_Ensure();
       {
         QuietScope quiet;  // the snapshot must record nothing of its own
-        GcNeutralScope neutral;  // nor move the program's collections
         SnapshotLocked(slot, gen);
       }
       PyGILState_Release(st);

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/object_ids.h"
@@ -255,7 +254,6 @@ void SamplerLoop() {
       bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
       {
         QuietScope quiet;  // the describer must record nothing of its own
-        GcNeutralScope neutral;  // nor move the program's collections
         if (a.end) {
           EndLocked(a.look, StallDuration(a.look, a.end_ns, tick));
         } else {

@@ -36,7 +36,6 @@
 #include "instrument/native/context_hooks.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/lock_hooks.h"
@@ -260,7 +259,6 @@ void OnForkChild() {
   g_forked_child.store(true);
   TheRecorder().AbandonAfterFork();
   AbandonStallWatchdogAfterFork();
-  wg_gc_neutral_after_fork();
 }
 
 PyMethodDef kMethods[] = {
