@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "instrument/native/emit.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/state.h"
 #include "trace/waitgraph_trace.pb.h"
 
@@ -72,19 +71,9 @@ PyObject* GcCallbackPy(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
-// gc_set_counts(count0, count1, count2): see gc_neutral.h.
-PyObject* GcSetCountsPy(PyObject*, PyObject* args) {
-  int c0, c1, c2;
-  if (!PyArg_ParseTuple(args, "iii:gc_set_counts", &c0, &c1, &c2)) return nullptr;
-  wg_gc_set_counts(c0, c1, c2);
-  Py_RETURN_NONE;
-}
-
 PyMethodDef kMethods[] = {
     {"gc_callback", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(GcCallbackPy)),
      METH_FASTCALL, "gc.callbacks entry: times collections for loop-stall attribution."},
-    {"gc_set_counts", GcSetCountsPy, METH_VARARGS,
-     "gc_set_counts(c0, c1, c2): the collector's counts as before the shim started."},
     {nullptr, nullptr, 0, nullptr},
 };
 

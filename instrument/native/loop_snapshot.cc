@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/exit_signals.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/recorder.h"
@@ -197,7 +196,6 @@ void WatchdogLoop() {
       PyGILState_STATE st = PyGILState_Ensure();
       {
         QuietScope quiet;  // the snapshot must record nothing of its own
-        GcNeutralScope neutral;  // nor move the program's collections
         SnapshotLocked(slot, gen);
       }
       PyGILState_Release(st);

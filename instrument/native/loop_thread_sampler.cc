@@ -1,3 +1,4 @@
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/loop_thread_sampler.h"
 #include "trace/waitgraph_trace.pb.h"
 
@@ -11,7 +12,6 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/object_ids.h"
@@ -235,6 +235,7 @@ void Nap(uint64_t ns) {
 }
 
 void SamplerLoop() {
+  BlockExitSignalsOnThisThread();  // an exit signal's flush never waits on this thread
   std::vector<Action> actions;
   while (!g_stop.load()) {
     uint64_t tick = TickNs();
@@ -255,7 +256,6 @@ void SamplerLoop() {
       bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
       {
         QuietScope quiet;  // the describer must record nothing of its own
-        GcNeutralScope neutral;  // nor move the program's collections
         if (a.end) {
           EndLocked(a.look, StallDuration(a.look, a.end_ns, tick));
         } else {

@@ -4,9 +4,10 @@
 // 11 item 6).
 //
 // What tells, with no per-callback hook, that a loop thread is inside one
-// callback: uvloop (0.15 and later) runs every Python callback inside a
-// contextvars.Context -- handles and timers through Context_Enter/Exit, its
-// transports' protocol callbacks (data_received, ...) through Context.run --
+// callback: uvloop runs every Python callback inside a contextvars.Context
+// -- handles and timers through Context_Enter/Exit, and from 0.16 on its
+// transports' protocol callbacks (data_received, ...) through Context.run
+// (before 0.16 those run in the loop's own context and are not seen) --
 // and CPython bumps the thread state's `context_ver` on every switch of the
 // current context. Between callbacks, and while it waits in libuv's poll, the
 // thread is back in the context it had when the loop started running. So:

@@ -13,7 +13,6 @@
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
-#include "instrument/native/gc_neutral.h"
 #include "instrument/native/exit_signals.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
@@ -213,7 +212,6 @@ void WatchdogLoop() {
       bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
       {
         QuietScope quiet;  // the describer must record nothing of its own
-        GcNeutralScope neutral;  // nor move the program's collections
         SampleLocked(slot, gen, gil_was_free, gc_generation);
       }
       PyGILState_Release(st);
@@ -234,9 +232,6 @@ using TimerObject = PlainWrapperObject;
 void ReportStall(uint64_t sampled_id, PyObject* handle, uint64_t start, uint64_t duration) {
   PyObject *et, *ev, *tb;
   PyErr_Fetch(&et, &ev, &tb);  // the callback's own exception, if any
-  // Stalls come at moments that depend on timing: what reporting one
-  // allocates must not move the program's collections.
-  GcNeutralScope neutral;
   uint64_t stall_id = sampled_id != 0 ? sampled_id : NewEntityId();
   uint64_t loop = 0;
   uint32_t name = 0;
