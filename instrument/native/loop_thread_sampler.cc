@@ -1,4 +1,3 @@
-#include "instrument/native/exit_signals.h"
 #include "instrument/native/loop_thread_sampler.h"
 #include "trace/waitgraph_trace.pb.h"
 
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/exit_signals.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/object_ids.h"
