@@ -10,6 +10,7 @@
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/object_ids.h"
+#include "instrument/native/stack_walker.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/state.h"
 
@@ -367,6 +368,7 @@ PyObject* TaskHookVectorcall(PyObject* callable, PyObject* const* args, size_t n
                              PyObject* kwnames) {
   auto* self = reinterpret_cast<TaskHookObject*>(callable);
   if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  StackWalker::CallScope one_walk;  // CONTEXT_COPIED and LOOP_BOUND: one walk
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   Py_ssize_t ctx_at = -1;

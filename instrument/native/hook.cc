@@ -4,6 +4,7 @@
 
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
+#include "instrument/native/stack_walker.h"
 #include "instrument/native/state.h"
 
 namespace waitgraph::shim {
@@ -59,6 +60,7 @@ PyObject* HookVectorcall(PyObject* callable, PyObject* const* args, size_t nargs
                          PyObject* kwnames) {
   HookObject* self = reinterpret_cast<HookObject*>(callable);
   if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  StackWalker::CallScope one_walk;  // pre, post and nested hooks share the caller's stack
 
   if (self->flags & kHookContext) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);

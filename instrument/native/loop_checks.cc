@@ -23,15 +23,12 @@ namespace {
 constexpr int kShortStack = 6;
 
 uint32_t ShortStack() {
-  PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
-  uint32_t id = 0;
   try {
-    id = TheStackWalker().CaptureFrom(TheRecorder(), frame, kShortStack);
+    return TheStackWalker().CaptureCurrent(TheRecorder(), kShortStack);
   } catch (const std::bad_alloc&) {
     TheRecorder().Disable("out of memory");
+    return 0;
   }
-  Py_XDECREF(frame);
-  return id;
 }
 
 // Proto values used here (trace/waitgraph_trace.proto).

@@ -298,8 +298,7 @@ void Recorder::Disable(const char* why) {
   }
 }
 
-void Recorder::Remember(std::unordered_map<std::string, uint32_t>& table, std::string key,
-                        uint32_t id) {
+void Recorder::Remember(InternTable& table, std::string key, uint32_t id) {
   constexpr size_t kEntryOverhead = 64;  // node, hash bucket, string header
   remembered_bytes_ += key.size() + kEntryOverhead;
   if (remembered_bytes_ > kMaxRememberedBytes) {
@@ -312,7 +311,7 @@ void Recorder::Remember(std::unordered_map<std::string, uint32_t>& table, std::s
 
 uint32_t Recorder::InternString(std::string_view s) {
   s = CutUtf8(s, kMaxStringBytes);  // a proto string must stay valid UTF-8
-  auto it = strings_.find(std::string(s));
+  auto it = strings_.find(s);
   if (it != strings_.end()) return it->second;
   uint32_t id = next_string_++;
   Remember(strings_, std::string(s), id);
@@ -329,11 +328,11 @@ uint32_t Recorder::DefineFrame(uint32_t file, uint32_t function, uint32_t line, 
 }
 
 uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
-  std::string key(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint32_t));
+  std::string_view key(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint32_t));
   auto it = stacks_.find(key);
   if (it != stacks_.end()) return it->second;
   uint32_t id = next_stack_++;
-  Remember(stacks_, std::move(key), id);
+  Remember(stacks_, std::string(key), id);
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.stacks.emplace_back(id, frames);
   return id;

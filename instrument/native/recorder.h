@@ -120,6 +120,13 @@ class Recorder {
   void Disable(const char* why);
 
  private:
+  // Intern tables are looked up by string_view: a hit builds no std::string
+  // (heterogeneous lookup).
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  using InternTable = std::unordered_map<std::string, uint32_t, KeyHash, std::equal_to<>>;
   struct Session;  // one trace file and its writer thread (recorder.cc)
 
   void WriterMain(std::shared_ptr<Session> session);
@@ -133,7 +140,7 @@ class Recorder {
   void ResetTables();
   // Adds `key` to one of the intern tables, forgetting both once they hold
   // kMaxRememberedBytes.
-  void Remember(std::unordered_map<std::string, uint32_t>& table, std::string key, uint32_t id);
+  void Remember(InternTable& table, std::string key, uint32_t id);
 
   std::string path_;
   bool running_ = false;
@@ -141,8 +148,8 @@ class Recorder {
   uint64_t generation_ = 0;
 
   // Intern tables (GIL-protected).
-  std::unordered_map<std::string, uint32_t> strings_;
-  std::unordered_map<std::string, uint32_t> stacks_;
+  InternTable strings_;
+  InternTable stacks_;
   size_t remembered_bytes_ = 0;  // keys of strings_ and stacks_, with overhead
   uint32_t next_string_ = 1, next_frame_ = 1, next_stack_ = 1;
 
