@@ -339,6 +339,18 @@ PyObject* ContextHandoffPy(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// post(token, result, exc) of ThreadPoolExecutor.submit:
+// CONTEXT_HANDOFF(the future <- current context), in C: it runs per submit.
+PyObject* SubmitHandoffPost(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  static PyObject* api = PyUnicode_InternFromString("ThreadPoolExecutor.submit");
+  if (!Active() || nargs < 3 || args[1] == Py_None || args[2] != Py_None || api == nullptr)
+    Py_RETURN_NONE;
+  EmitRaw(kContextHandoff, EntityOf(args[1]), ContextId(), NameOf(api), trace::ENTITY_FUTURE,
+          CaptureStack());
+  if (PyErr_Occurred()) PyErr_Clear();
+  Py_RETURN_NONE;
+}
+
 PyObject* CurrentContextIdPy(PyObject*, PyObject*) {
   return PyLong_FromUnsignedLongLong(ContextId());
 }
@@ -499,6 +511,8 @@ PyMethodDef kContextMethods[] = {
     {"context_copied", FAST(ContextCopiedPy), METH_FASTCALL, "context_copied(ctx, api, kind)"},
     {"context_handoff", FAST(ContextHandoffPy), METH_FASTCALL,
      "context_handoff(target, kind, api)"},
+    {"submit_handoff_post", FAST(SubmitHandoffPost), METH_FASTCALL,
+     "post of ThreadPoolExecutor.submit: CONTEXT_HANDOFF(future <- current)"},
     {"current_context_id", CurrentContextIdPy, METH_NOARGS, nullptr},
     {"wrap_create_task", WrapCreateTaskPy, METH_O,
      "A recording replacement for BaseEventLoop.create_task around `original`."},

@@ -130,15 +130,6 @@ def _make_task_created(local_cls):
 
 # --- hand-offs to threads -------------------------------------------------
 
-def _submit_pre(self, *args, **kwargs):
-    return [self]
-
-
-def _submit_post(token, result, exc):
-    if exc is None and result is not None:
-        _handoff(result, K.ENTITY_FUTURE, "ThreadPoolExecutor.submit")
-
-
 def _thread_start_pre(self):
     return [self]
 
@@ -170,7 +161,9 @@ def install(p):
     current = L.__dict__["create_task"]
     p.replace(L, "create_task", _native.wrap_create_task(current), current)
 
-    _wrap(p, _cf_thread.ThreadPoolExecutor, "submit", _submit_pre, _submit_post)
+    # In C (per submit): self as the token, then CONTEXT_HANDOFF(future).
+    _wrap(p, _cf_thread.ThreadPoolExecutor, "submit", _native.self_token_pre,
+          _native.submit_handoff_post)
     _wrap(p, threading.Thread, "start", _thread_start_pre, _thread_start_post)
 
     from . import _hooks_asgiref
