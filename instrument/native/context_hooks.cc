@@ -9,6 +9,7 @@
 
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
+#include "instrument/native/interp_frames.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/recorder.h"
@@ -273,10 +274,19 @@ PyObject* UninstallPy(PyObject*, PyObject*) {
 
 // True if the Python code calling us lives in asyncio (Handle and the
 // Python Future copy the context for every callback).
+// Read in place (interp_frames.h): PyEval_GetFrame would make a frame
+// object, a GC allocation, for every Handle asyncio creates.
 bool CalledFromAsyncio() {
-  PyFrameObject* frame = PyEval_GetFrame();  // borrowed
-  if (frame == nullptr) return false;
-  PyCodeObject* code = PyFrame_GetCode(frame);
+  PyCodeObject* code = nullptr;
+  if (FramesLayoutOk()) {
+    InterpFrame* f = CompleteFrom(InnermostFrame());
+    if (f == nullptr) return false;
+    code = reinterpret_cast<PyCodeObject*>(Py_NewRef(f->f_code));
+  } else {
+    PyFrameObject* frame = PyEval_GetFrame();  // borrowed
+    if (frame == nullptr) return false;
+    code = PyFrame_GetCode(frame);
+  }
   PyObject* key = reinterpret_cast<PyObject*>(code);
   auto it = g_asyncio_code->find(key);
   if (it != g_asyncio_code->end()) {

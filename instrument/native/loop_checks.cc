@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/interp_frames.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -350,11 +351,18 @@ PyObject* GetLoopPre(PyObject*, PyObject* const* args, size_t nargsf, PyObject*)
   PyObject* self = args[0];
   PyObject* loop = BoundLoop(self);
   if (loop == nullptr) return Py_NewRef(self);
+  PyObject* running = RunningLoop();
+  const bool own_loop = running == loop;
+  Py_DECREF(running);
   Py_DECREF(loop);
-  // The API is the caller (Queue.get, Lock.acquire, Event.wait...).
+  if (own_loop) Py_RETURN_NONE;  // the common case: nothing to look up or record
+  // The API is the caller (Queue.get, Lock.acquire, Event.wait...), read in
+  // place (PyEval_GetFrame would make a frame object).
   PyObject* api = nullptr;
-  PyFrameObject* frame = PyEval_GetFrame();  // borrowed
-  if (frame != nullptr) {
+  if (FramesLayoutOk()) {
+    InterpFrame* f = CompleteFrom(InnermostFrame());
+    if (f != nullptr) api = Py_NewRef(f->f_code->co_qualname);
+  } else if (PyFrameObject* frame = PyEval_GetFrame(); frame != nullptr) {  // borrowed
     PyCodeObject* code = PyFrame_GetCode(frame);
     api = Py_NewRef(code->co_qualname);
     Py_DECREF(code);
