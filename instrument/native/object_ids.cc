@@ -1,6 +1,7 @@
 #include "instrument/native/object_ids.h"
 
 #include <algorithm>
+#include <deque>
 #include <unordered_map>
 
 namespace waitgraph::shim {
@@ -21,10 +22,37 @@ std::unordered_map<PyObject*, Entry>* g_by_object;
 // (amortised O(1) per id; no callback runs when an object dies).
 size_t g_sweep_at = 0;
 constexpr size_t kMinSweep = 4096;
+// Most ids go to short-lived objects (futures, tasks, contexts) that die in
+// about the order they were made: the newest entries are kept in order too,
+// and the oldest of them released as soon as their objects are gone, so a
+// dead object's weak reference (a GC-tracked object) does not linger until
+// the next sweep and bring the program's collections earlier.
+struct Young {
+  PyObject* obj;  // the key (never dereferenced)
+  uint64_t id;    // the entry it was made for, if the key's entry still has it
+};
+std::deque<Young>* g_young;
+constexpr size_t kMaxYoung = 4096;
+constexpr int kReleasesPerId = 4;
+
+void ReleaseDeadYoung() {
+  for (int i = 0; i < kReleasesPerId && !g_young->empty(); ++i) {
+    const Young& y = g_young->front();
+    auto it = g_by_object->find(y.obj);
+    if (it != g_by_object->end() && it->second.id == y.id) {
+      if (PyWeakref_GET_OBJECT(it->second.weakref) != Py_None) break;  // the oldest is alive
+      Py_DECREF(it->second.weakref);
+      g_by_object->erase(it);
+    }  // else: that entry was replaced or swept already
+    g_young->pop_front();
+  }
+  while (g_young->size() > kMaxYoung) g_young->pop_front();  // old now: left to the sweep
+}
 
 bool Dead(const Entry& e) { return e.weakref != nullptr && PyWeakref_GET_OBJECT(e.weakref) == Py_None; }
 
 void SweepDeadEntries() {
+  g_young->clear();
   for (auto it = g_by_object->begin(); it != g_by_object->end();) {
     if (Dead(it->second)) {
       Py_DECREF(it->second.weakref);  // a weak reference without callback: runs no Python code
@@ -47,6 +75,7 @@ PyObject* WeakRefTo(PyObject* obj) {
 
 bool InitObjectIds(PyObject* /*module*/) {
   g_by_object = new std::unordered_map<PyObject*, Entry>();
+  g_young = new std::deque<Young>();
   g_sweep_at = kMinSweep;
   return true;
 }
@@ -60,11 +89,15 @@ uint64_t ObjectId(PyObject* obj) {
     if (e.weakref == nullptr || PyWeakref_GET_OBJECT(e.weakref) == obj) return e.id;
     Py_DECREF(e.weakref);  // its object died: this one gets a new id
     e = Entry{g_next_id++, WeakRefTo(obj)};
+    if (e.weakref != nullptr) g_young->push_back(Young{obj, e.id});
     return e.id;
   }
   if (g_by_object->size() >= g_sweep_at) SweepDeadEntries();
+  ReleaseDeadYoung();
   uint64_t id = g_next_id++;
-  g_by_object->emplace(obj, Entry{id, WeakRefTo(obj)});
+  PyObject* ref = WeakRefTo(obj);
+  g_by_object->emplace(obj, Entry{id, ref});
+  if (ref != nullptr) g_young->push_back(Young{obj, id});
   return id;
 }
 
