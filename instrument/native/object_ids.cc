@@ -22,11 +22,11 @@ std::unordered_map<PyObject*, Entry>* g_by_object;
 // (amortised O(1) per id; no callback runs when an object dies).
 size_t g_sweep_at = 0;
 constexpr size_t kMinSweep = 4096;
-// Most ids go to short-lived objects (futures, tasks, contexts) that die in
-// about the order they were made: the newest entries are kept in order too,
-// and the oldest of them released as soon as their objects are gone, so a
-// dead object's weak reference (a GC-tracked object) does not linger until
-// the next sweep and bring the program's collections earlier.
+// Most ids go to short-lived objects (futures, tasks, contexts): the
+// newest entries are kept in a queue that every new id looks a few steps
+// further into (a live one goes to the back), so the weak reference of a
+// dead object (a GC-tracked object) is released soon after it dies, not at
+// the next sweep, and does not bring the program's collections earlier.
 struct Young {
   PyObject* obj;  // the key (never dereferenced)
   uint64_t id;    // the entry it was made for, if the key's entry still has it
@@ -37,16 +37,18 @@ constexpr int kReleasesPerId = 4;
 
 void ReleaseDeadYoung() {
   for (int i = 0; i < kReleasesPerId && !g_young->empty(); ++i) {
-    const Young& y = g_young->front();
-    auto it = g_by_object->find(y.obj);
-    if (it != g_by_object->end() && it->second.id == y.id) {
-      if (PyWeakref_GET_OBJECT(it->second.weakref) != Py_None) break;  // the oldest is alive
-      Py_DECREF(it->second.weakref);
-      g_by_object->erase(it);
-    }  // else: that entry was replaced or swept already
+    Young y = g_young->front();
     g_young->pop_front();
+    auto it = g_by_object->find(y.obj);
+    if (it == g_by_object->end() || it->second.id != y.id) continue;  // replaced or swept
+    if (PyWeakref_GET_OBJECT(it->second.weakref) != Py_None) {
+      g_young->push_back(y);  // alive: looked at again after the others
+      continue;
+    }
+    Py_DECREF(it->second.weakref);
+    g_by_object->erase(it);
   }
-  while (g_young->size() > kMaxYoung) g_young->pop_front();  // old now: left to the sweep
+  while (g_young->size() > kMaxYoung) g_young->pop_front();  // long-lived: left to the sweep
 }
 
 bool Dead(const Entry& e) { return e.weakref != nullptr && PyWeakref_GET_OBJECT(e.weakref) == Py_None; }
