@@ -177,11 +177,6 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
   return recorder.InternStack(scratch_);
 }
 
-namespace {
-
-// -1 not checked yet, 0 mismatch (use the public API), 1 checked.
-int g_layout_ok = -1;
-
 // One walk shared by the hooks of one call (StackWalker::CallScope).
 struct CallMemo {
   int depth = 0;
@@ -192,6 +187,11 @@ struct CallMemo {
   bool exhausted = false;  // the walk reached the outermost frame (or kMaxVisited)
   std::vector<uint32_t> ids;
 };
+
+namespace {
+
+// -1 not checked yet, 0 mismatch (use the public API), 1 checked.
+int g_layout_ok = -1;
 thread_local CallMemo t_memo;
 
 }  // namespace
@@ -219,17 +219,17 @@ bool FramesLayoutOk() {
   return ok;
 }
 
-StackWalker::CallScope::CallScope() {
-  if (t_memo.depth++ > 0) return;
-  t_memo.valid = false;
-  t_memo.top = g_layout_ok == 1 ? CompleteFrom(InnermostFrame()) : nullptr;
-  t_memo.top_instr = t_memo.top != nullptr ? t_memo.top->prev_instr : nullptr;
+StackWalker::CallScope::CallScope() : memo_(&t_memo) {
+  if (memo_->depth++ > 0) return;
+  memo_->valid = false;
+  memo_->top = g_layout_ok == 1 ? CompleteFrom(InnermostFrame()) : nullptr;
+  memo_->top_instr = memo_->top != nullptr ? memo_->top->prev_instr : nullptr;
 }
 
 StackWalker::CallScope::~CallScope() {
-  if (--t_memo.depth == 0) {
-    t_memo.valid = false;
-    t_memo.top = nullptr;
+  if (--memo_->depth == 0) {
+    memo_->valid = false;
+    memo_->top = nullptr;
   }
 }
 

@@ -19,6 +19,8 @@
 
 namespace waitgraph::shim {
 
+struct CallMemo;
+
 class StackWalker {
  public:
   static constexpr int kMaxFrames = 64;
@@ -53,6 +55,9 @@ class StackWalker {
     ~CallScope();
     CallScope(const CallScope&) = delete;
     CallScope& operator=(const CallScope&) = delete;
+
+   private:
+    struct CallMemo* memo_;  // this thread's: one thread-local look-up per scope
   };
   // A one-frame stack for a code location given as (code object, byte
   // offset of its instruction): the cheap "taken here" site of a lock
