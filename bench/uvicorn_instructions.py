@@ -5,7 +5,7 @@ machine.
 
 The server (`uvicorn --loop asyncio --http h11`, bench/workloads/
 starlette_hello.py) runs under valgrind's callgrind; a client on the same
-machine sends N keep-alive requests over a few connections, then the server
+machine sends N keep-alive requests, one at a time, then the server
 is stopped with SIGTERM (the shim writes its trace to the end). Two runs
 per configuration, with N1 and N2 requests: (instructions(N2) -
 instructions(N1)) / (N2 - N1) is the cost of one request, start-up and
@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SLOWDOWN = 50
-CONNECTIONS = 4
+CONNECTIONS = 1  # one request at a time: no batching that depends on timing
 
 
 def free_port():
@@ -92,7 +92,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--waitgraph", default=os.path.join(REPO, "build", "bin", "waitgraph"))
     ap.add_argument("--python", default="/usr/bin/python3")
-    ap.add_argument("--requests", type=int, nargs=2, default=[400, 2400], metavar=("N1", "N2"))
+    ap.add_argument("--requests", type=int, nargs=2, default=[300, 1300], metavar=("N1", "N2"))
     args = ap.parse_args()
     shim = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(args.waitgraph)),
                                          "..", "lib", "waitgraph", "python"))
