@@ -1,7 +1,9 @@
 #include "trace/chunk_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include <sys/stat.h>
 
@@ -58,10 +60,18 @@ bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) 
   // merge sets format_version and sequence to the same values again).
   std::string raw;
   if (!chunk.SerializeToString(&raw)) return false;
-  std::string packed(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(packed.data(), packed.size(), raw.data(), raw.size(), zstd_level);
+  // One compression context and one output buffer per writing thread, kept:
+  // ZSTD_compress would allocate and clear a fresh context for every chunk
+  // (a chunk goes out every 50 ms), and a new buffer would be zero-filled.
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> context(ZSTD_createCCtx(),
+                                                                          ZSTD_freeCCtx);
+  thread_local std::string scratch;
+  if (context == nullptr) return false;
+  scratch.resize(std::max(scratch.size(), ZSTD_compressBound(raw.size())));
+  size_t n = ZSTD_compressCCtx(context.get(), scratch.data(), scratch.size(), raw.data(), raw.size(),
+                               zstd_level);
   if (ZSTD_isError(n)) return false;
-  packed.resize(n);
+  std::string packed(scratch.data(), n);
   TraceChunk outer;
   outer.set_format_version(kFormatVersion);
   outer.set_sequence(chunk.sequence());

@@ -10,7 +10,9 @@
 
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
+#include "instrument/native/interp_frames.h"
 #include "instrument/native/object_ids.h"
+#include "instrument/native/stack_walker.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/state.h"
 
@@ -299,10 +301,19 @@ PyObject* UninstallPy(PyObject*, PyObject*) {
 
 // True if the Python code calling us lives in asyncio (Handle and the
 // Python Future copy the context for every callback).
+// Read in place (interp_frames.h): PyEval_GetFrame would make a frame
+// object, a GC allocation, for every Handle asyncio creates.
 bool CalledFromAsyncio() {
-  PyFrameObject* frame = PyEval_GetFrame();  // borrowed
-  if (frame == nullptr) return false;
-  PyCodeObject* code = PyFrame_GetCode(frame);
+  PyCodeObject* code = nullptr;
+  if (FramesLayoutOk()) {
+    InterpFrame* f = CompleteFrom(InnermostFrame());
+    if (f == nullptr) return false;
+    code = reinterpret_cast<PyCodeObject*>(Py_NewRef(f->f_code));
+  } else {
+    PyFrameObject* frame = PyEval_GetFrame();  // borrowed
+    if (frame == nullptr) return false;
+    code = PyFrame_GetCode(frame);
+  }
   PyObject* key = reinterpret_cast<PyObject*>(code);
   auto it = g_asyncio_code->find(key);
   if (it != g_asyncio_code->end()) {
@@ -365,6 +376,18 @@ PyObject* ContextHandoffPy(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
+// post(token, result, exc) of ThreadPoolExecutor.submit:
+// CONTEXT_HANDOFF(the future <- current context), in C: it runs per submit.
+PyObject* SubmitHandoffPost(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  static PyObject* api = PyUnicode_InternFromString("ThreadPoolExecutor.submit");
+  if (!Active() || nargs < 3 || args[1] == Py_None || args[2] != Py_None || api == nullptr)
+    Py_RETURN_NONE;
+  EmitRaw(kContextHandoff, EntityOf(args[1]), ContextId(), NameOf(api), trace::ENTITY_FUTURE,
+          CaptureStack());
+  if (PyErr_Occurred()) PyErr_Clear();
+  Py_RETURN_NONE;
+}
+
 PyObject* CurrentContextIdPy(PyObject*, PyObject*) {
   return PyLong_FromUnsignedLongLong(ContextId());
 }
@@ -394,6 +417,7 @@ PyObject* TaskHookVectorcall(PyObject* callable, PyObject* const* args, size_t n
                              PyObject* kwnames) {
   auto* self = reinterpret_cast<TaskHookObject*>(callable);
   if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  StackWalker::CallScope one_walk;  // CONTEXT_COPIED and LOOP_BOUND: one walk
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   Py_ssize_t ctx_at = -1;
@@ -524,6 +548,8 @@ PyMethodDef kContextMethods[] = {
     {"context_copied", FAST(ContextCopiedPy), METH_FASTCALL, "context_copied(ctx, api, kind)"},
     {"context_handoff", FAST(ContextHandoffPy), METH_FASTCALL,
      "context_handoff(target, kind, api)"},
+    {"submit_handoff_post", FAST(SubmitHandoffPost), METH_FASTCALL,
+     "post of ThreadPoolExecutor.submit: CONTEXT_HANDOFF(future <- current)"},
     {"current_context_id", CurrentContextIdPy, METH_NOARGS, nullptr},
     {"wrap_create_task", WrapCreateTaskPy, METH_O,
      "A recording replacement for BaseEventLoop.create_task around `original`."},

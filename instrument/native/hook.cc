@@ -1,9 +1,11 @@
 #include "instrument/native/hook.h"
 
 #include <cstddef>
+#include <optional>
 
 #include "instrument/native/emit.h"
 #include "instrument/native/fast_hooks.h"
+#include "instrument/native/stack_walker.h"
 #include "instrument/native/state.h"
 
 namespace waitgraph::shim {
@@ -59,6 +61,11 @@ PyObject* HookVectorcall(PyObject* callable, PyObject* const* args, size_t nargs
                          PyObject* kwnames) {
   HookObject* self = reinterpret_cast<HookObject*>(callable);
   if (!Active()) return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+  // Pre, post and the hooks nested in a context hook share one walk of the
+  // caller's stack; a hook with neither post nor context (call_soon,
+  // asyncio.Lock.acquire: the hottest) captures at most once and skips it.
+  std::optional<StackWalker::CallScope> one_walk;
+  if (self->post != nullptr || (self->flags & kHookContext)) one_walk.emplace();
 
   if (self->flags & kHookContext) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/interp_frames.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -23,15 +24,12 @@ namespace {
 constexpr int kShortStack = 6;
 
 uint32_t ShortStack() {
-  PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
-  uint32_t id = 0;
   try {
-    id = TheStackWalker().CaptureFrom(TheRecorder(), frame, kShortStack);
+    return TheStackWalker().CaptureCurrent(TheRecorder(), kShortStack);
   } catch (const std::bad_alloc&) {
     TheRecorder().Disable("out of memory");
+    return 0;
   }
-  Py_XDECREF(frame);
-  return id;
 }
 
 // Proto values used here (trace/waitgraph_trace.proto).
@@ -44,7 +42,7 @@ constexpr int64_t kEntityTask = trace::ENTITY_TASK, kEntityAsyncFuture = trace::
 // loop_call_pre flags (mirrored in waitgraph/_hooks_loops.py).
 constexpr long kCheckThread = 1, kBindResult = 2;
 
-PyObject *s_loop, *s_closed, *s_thread_id;
+PyObject *s_loop, *s_closed, *s_thread_id, *s_future_blocking, *s_cancelled, *s_cst_name;
 // Resolved on first use: by then asyncio is imported (these hooks sit on
 // asyncio classes).
 PyObject* g_get_running_loop = nullptr;  // _asyncio._get_running_loop
@@ -353,11 +351,18 @@ PyObject* GetLoopPre(PyObject*, PyObject* const* args, size_t nargsf, PyObject*)
   PyObject* self = args[0];
   PyObject* loop = BoundLoop(self);
   if (loop == nullptr) return Py_NewRef(self);
+  PyObject* running = RunningLoop();
+  const bool own_loop = running == loop;
+  Py_DECREF(running);
   Py_DECREF(loop);
-  // The API is the caller (Queue.get, Lock.acquire, Event.wait...).
+  if (own_loop) Py_RETURN_NONE;  // the common case: nothing to look up or record
+  // The API is the caller (Queue.get, Lock.acquire, Event.wait...), read in
+  // place (PyEval_GetFrame would make a frame object).
   PyObject* api = nullptr;
-  PyFrameObject* frame = PyEval_GetFrame();  // borrowed
-  if (frame != nullptr) {
+  if (FramesLayoutOk()) {
+    InterpFrame* f = CompleteFrom(InnermostFrame());
+    if (f != nullptr) api = Py_NewRef(f->f_code->co_qualname);
+  } else if (PyFrameObject* frame = PyEval_GetFrame(); frame != nullptr) {  // borrowed
     PyCodeObject* code = PyFrame_GetCode(frame);
     api = Py_NewRef(code->co_qualname);
     Py_DECREF(code);
@@ -394,6 +399,62 @@ PyObject* TransportBoundPost(PyObject*, PyObject* const* args, Py_ssize_t nargs)
   Py_RETURN_NONE;
 }
 
+// call_soon_threadsafe_pre(chain_set_state_code, self, callback, *args)
+// (bound with functools.partial; it runs per executor hop): LOOP_HANDOFF
+// into `self`, or LOOP_CALL when it is closed (the original then raises).
+// Nothing for asyncio's _chain_future _set_state carrying a late result to
+// a future that was cancelled: _set_state drops it, nobody waits for it.
+bool IsCancelledFuture(PyObject* obj) {
+  PyObject* marker = nullptr;
+  if (_PyObject_LookupAttr(reinterpret_cast<PyObject*>(Py_TYPE(obj)), s_future_blocking,
+                           &marker) <= 0) {
+    PyErr_Clear();
+    return false;
+  }
+  Py_DECREF(marker);
+  PyObject* blocking = nullptr;
+  if (_PyObject_LookupAttr(obj, s_future_blocking, &blocking) <= 0) {
+    PyErr_Clear();
+    return false;
+  }
+  bool is_future = blocking != Py_None;  // asyncio.isfuture()
+  Py_DECREF(blocking);
+  if (!is_future) return false;
+  PyObject* r = PyObject_CallMethodNoArgs(obj, s_cancelled);
+  if (r == nullptr) {
+    PyErr_Clear();
+    return false;
+  }
+  bool cancelled = r == Py_True;
+  Py_DECREF(r);
+  return cancelled;
+}
+
+PyObject* CallSoonThreadsafePre(PyObject*, PyObject* const* args, size_t nargsf, PyObject*) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs < 2) Py_RETURN_NONE;
+  PyObject* chain_code = args[0];
+  PyObject* loop = args[1];
+  if (nargs >= 4 && PyFunction_Check(args[2]) && PyFunction_GET_CODE(args[2]) == chain_code &&
+      IsCancelledFuture(args[3])) {
+    Py_RETURN_NONE;
+  }
+  PyObject* closed = nullptr;
+  if (_PyObject_LookupAttr(loop, s_closed, &closed) <= 0) {  // not a loop as we know it
+    PyErr_Clear();
+    Py_RETURN_NONE;
+  }
+  int is_closed = PyObject_IsTrue(closed);
+  Py_DECREF(closed);
+  if (is_closed < 0) {
+    PyErr_Clear();
+    Py_RETURN_NONE;
+  }
+  const uint32_t kind = is_closed ? kLoopCall : uint32_t(trace::LOOP_HANDOFF);
+  EmitRaw(kind, ObjectId(loop), 0, NameOf(s_cst_name), 0, CaptureStack());
+  Py_RETURN_NONE;
+}
+
 #define FASTKW(f) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f))
 PyMethodDef kLoopMethods[] = {
     {"loop_call_pre", FASTKW(LoopCallPre), METH_FASTCALL | METH_KEYWORDS, nullptr},
@@ -404,6 +465,8 @@ PyMethodDef kLoopMethods[] = {
     {"get_loop_post", FASTKW(GetLoopPost), METH_FASTCALL, nullptr},
     {"use_check_pre", FASTKW(UseCheckPre), METH_FASTCALL | METH_KEYWORDS, nullptr},
     {"transport_bound_post", FASTKW(TransportBoundPost), METH_FASTCALL, nullptr},
+    {"call_soon_threadsafe_pre", FASTKW(CallSoonThreadsafePre), METH_FASTCALL | METH_KEYWORDS,
+     nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -414,7 +477,9 @@ bool InitLoopChecks(PyObject* module) {
       !Intern(&s_thread_id, "_thread_id") || !Intern(&s_get_coro, "get_coro") ||
       !Intern(&s_await, "await") || !Intern(&s_cr_await, "cr_await") ||
       !Intern(&s_gi_yieldfrom, "gi_yieldfrom") || !Intern(&s_cr_frame, "cr_frame") ||
-      !Intern(&s_gi_frame, "gi_frame")) {
+      !Intern(&s_gi_frame, "gi_frame") ||
+      !Intern(&s_future_blocking, "_asyncio_future_blocking") ||
+      !Intern(&s_cancelled, "cancelled") || !Intern(&s_cst_name, "call_soon_threadsafe")) {
     return false;
   }
   return PyModule_AddFunctions(module, kLoopMethods) == 0;

@@ -48,6 +48,7 @@
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/stall_watchdog.h"
+#include "instrument/native/wait_pre.h"
 #include "instrument/native/state.h"
 #include "trace/private_files.h"
 
@@ -305,7 +306,7 @@ PyMODINIT_FUNC PyInit__native() {
   using namespace waitgraph::shim;
   PyObject* module = PyModule_Create(&kModule);
   if (module == nullptr) return nullptr;
-  if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitContextHooks(module) ||
+  if (!InitObjectIds(module) || !InitHookType(module) || !InitFastHooks(module) || !InitWaitPre(module) || !InitContextHooks(module) ||
       !InitLockHooks(module) ||
       !InitLoopChecks(module) || !InitStallWatchdog(module) || !InitGcPauses(module) || !InitLoopSnapshot(module) ||
       !InitLoopThreadSampler(module) ||

@@ -1,10 +1,12 @@
 // Stable entity ids for Python objects (loops, executors, futures, queues,
 // events, conditions), without touching the objects.
 //
-// A map keyed by the object's address holds a weak reference with a callback
-// that removes the entry when the object dies, so an id lives exactly as long
-// as its object and a later object at the same address gets a new id. Nothing
-// is added to the object's __dict__. Objects that do not support weak
+// A map keyed by the object's address holds a weak reference (no callback)
+// to it: while the reference still points at the key the id is that
+// object's; once it points at None the object died, and a later object at
+// the same address gets a new id. So an id lives exactly as long as its
+// object, no callback runs when an object dies, and dead entries are swept
+// when the map has doubled. Nothing is added to the object's __dict__. Objects that do not support weak
 // references (none of the types the shim tracks) fall back to an entry keyed
 // by address alone, which may be inherited by a later object at that address.
 //
@@ -22,11 +24,12 @@ namespace waitgraph::shim {
 uint64_t NewEntityId();
 // The id of `obj`, assigned on first use. Never raises.
 uint64_t ObjectId(PyObject* obj);
-// Called with the id of each object that dies while it has one (from the
-// weak reference's callback: GIL held; must not raise or call Python).
-// One listener (the context hooks forget a dead context's state).
+// Called with the id of each object that dies while it has one, when its
+// entry is dropped (soon after the death: at a later ObjectId() call or a
+// sweep; GIL held; must not raise or call Python). One listener (the
+// context hooks forget a dead context's state).
 void SetObjectGoneListener(void (*listener)(uint64_t id));
-// Module init: creates the weakref callback. False (with a Python error) on failure.
+// Module init. False (with a Python error) on failure.
 bool InitObjectIds(PyObject* module);
 
 }  // namespace waitgraph::shim

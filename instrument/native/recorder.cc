@@ -317,7 +317,7 @@ constexpr size_t kEntryOverhead = 64;  // node, hash bucket, string header
 
 uint32_t Recorder::InternString(std::string_view s) {
   s = CutUtf8(s, kMaxStringBytes);  // a proto string must stay valid UTF-8
-  auto it = strings_.find(std::string(s));
+  auto it = strings_.find(s);
   if (it != strings_.end()) return it->second;
   CountRemembered(s.size() + kEntryOverhead);
   uint32_t id = next_string_++;
@@ -336,12 +336,12 @@ uint32_t Recorder::DefineFrame(uint32_t file, uint32_t function, uint32_t line, 
 }
 
 uint32_t Recorder::InternStack(const std::vector<uint32_t>& frames) {
-  std::string key(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint32_t));
+  std::string_view key(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint32_t));
   auto it = stacks_.find(key);
   if (it != stacks_.end()) return it->second;
   CountRemembered(key.size() + kEntryOverhead);
   uint32_t id = next_stack_++;
-  stacks_.emplace(std::move(key), id);
+  stacks_.emplace(std::string(key), id);
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.stacks.emplace_back(id, frames);
   return id;

@@ -141,6 +141,13 @@ class Recorder {
   void Disable(const char* why);
 
  private:
+  // Intern tables are looked up by string_view: a hit builds no std::string
+  // (heterogeneous lookup).
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  using InternTable = std::unordered_map<std::string, uint32_t, KeyHash, std::equal_to<>>;
   struct Session;  // one trace file and its writer thread (recorder.cc)
 
   void WriterMain(std::shared_ptr<Session> session);
@@ -163,8 +170,8 @@ class Recorder {
   uint64_t generation_ = 0;
 
   // Intern tables (GIL-protected).
-  std::unordered_map<std::string, uint32_t> strings_;
-  std::unordered_map<std::string, uint32_t> stacks_;
+  InternTable strings_;
+  InternTable stacks_;
   size_t remembered_bytes_ = 0;  // keys of strings_ and stacks_, and frames, with overhead
   uint64_t intern_epoch_ = 0;
   uint64_t events_appended_ = 0;

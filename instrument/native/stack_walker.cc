@@ -1,6 +1,9 @@
 #include "instrument/native/stack_walker.h"
 
+#include <algorithm>
 #include <string_view>
+
+#include "instrument/native/interp_frames.h"
 
 namespace waitgraph::shim {
 
@@ -111,35 +114,35 @@ StackWalker::CodeInfo& StackWalker::Info(Recorder& recorder, PyCodeObject* code)
   return codes_.emplace(key, std::move(info)).first->second;
 }
 
+uint32_t StackWalker::SiteFrame(Recorder& recorder, PyCodeObject* code, int lasti_bytes) {
+  // Keyed first by the instruction offset: the code look-up and above all
+  // the line number (a scan of the code's line table) are the dearest steps
+  // of a walk, and a hot path such as create_task is walked again and again.
+  auto site = std::make_pair(reinterpret_cast<PyObject*>(code), lasti_bytes);
+  if (auto at = sites_.find(site); at != sites_.end()) return at->second;
+  CodeInfo& info = Info(recorder, code);
+  uint32_t id = 0;
+  if (!info.shim) {
+    int line = PyCode_Addr2Line(code, lasti_bytes);
+    auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
+    if (auto it = frames_.find(key); it != frames_.end()) {
+      id = it->second;
+    } else {
+      id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
+                                info.library);
+      frames_.emplace(key, id);
+      info.lines.push_back(line);
+    }
+  }
+  sites_.emplace(site, id);
+  info.lastis.push_back(lasti_bytes);
+  return id;
+}
+
 void StackWalker::AddFrame(Recorder& recorder, PyFrameObject* frame) {
   PyCodeObject* code = PyFrame_GetCode(frame);
-  CodeInfo& info = Info(recorder, code);
-  if (!info.shim) {
-    // Keyed first by the instruction offset: computing the line number
-    // scans the code's line table, by far the dearest step of a walk
-    // (a hot path such as create_task is walked again and again).
-    auto site = std::make_pair(reinterpret_cast<PyObject*>(code), PyFrame_GetLasti(frame));
-    auto at = sites_.find(site);
-    uint32_t id;
-    if (at != sites_.end()) {
-      id = at->second;
-    } else {
-      int line = PyFrame_GetLineNumber(frame);
-      auto key = std::make_pair(reinterpret_cast<PyObject*>(code), line);
-      auto it = frames_.find(key);
-      if (it != frames_.end()) {
-        id = it->second;
-      } else {
-        id = recorder.DefineFrame(info.file, info.function, uint32_t(line < 0 ? 0 : line),
-                                  info.library);
-        frames_.emplace(key, id);
-        info.lines.push_back(line);
-      }
-      sites_.emplace(site, id);
-      info.lastis.push_back(site.second);
-    }
-    scratch_.push_back(id);
-  }
+  uint32_t id = SiteFrame(recorder, code, PyFrame_GetLasti(frame));
+  if (id != 0) scratch_.push_back(id);
   Py_DECREF(code);
 }
 
@@ -154,12 +157,7 @@ uint32_t StackWalker::CaptureFrames(Recorder& recorder, PyFrameObject* const* fr
   return recorder.InternStack(scratch_);
 }
 
-uint32_t StackWalker::Capture(Recorder& recorder) {
-  PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
-  uint32_t id = CaptureFrom(recorder, frame);
-  Py_XDECREF(frame);
-  return id;
-}
+uint32_t StackWalker::Capture(Recorder& recorder) { return CaptureCurrent(recorder); }
 
 uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int max_frames) {
   if (max_frames > kMaxFrames) max_frames = kMaxFrames;
@@ -175,6 +173,107 @@ uint32_t StackWalker::CaptureFrom(Recorder& recorder, PyFrameObject* frame, int 
     frame = back;
   }
   Py_XDECREF(frame);
+  if (PyErr_Occurred()) PyErr_Clear();
+  if (scratch_.empty()) return 0;
+  return recorder.InternStack(scratch_);
+}
+
+// One walk shared by the hooks of one call (StackWalker::CallScope).
+struct CallMemo {
+  int depth = 0;
+  const InterpFrame* top = nullptr;  // innermost complete frame at scope entry
+  const _Py_CODEUNIT* top_instr = nullptr;
+  uint64_t generation = 0;
+  bool valid = false;
+  bool exhausted = false;  // the walk reached the outermost frame (or kMaxVisited)
+  std::vector<uint32_t> ids;
+};
+
+namespace {
+
+// -1 not checked yet, 0 mismatch (use the public API), 1 checked.
+int g_layout_ok = -1;
+thread_local CallMemo t_memo;
+
+}  // namespace
+
+bool FramesLayoutOk() {
+  if (g_layout_ok >= 0) return g_layout_ok == 1;
+  PyFrameObject* frame = PyEval_GetFrame();  // borrowed
+  if (frame == nullptr) return false;        // decide when a Python frame is there
+  bool ok = true;
+  InterpFrame* f = CompleteFrom(InnermostFrame());
+  // The caller's frame and the one outside it, both ways.
+  for (int i = 0; i < 2 && ok && frame != nullptr; ++i) {
+    PyCodeObject* code = PyFrame_GetCode(frame);
+    ok = f != nullptr && f->f_code == code && FrameLastiBytes(f) == PyFrame_GetLasti(frame);
+    Py_DECREF(code);
+    PyFrameObject* back = PyFrame_GetBack(frame);  // new reference
+    if (i > 0) Py_DECREF(frame);
+    frame = back;
+    if (f != nullptr) f = CompleteFrom(f->previous);
+    if (frame == nullptr) ok = ok && f == nullptr;
+  }
+  if (frame != nullptr) Py_DECREF(frame);
+  if (PyErr_Occurred()) PyErr_Clear();
+  g_layout_ok = ok ? 1 : 0;
+  return ok;
+}
+
+StackWalker::CallScope::CallScope() : memo_(&t_memo) {
+  if (memo_->depth++ > 0) return;
+  memo_->valid = false;
+  memo_->top = g_layout_ok == 1 ? CompleteFrom(InnermostFrame()) : nullptr;
+  memo_->top_instr = memo_->top != nullptr ? memo_->top->prev_instr : nullptr;
+}
+
+StackWalker::CallScope::~CallScope() {
+  if (--memo_->depth == 0) {
+    memo_->valid = false;
+    memo_->top = nullptr;
+  }
+}
+
+uint32_t StackWalker::CaptureCurrent(Recorder& recorder, int max_frames) {
+  if (max_frames > kMaxFrames) max_frames = kMaxFrames;
+  if (!FramesLayoutOk()) {
+    PyFrameObject* frame = PyThreadState_GetFrame(PyThreadState_Get());
+    uint32_t id = CaptureFrom(recorder, frame, max_frames);
+    Py_XDECREF(frame);
+    return id;
+  }
+  ResetIfNewTrace(recorder);
+  scratch_.clear();
+  InterpFrame* f = CompleteFrom(InnermostFrame());
+  int visited = 0;
+  // The shim's own frames (a Python pre/post callback) come first.
+  uint32_t first = 0;
+  for (; f != nullptr && visited < kMaxVisited; f = CompleteFrom(f->previous)) {
+    ++visited;
+    first = SiteFrame(recorder, f->f_code, FrameLastiBytes(f));
+    if (first != 0) break;
+  }
+  CallMemo& memo = t_memo;
+  const bool at_top = f != nullptr && memo.depth > 0 && f == memo.top &&
+                      f->prev_instr == memo.top_instr && memo.generation == generation_;
+  if (at_top && memo.valid && (memo.exhausted || int(memo.ids.size()) >= max_frames)) {
+    scratch_.assign(memo.ids.begin(), memo.ids.begin() + std::min<size_t>(memo.ids.size(), size_t(max_frames)));
+  } else {
+    if (first != 0) scratch_.push_back(first);
+    if (f != nullptr) f = CompleteFrom(f->previous);
+    for (; f != nullptr && int(scratch_.size()) < max_frames && visited < kMaxVisited;
+         f = CompleteFrom(f->previous)) {
+      ++visited;
+      uint32_t id = SiteFrame(recorder, f->f_code, FrameLastiBytes(f));
+      if (id != 0) scratch_.push_back(id);
+    }
+    if (at_top) {
+      memo.ids = scratch_;
+      memo.exhausted = f == nullptr || visited >= kMaxVisited;
+      memo.valid = true;
+      memo.generation = generation_;
+    }
+  }
   if (PyErr_Occurred()) PyErr_Clear();
   if (scratch_.empty()) return 0;
   return recorder.InternStack(scratch_);

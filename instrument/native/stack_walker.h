@@ -19,6 +19,8 @@
 
 namespace waitgraph::shim {
 
+struct CallMemo;
+
 class StackWalker {
  public:
   static constexpr int kMaxFrames = 64;
@@ -36,6 +38,27 @@ class StackWalker {
   // `max_frames` (at most kMaxFrames): keep only the innermost frames, for
   // hot paths that need the call site, not the whole story.
   uint32_t CaptureFrom(Recorder& recorder, PyFrameObject* frame, int max_frames = kMaxFrames);
+  // The current thread's stack, innermost `max_frames` frames (at most
+  // kMaxFrames): Capture() without the frame objects. Reads the
+  // interpreter's frames in place (interp_frames.h) and, inside a
+  // CallScope, walks the caller's stack once for every hook of the call.
+  uint32_t CaptureCurrent(Recorder& recorder, int max_frames = kMaxFrames);
+
+  // While one exists on this thread (the outermost counts), captures that
+  // start at the frame that was innermost when it was made -- the caller of
+  // the hooked call, suspended until the call returns -- share one walk:
+  // create_task's CONTEXT_COPIED and LOOP_BOUND, submit's EXECUTOR_SUBMIT
+  // and CONTEXT_HANDOFF. GIL held.
+  class CallScope {
+   public:
+    CallScope();
+    ~CallScope();
+    CallScope(const CallScope&) = delete;
+    CallScope& operator=(const CallScope&) = delete;
+
+   private:
+    struct CallMemo* memo_;  // this thread's: one thread-local look-up per scope
+  };
   // A one-frame stack for a code location given as (code object, byte
   // offset of its instruction): the cheap "taken here" site of a lock
   // acquire (lock_hooks.cc). 0 for a frame inside the waitgraph package.
@@ -68,6 +91,8 @@ class StackWalker {
   CodeInfo& Info(Recorder& recorder, PyCodeObject* code);
   // Appends the interned id of `frame` to scratch_ (nothing for shim frames).
   void AddFrame(Recorder& recorder, PyFrameObject* frame);
+  // The interned frame id of (code, instruction offset); 0 for a shim frame.
+  uint32_t SiteFrame(Recorder& recorder, PyCodeObject* code, int lasti_bytes);
   void ResetIfNewTrace(Recorder& recorder);
   // The weak reference `ref` to a code object fired: forget that code.
   void ForgetCode(PyObject* ref);
@@ -79,7 +104,8 @@ class StackWalker {
   std::unordered_map<PyObject*, CodeInfo> codes_;     // a weak (or strong) reference to each key
   std::unordered_map<PyObject*, PyObject*> code_of_ref_;  // weakref -> code
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> frames_;
-  // (code, instruction offset) -> frame id: skips the line computation.
+  // (code, instruction offset) -> frame id (0: a shim frame): skips the
+  // code look-up and the line computation.
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> sites_;
   std::vector<uint32_t> scratch_;
   // (code, instruction offset) -> one-frame stack id (CaptureSite).

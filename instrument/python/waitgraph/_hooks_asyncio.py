@@ -3,6 +3,7 @@ threads (run_in_executor is covered by ThreadPoolExecutor.submit)."""
 
 import asyncio
 from asyncio import base_events, tasks
+from functools import partial
 
 from . import _native
 from . import _kinds as K
@@ -56,17 +57,9 @@ def _inner_code(function, name):
 _CHAIN_SET_STATE = _inner_code(asyncio.futures._chain_future, "_set_state")
 
 
-def _call_soon_threadsafe_pre(self, *args, **kwargs):
-    if (len(args) >= 2 and getattr(args[0], "__code__", None) is _CHAIN_SET_STATE
-            and asyncio.isfuture(args[1]) and args[1].cancelled()):
-        # A late result for a future that was cancelled (its awaiter gave up):
-        # _set_state drops it, so nothing waits for this hand-off.
-        return None
-    if not self._closed:
-        _emit(K.LOOP_HANDOFF, self, 0, "call_soon_threadsafe", 0, True)
-    else:  # raises "Event loop is closed": work handed to a closed loop
-        _emit(K.LOOP_CALL, self, 0, "call_soon_threadsafe", 0, True)
-    return None
+# call_soon_threadsafe (per executor hop) is C: _native.call_soon_threadsafe_pre
+# (LOOP_HANDOFF, or LOOP_CALL into a closed loop; nothing for a late result
+# _set_state drops because its future was cancelled: nothing waits for it).
 
 
 def _rcts_pre(coro, loop):
@@ -86,7 +79,7 @@ def install(p):
     p.hook(L, "run_forever", _run_forever_pre, _run_forever_post)
     p.hook(L, "stop", _stop_pre)
     p.hook(L, "close", _close_pre)
-    p.hook(L, "call_soon_threadsafe", _call_soon_threadsafe_pre)
+    p.hook(L, "call_soon_threadsafe", partial(_native.call_soon_threadsafe_pre, _CHAIN_SET_STATE))
     original = tasks.run_coroutine_threadsafe
     # quiet: its internal call_soon_threadsafe is this same hand-off.
     h = p.hook(tasks, "run_coroutine_threadsafe", _rcts_pre, _rcts_post, K.HOOK_QUIET)

@@ -86,10 +86,21 @@ def _thread_critical(local):
         return 0
 
 
+# Repeated reads are not recorded, as for ContextVar.get (native/
+# context_hooks.cc): a get of the same attribute, in the same storage, on the
+# same thread, with the same outcome as the last one recorded there and no
+# Local attribute set anywhere since, tells the analyzer nothing new.
+_local_set_serial = 0
+_local_last_get = {}  # (var id, storage id, thread) -> (set serial, found)
+_LOCAL_LAST_GET_MAX = 4096  # forgotten (not wrong: more is recorded) past this
+
+
 def _make_local_hooks(local_cls):
     def setattr_pre(self, key, value):
+        global _local_set_serial
         if key in _LOCAL_INTERNAL:
             return None
+        _local_set_serial += 1
         scope = _local_scope(local_cls, self)
         # arg 1: per task/thread by contract (Local(thread_critical=True)).
         _emit(CONTEXT_VAR_SET, _local_var(self, key), scope, "Local." + key,
@@ -98,9 +109,17 @@ def _make_local_hooks(local_cls):
 
     def getattr_post(token, result, exc):
         self, key = token
-        scope = _local_scope(local_cls, self)
+        vid = _local_var(self, key)
+        scope = _native.oid(_local_scope(local_cls, self))
         found = 1 if exc is None else 0
-        _emit(CONTEXT_VAR_GET, _local_var(self, key), scope, "Local." + key, found, True)
+        where = (vid, scope, _native.tid())
+        seen = (_local_set_serial, found)
+        if _local_last_get.get(where) == seen:
+            return
+        if len(_local_last_get) >= _LOCAL_LAST_GET_MAX:
+            _local_last_get.clear()
+        _local_last_get[where] = seen
+        _emit(CONTEXT_VAR_GET, vid, scope, "Local." + key, found, True)
 
     return setattr_pre, getattr_post
 
@@ -157,15 +176,6 @@ def _patch_uvloop(module, patcher):
 
 # --- hand-offs to threads -------------------------------------------------
 
-def _submit_pre(self, *args, **kwargs):
-    return [self]
-
-
-def _submit_post(token, result, exc):
-    if exc is None and result is not None:
-        _handoff(result, K.ENTITY_FUTURE, "ThreadPoolExecutor.submit")
-
-
 def _thread_start_pre(self):
     return [self]
 
@@ -197,7 +207,9 @@ def install(p):
     current = L.__dict__["create_task"]
     p.replace(L, "create_task", _native.wrap_create_task(current), current)
 
-    _wrap(p, _cf_thread.ThreadPoolExecutor, "submit", _submit_pre, _submit_post)
+    # In C (per submit): self as the token, then CONTEXT_HANDOFF(future).
+    _wrap(p, _cf_thread.ThreadPoolExecutor, "submit", _native.self_token_pre,
+          _native.submit_handoff_post)
     _wrap(p, threading.Thread, "start", _thread_start_pre, _thread_start_post)
 
     from . import _hooks_asgiref

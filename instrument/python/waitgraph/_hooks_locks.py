@@ -34,7 +34,27 @@ class _SemaphoreState:
         self.traced = False
 
 
-_semaphores = weakref.WeakKeyDictionary()
+# id(semaphore) -> (weak reference to it, its state). Not a
+# WeakKeyDictionary: its look-up makes a weak reference per call, a GC
+# allocation on every acquire and release (ThreadPoolExecutor takes its idle
+# semaphore per submit). A semaphore whose holders became unknown is dropped:
+# its acquires and releases then cost one failed dict look-up.
+_semaphores = {}
+
+
+def _semaphore_state(sem):
+    entry = _semaphores.get(id(sem))
+    if entry is None or entry[0]() is not sem:
+        return None
+    return entry[1]
+
+
+def _forget_semaphore(key):
+    def forget(ref):
+        entry = _semaphores.get(key)
+        if entry is not None and entry[0] is ref:
+            del _semaphores[key]
+    return forget
 
 
 def _semaphore_init_pre(self, value=1):
@@ -43,7 +63,9 @@ def _semaphore_init_pre(self, value=1):
 
 def _semaphore_init_post(token, result, exc):
     if exc is None:
-        _semaphores[token[0]] = _SemaphoreState()
+        sem = token[0]
+        key = id(sem)
+        _semaphores[key] = (weakref.ref(sem, _forget_semaphore(key)), _SemaphoreState())
 
 
 def _trace_holders(sem, state):
@@ -55,7 +77,7 @@ def _trace_holders(sem, state):
 
 
 def _semaphore_acquire_pre(self, blocking=True, timeout=None):
-    state = _semaphores.get(self)
+    state = _semaphore_state(self) if _semaphores else None
     if state is not None and not state.known:
         state = None
     if not blocking or self._value > 0 or (timeout is not None and timeout <= 0):
@@ -84,7 +106,7 @@ def _semaphore_acquire_post(token, result, exc):
 
 
 def _semaphore_release_pre(self, n=1):
-    state = _semaphores.get(self)
+    state = _semaphore_state(self) if _semaphores else None
     return None if state is None or not state.known else [self, state, n]
 
 
@@ -97,6 +119,9 @@ def _semaphore_release_post(token, result, exc):
     if not isinstance(n, int) or held < n:
         state.known = False  # released by a thread that did not take it: a signal
         state.holders.clear()
+        entry = _semaphores.get(id(sem))
+        if entry is not None and entry[1] is state:
+            del _semaphores[id(sem)]  # unknown for good: nothing more to keep
         if state.traced:
             _emit(K.SEMAPHORE_HOLDER, sem, 0, None, -1, False)
         return

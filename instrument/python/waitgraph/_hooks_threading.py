@@ -66,18 +66,9 @@ def _join_post(token, result, exc):
     return K.WAIT_TIMED_OUT if not token[3]._is_stopped else K.WAIT_COMPLETED
 
 
-def _event_wait_pre(self, timeout=None):
-    if self._flag or (timeout is not None and timeout <= 0):
-        return None
-    return (self, K.ENTITY_EVENT | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
-            "Event.wait")
-
-
-def _condition_wait_pre(self, timeout=None):
-    if timeout is not None and timeout <= 0:
-        return None  # a poll (e.g. Semaphore.acquire(timeout=0))
-    return (self, K.ENTITY_CONDITION | (K.WAIT_HAS_TIMEOUT if timeout is not None else 0),
-            "Condition.wait")
+# Event.wait (unless set) and Condition.wait (unless a poll) are waits; their
+# pre-callbacks are C (native/wait_pre.cc): Condition.wait runs per
+# Future.result and per queue hand-off.
 
 
 def install(p):
@@ -86,7 +77,7 @@ def install(p):
     p.hook(T, "start", _start_pre, _start_post, K.HOOK_QUIET)
     p.hook(T, "_bootstrap_inner", _bootstrap_pre, _bootstrap_post)
     p.hook(T, "join", _join_pre, _join_post, K.HOOK_QUIET)
-    p.hook(threading.Event, "wait", _event_wait_pre, None,
+    p.hook(threading.Event, "wait", _native.event_wait_pre, None,
            K.HOOK_QUIET | K.HOOK_FALSE_IS_TIMEOUT)
-    p.hook(threading.Condition, "wait", _condition_wait_pre, None,
+    p.hook(threading.Condition, "wait", _native.condition_wait_pre, None,
            K.HOOK_QUIET | K.HOOK_FALSE_IS_TIMEOUT)
