@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "analyzer/model.h"
+#include "analyzer/work_counters.h"
 
 namespace waitgraph::analyzer {
 
@@ -41,14 +42,23 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
       LoopSnapshot& old = snapshots_[e.subject()];
       uint64_t previous = old.serial;
       // Tasks of this loop missing from the previous snapshot have ended.
-      for (auto it = tasks_.begin(); it != tasks_.end();) {
-        Task& t = it->second;
-        if (t.loop == e.subject() && t.snapshot < previous) {
-          it = tasks_.erase(it);
-          continue;
+      if (auto ids = task_ids_by_loop_.find(e.subject()); ids != task_ids_by_loop_.end()) {
+        for (auto id = ids->second.begin(); id != ids->second.end();) {
+          ++Work().task_steps;
+          auto it = tasks_.find(*id);
+          if (it == tasks_.end() || it->second.loop != e.subject()) {  // cannot happen
+            id = ids->second.erase(id);
+            continue;
+          }
+          Task& t = it->second;
+          if (t.snapshot < previous) {
+            tasks_.erase(it);
+            id = ids->second.erase(id);
+            continue;
+          }
+          t.last_targets = std::exchange(t.targets, {});
+          ++id;
         }
-        if (t.loop == e.subject()) t.last_targets = std::exchange(t.targets, {});
-        ++it;
       }
       LoopSnapshot fresh;
       fresh.serial = ++snapshot_serial_;
@@ -61,9 +71,12 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
       return;
     }
     case trace::TASK_INFO: {
-      Task& t = tasks_[e.subject()];
+      auto [it, added] = tasks_.try_emplace(e.subject());
+      Task& t = it->second;
+      if (!added && t.loop != e.object()) task_ids_by_loop_[t.loop].erase(e.subject());
       t.id = e.subject();
       t.loop = e.object();
+      task_ids_by_loop_[t.loop].insert(t.id);
       t.name = String(e.name());
       t.created_stack = e.stack();
       return;
