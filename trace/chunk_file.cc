@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "zstd.h"
 
 namespace waitgraph::trace {
@@ -68,24 +69,101 @@ bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) 
   return outer.SerializeToString(&payload);
 }
 
-bool DecodeChunk(std::string_view payload, TraceChunk& chunk) {
-  if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return false;
-  if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
-  // A body never decompresses to more than this: a corrupt or hostile size
-  // must not allocate without bound.
-  constexpr unsigned long long kMaxBody = 4ull * kMaxFramePayload;
-  const std::string& packed = chunk.zstd_body();
-  unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxBody) {
+namespace {
+
+// What a compressed body may decompress to: no more than its frame says,
+// and no more than kMaxExpansion times its compressed size past a floor
+// that every chunk a shim writes fits in (its budget is 8 MiB, which
+// compresses 3-10x), nor than kMaxBody. A corrupt or crafted size then
+// costs at most that much memory, and only as output really comes.
+constexpr uint64_t kMaxBody = 4ull * kMaxFramePayload;
+constexpr uint64_t kBodyFloor = 16ull << 20;
+constexpr uint64_t kMaxExpansion = 64;
+
+uint64_t BodyLimit(size_t packed_size) {
+  const uint64_t proportional = kMaxExpansion * packed_size;
+  const uint64_t limit = proportional > kBodyFloor ? proportional : kBodyFloor;
+  return limit < kMaxBody ? limit : kMaxBody;
+}
+
+// Decompresses one zstd frame of exactly `size` bytes into raw[0, size),
+// growing `raw` (kept between calls, so never zero-filled twice) only as
+// output comes. False, and why, if the frame is not that.
+bool Decompress(std::string_view packed, uint64_t size, std::string& raw, std::string* why) {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(),
+                                                                          ZSTD_freeDCtx);
+  if (context == nullptr) return false;
+  ZSTD_DCtx_reset(context.get(), ZSTD_reset_session_only);
+  ZSTD_inBuffer in{packed.data(), packed.size(), 0};
+  size_t produced = 0;
+  for (;;) {
+    if (produced == raw.size()) {
+      // Room for more: double, up to the declared size (plus one byte, to
+      // see a body longer than declared).
+      const uint64_t want = raw.size() < (64u << 10) ? (64u << 10) : 2 * uint64_t(raw.size());
+      const uint64_t cap = size + 1;
+      raw.resize(want < cap ? want : cap);
+      if (produced == raw.size()) break;
+    }
+    ZSTD_outBuffer out{raw.data(), raw.size() < size + 1 ? raw.size() : size + 1, produced};
+    const size_t left = ZSTD_decompressStream(context.get(), &out, &in);
+    if (ZSTD_isError(left)) {
+      if (why) *why = absl::StrCat("has a corrupt compressed body: ", ZSTD_getErrorName(left));
+      return false;
+    }
+    produced = out.pos;
+    if (produced > size) break;
+    if (left == 0) break;  // the frame is complete
+    if (in.pos == in.size && out.pos < out.size) {
+      if (why) *why = "has a compressed body that is cut off";
+      return false;
+    }
+  }
+  if (produced != size || in.pos != in.size) {
+    if (why) {
+      *why = produced > size ? absl::StrCat("decompresses to more than the ", size,
+                                            " bytes it declares")
+                             : absl::StrCat("decompresses to ", produced, " bytes, not the ",
+                                            size, " it declares");
+    }
     return false;
   }
-  std::string raw(size, '\0');
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), packed.data(), packed.size());
-  if (ZSTD_isError(n) || n != size) return false;
-  TraceChunk body;
-  if (!body.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) return false;
+  return true;
+}
+
+}  // namespace
+
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why) {
+  if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    if (why) *why = "is not a chunk";
+    return false;
+  }
+  if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
+  const std::string& packed = chunk.zstd_body();
+  const unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
+    if (why) *why = "has a compressed body that does not say its size";
+    return false;
+  }
+  if (size > BodyLimit(packed.size())) {
+    if (why) {
+      *why = absl::StrCat("claims a body of ", size, " bytes in ", packed.size(),
+                          " compressed bytes, more than a chunk may hold (corrupt or crafted)");
+    }
+    return false;
+  }
+  thread_local std::string raw;  // kept: the next chunk reuses its memory
+  if (!Decompress(packed, size, raw, why)) return false;
+  // The body is a serialized TraceChunk: parsed on top of the outer one it
+  // is MergeFrom of the parsed body (repeated fields appended, scalars set),
+  // without a second message and a copy of every event.
   chunk.clear_zstd_body();
-  chunk.MergeFrom(body);
+  google::protobuf::io::CodedInputStream body(reinterpret_cast<const uint8_t*>(raw.data()),
+                                              static_cast<int>(size));
+  if (!chunk.MergeFromCodedStream(&body) || !body.ConsumedEntireMessage()) {
+    if (why) *why = "has a body that is not a chunk";
+    return false;
+  }
   return true;
 }
 
@@ -142,12 +220,13 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     if (buffer_.size() - pos - kFrameHeaderSize < size) break;  // not yet whole
     std::string_view payload(h + kFrameHeaderSize, size);
     TraceChunk chunk;
-    if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk)) {
+    std::string why = "fails its checksum";
+    if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk, &why)) {
       buffer_.erase(0, pos);
       consumed_ += pos;
       return Fail(absl::DataLossError(absl::StrCat(
           "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ",
-          chunks_read_, " fails its checksum)")));
+          chunks_read_, " ", why, ")")));
     }
     if (std::string refusal = Refusal(chunk, consumed_ + pos); !refusal.empty()) {
       buffer_.erase(0, pos);

@@ -47,8 +47,11 @@ std::string FrameChunk(std::string_view payload);
 bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload);
 // Parses a frame's payload into `chunk`, decompressing a format-2 body.
 // False if it is not a chunk (a chunk of a newer format parses: check its
-// format_version before using it).
-bool DecodeChunk(std::string_view payload, TraceChunk& chunk);
+// format_version before using it), and then `why` says why, in words.
+// A body is decompressed only as far as its declared size, and no further
+// than 64 times its compressed size (at least 16 MiB, at most 256 MiB):
+// a corrupt or crafted size cannot make the reader allocate more.
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why = nullptr);
 
 // Reads chunks from a trace file, incrementally: each Poll() returns the
 // chunks completed since the last one. The first failure stays in status().
