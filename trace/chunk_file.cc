@@ -206,7 +206,7 @@ bool ChunkFileReader::ReadMore() {
   return true;
 }
 
-bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
+bool ChunkFileReader::DecodeFrames(ChunkTake take) {
   size_t pos = 0;
   while (buffer_.size() - pos >= kFrameHeaderSize) {
     const char* h = buffer_.data() + pos;
@@ -219,7 +219,7 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     }
     if (buffer_.size() - pos - kFrameHeaderSize < size) break;  // not yet whole
     std::string_view payload(h + kFrameHeaderSize, size);
-    TraceChunk chunk;
+    TraceChunk& chunk = scratch_;  // parsing clears it and reuses its events
     std::string why = "fails its checksum";
     if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk, &why)) {
       buffer_.erase(0, pos);
@@ -237,8 +237,8 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     pos += kFrameHeaderSize + size;
     if (!Wanted(chunk)) continue;
     next_sequence_ = chunk.sequence() + 1;
-    out.push_back(std::move(chunk));
     ++chunks_read_;
+    take(chunk);
   }
   buffer_.erase(0, pos);
   consumed_ += pos;
@@ -280,29 +280,41 @@ void ChunkFileReader::SwitchToReplacement() {
 }
 
 bool ChunkFileReader::Poll(std::vector<TraceChunk>& out) {
-  if (!PollFile(out)) return false;
+  return PollAll([&](TraceChunk& chunk) { out.push_back(std::move(chunk)); });
+}
+
+bool ChunkFileReader::PollEach(ChunkUse use) {
+  return PollAll([&](TraceChunk& chunk) { use(chunk); });
+}
+
+bool ChunkFileReader::PollAll(ChunkTake take) {
+  if (!PollFile(take)) return false;
   if (!at_eof_ || !Replaced()) return true;
   // The old file is complete once replaced: take its last chunks, then
   // follow the new one from the chunk after the last one seen.
   do {
-    if (!PollFile(out)) return false;
+    if (!PollFile(take)) return false;
   } while (!at_eof_);
   SwitchToReplacement();
-  return PollFile(out);
+  return PollFile(take);
 }
 
-bool ChunkFileReader::PollFile(std::vector<TraceChunk>& out) {
+bool ChunkFileReader::PollFile(ChunkTake take) {
   if (!status_.ok()) return false;
   if (!ReadMore()) return false;
-  return Feed(std::string_view(), out);
+  return FeedBytes(std::string_view(), take);
 }
 
 bool ChunkFileReader::Feed(std::string_view bytes, std::vector<TraceChunk>& out) {
+  return FeedBytes(bytes, [&](TraceChunk& chunk) { out.push_back(std::move(chunk)); });
+}
+
+bool ChunkFileReader::FeedBytes(std::string_view bytes, ChunkTake take) {
   if (!status_.ok()) return false;
   buffer_.append(bytes);
   bool have_header = false;
   if (!CheckHeader(have_header)) return false;
-  return have_header ? DecodeFrames(out) : true;
+  return have_header ? DecodeFrames(take) : true;
 }
 
 bool ChunkFileReader::CheckHeader(bool& have_header) {
