@@ -1,7 +1,10 @@
 #include "analyzer/context_model.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/work_counters.h"
 
 namespace waitgraph::analyzer {
 namespace {
@@ -52,7 +55,7 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       if (event.name() != 0 && !var_names_.count(a.var)) {
         var_names_[a.var] = model.String(event.name());
       }
-      by_context_var_[{a.context, a.var}].push_back(a.index);
+      by_context_var_[{a.context, a.var}].Add(a);
       first_thread_.emplace(a.context, a.thread);
       by_var_[a.var].push_back(a.index);
       accesses_.push_back(a);
@@ -73,6 +76,7 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       loop_closed_at_.emplace(event.subject(), time);
       break;
     case trace::WORK_BEGIN: {
+      work_index_.clear();
       WorkSpan& w = work_[event.object()];
       w.future = event.object();
       w.thread = event.thread();
@@ -81,6 +85,7 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       break;
     }
     case trace::WORK_END: {
+      work_index_.clear();
       auto it = work_.find(event.object());
       if (it != work_.end()) it->second.end = time;
       break;
@@ -111,20 +116,55 @@ std::string ContextModel::VarLabel(EntityId var) const {
   return absl::StrCat("ContextVar '", name, "'");
 }
 
+void ContextModel::VarHistory::Add(const VarAccess& a) {
+  Entry e;
+  const Entry* prev = entries.empty() ? nullptr : &entries.back();
+  const int32_t here = static_cast<int32_t>(entries.size());
+  e.max_time = prev != nullptr ? std::max(prev->max_time, a.time) : a.time;
+  e.access = static_cast<uint32_t>(a.index);
+  e.top = prev != nullptr ? prev->top : -1;
+  e.last_set = prev != nullptr ? prev->last_set : -1;
+  if (a.kind == VarAccess::kSet) {
+    e.below = e.top;
+    e.top = e.last_set = here;
+  } else if (a.kind == VarAccess::kReset && e.top >= 0) {
+    // Tokens nest: reset() undoes the latest set() still in force, and
+    // undoing the first one gives back what the context inherited.
+    e.top = entries[e.top].below;
+  }
+  entries.push_back(e);
+  use.any = true;
+  use.last = std::max(use.last, a.time);
+  if (a.kind == VarAccess::kGet) {
+    use.last_get = std::max(use.last_get, a.time);
+    use.first_get = std::min(use.first_get, a.time);
+  }
+}
+
+size_t ContextModel::VarHistory::CountBefore(TimeNs time, bool inclusive) const {
+  // The running maximum makes "before the first entry at or after `time`"
+  // a binary search even where the trace's clock steps back.
+  auto it = std::partition_point(entries.begin(), entries.end(), [&](const Entry& e) {
+    return inclusive ? e.max_time <= time : e.max_time < time;
+  });
+  Work().binding_steps += 1;
+  return static_cast<size_t>(it - entries.begin());
+}
+
+const ContextModel::VarHistory* ContextModel::HistoryOf(EntityId context, EntityId var) const {
+  auto it = by_context_var_.find(std::make_pair(context, var));
+  return it == by_context_var_.end() ? nullptr : &it->second;
+}
+
 const VarAccess* ContextModel::VisibleBinding(EntityId context, EntityId var, TimeNs time) const {
   for (int depth = 0; depth < 256 && context != 0; ++depth) {
-    auto it = by_context_var_.find({context, var});
-    if (it != by_context_var_.end()) {
-      // Tokens nest: reset() undoes the latest set() still in force, and
-      // undoing the first one gives back what the context inherited.
-      std::vector<const VarAccess*> sets;
-      for (size_t i : it->second) {
-        const VarAccess& a = accesses_[i];
-        if (a.time >= time) break;
-        if (a.kind == VarAccess::kSet) sets.push_back(&a);
-        if (a.kind == VarAccess::kReset && !sets.empty()) sets.pop_back();
+    ++Work().binding_steps;
+    if (const VarHistory* h = HistoryOf(context, var)) {
+      // The set in force just before the first access at or after `time`.
+      const size_t n = h->CountBefore(time, /*inclusive=*/false);
+      if (n > 0 && h->entries[n - 1].top >= 0) {
+        return &accesses_[h->entries[h->entries[n - 1].top].access];
       }
-      if (!sets.empty()) return sets.back();
     }
     const ContextCopy* copy = CopyOf(context);
     // Local storage of a new task starts empty: nothing is inherited.
@@ -135,11 +175,24 @@ const VarAccess* ContextModel::VisibleBinding(EntityId context, EntityId var, Ti
   return nullptr;
 }
 
+VarUseSummary ContextModel::UseIn(EntityId context, EntityId var) const {
+  const VarHistory* h = HistoryOf(context, var);
+  return h == nullptr ? VarUseSummary{} : h->use;
+}
+
+const VarAccess* ContextModel::LatestSetUpTo(EntityId context, EntityId var, TimeNs time) const {
+  const VarHistory* h = HistoryOf(context, var);
+  if (h == nullptr) return nullptr;
+  const size_t n = h->CountBefore(time, /*inclusive=*/true);
+  if (n == 0 || h->entries[n - 1].last_set < 0) return nullptr;
+  return &accesses_[h->entries[h->entries[n - 1].last_set].access];
+}
+
 std::vector<const VarAccess*> ContextModel::AccessesIn(EntityId context, EntityId var) const {
   std::vector<const VarAccess*> out;
-  auto it = by_context_var_.find({context, var});
-  if (it == by_context_var_.end()) return out;
-  for (size_t i : it->second) out.push_back(&accesses_[i]);
+  if (const VarHistory* h = HistoryOf(context, var)) {
+    for (const VarHistory::Entry& e : h->entries) out.push_back(&accesses_[e.access]);
+  }
   return out;
 }
 
@@ -170,17 +223,58 @@ bool ContextModel::DescendsFrom(EntityId context, EntityId ancestor) const {
   return false;
 }
 
+const ContextModel::WorkIndex& ContextModel::WorkIndexOf(
+    ThreadId thread, const std::vector<EntityId>& futures) const {
+  auto [it, added] = work_index_.try_emplace(thread);
+  WorkIndex& index = it->second;
+  if (!added) return index;
+  index.futures = futures;
+  TimeNs begin_max = std::numeric_limits<TimeNs>::min();
+  TimeNs end_max = std::numeric_limits<TimeNs>::min();
+  for (EntityId future : futures) {
+    auto span = work_.find(future);  // always there: made with the list entry
+    const TimeNs begin = span->second.begin;
+    const TimeNs end = span->second.end == 0 ? std::numeric_limits<TimeNs>::max() : span->second.end;
+    if (begin < begin_max) index.begins_in_order = false;
+    begin_max = std::max(begin_max, begin);
+    end_max = std::max(end_max, end);
+    index.begin_max.push_back(begin_max);
+    index.end_max.push_back(end_max);
+  }
+  return index;
+}
+
 const Handoff* ContextModel::HandoffFor(const VarAccess& access) const {
   auto threads = work_on_thread_.find(access.thread);
   if (threads != work_on_thread_.end()) {
-    for (EntityId future : threads->second) {
-      auto span = work_.find(future);
-      if (span == work_.end()) continue;
-      const WorkSpan& w = span->second;
-      if (w.begin <= access.time && (w.end == 0 || access.time <= w.end)) {
-        auto h = handoffs_.find({int(trace::ENTITY_FUTURE), future});
-        return h == handoffs_.end() ? nullptr : &h->second;
+    // The first work on the thread (in the order begun) running at the
+    // access: with begins in order, the first span whose end (running
+    // maximum) reaches the access, if it began by then.
+    const WorkIndex& index = WorkIndexOf(access.thread, threads->second);
+    const std::vector<EntityId>& futures = index.futures;
+    std::optional<EntityId> running;
+    if (index.begins_in_order) {
+      ++Work().handoff_steps;
+      const size_t began = std::partition_point(index.begin_max.begin(), index.begin_max.end(),
+                                                [&](TimeNs b) { return b <= access.time; }) -
+                           index.begin_max.begin();
+      const size_t first = std::partition_point(index.end_max.begin(), index.end_max.end(),
+                                                [&](TimeNs e) { return e < access.time; }) -
+                           index.end_max.begin();
+      if (first < began) running = futures[first];
+    } else {
+      for (EntityId future : futures) {  // a clock that stepped back: look at each
+        ++Work().handoff_steps;
+        const WorkSpan& w = work_.find(future)->second;
+        if (w.begin <= access.time && (w.end == 0 || access.time <= w.end)) {
+          running = future;
+          break;
+        }
       }
+    }
+    if (running) {
+      auto h = handoffs_.find({int(trace::ENTITY_FUTURE), *running});
+      return h == handoffs_.end() ? nullptr : &h->second;
     }
   }
   auto h = handoffs_.find({int(trace::ENTITY_THREAD), access.thread});

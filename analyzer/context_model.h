@@ -12,12 +12,14 @@
 #ifndef WAITGRAPH_ANALYZER_CONTEXT_MODEL_H_
 #define WAITGRAPH_ANALYZER_CONTEXT_MODEL_H_
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "analyzer/model.h"
 #include "trace/waitgraph_trace.pb.h"
 
@@ -58,6 +60,15 @@ struct Handoff {
   ThreadId thread = 0;
 };
 
+// What the accesses of one var in one context add up to (for questions
+// about a whole context's use of a var in O(1)).
+struct VarUseSummary {
+  bool any = false;
+  TimeNs last = std::numeric_limits<TimeNs>::min();       // latest access
+  TimeNs last_get = std::numeric_limits<TimeNs>::min();   // latest get
+  TimeNs first_get = std::numeric_limits<TimeNs>::max();  // earliest get
+};
+
 // One piece of executor work run on a worker thread.
 struct WorkSpan {
   EntityId future = 0;
@@ -89,8 +100,14 @@ class ContextModel : public EventSink {
   const VarAccess* VisibleBinding(EntityId context, EntityId var, TimeNs time) const;
   // Indices into accesses() of the accesses of `var`, in trace order.
   const std::vector<size_t>& AccessesOfVar(EntityId var) const;
-  // The accesses of `var` in `context`, in time order.
+  // The accesses of `var` in `context`, in trace order.
   std::vector<const VarAccess*> AccessesIn(EntityId context, EntityId var) const;
+  // The latest and earliest times `context` used `var` (O(1)).
+  VarUseSummary UseIn(EntityId context, EntityId var) const;
+  // The set of `var` last made in `context` among its accesses before the
+  // first one later than `time` (the set a token made then came from), or
+  // nullptr.
+  const VarAccess* LatestSetUpTo(EntityId context, EntityId var, TimeNs time) const;
   // When the code that made `copy` can no longer run: the loop it ran on
   // was closed (a task does not outlive its loop). None while it may run.
   std::optional<TimeNs> CreatorGoneAt(const ContextCopy& copy) const;
@@ -110,11 +127,41 @@ class ContextModel : public EventSink {
   std::set<EntityId> per_task_vars_;
   std::map<EntityId, TimeNs> loop_closed_at_;
   std::map<EntityId, ThreadId> first_thread_;
+  // The accesses of one var in one context, in trace order, each with the
+  // set in force after it: "which set does a read at time t see" is then a
+  // binary search, not a walk over the context's history per question.
+  struct VarHistory {
+    struct Entry {
+      TimeNs max_time = 0;  // the latest time of this entry and every one before it
+      uint32_t access = 0;  // index into accesses_
+      int32_t top = -1;     // position of the set in force after this entry (-1: none)
+      int32_t below = -1;   // a set: the set in force before it (what its reset restores)
+      int32_t last_set = -1;  // position of the latest set up to this entry
+    };
+    std::vector<Entry> entries;
+    VarUseSummary use;
+    void Add(const VarAccess& a);
+    // Entries before the first one at or after `time` (or after it: `inclusive`).
+    size_t CountBefore(TimeNs time, bool inclusive) const;
+  };
+  const VarHistory* HistoryOf(EntityId context, EntityId var) const;
+  // The executor work a thread ran, indexed for "which work was running at
+  // t": spans in the order they began, with running maxima of begins and
+  // ends. Built on the first question after the work changed.
+  struct WorkIndex {
+    std::vector<EntityId> futures;
+    std::vector<TimeNs> begin_max;
+    std::vector<TimeNs> end_max;  // an unfinished span ends at the clock's end
+    bool begins_in_order = true;
+  };
+  const WorkIndex& WorkIndexOf(ThreadId thread, const std::vector<EntityId>& futures) const;
+
   std::map<EntityId, std::vector<size_t>> by_var_;  // indices into accesses_
-  std::map<std::pair<EntityId, EntityId>, std::vector<size_t>> by_context_var_;
+  absl::flat_hash_map<std::pair<EntityId, EntityId>, VarHistory> by_context_var_;
   std::map<std::pair<int, EntityId>, Handoff> handoffs_;  // (target kind, future id | native tid)
   std::map<EntityId, WorkSpan> work_;     // by future id
   std::map<ThreadId, std::vector<EntityId>> work_on_thread_;
+  mutable absl::flat_hash_map<ThreadId, WorkIndex> work_index_;  // cleared when work changes
 };
 
 }  // namespace waitgraph::analyzer

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "analyzer/work_counters.h"
 
 namespace waitgraph::analyzer {
 namespace {
@@ -105,15 +106,15 @@ bool LoopAffinity::IsIdleOwnerUse(const Incident& use) const {
 // The loop runs again on `runner`: owner uses made while it was idle are
 // crossings only if the loop changed threads.
 void LoopAffinity::SettleOwnerUses(EntityId loop, ThreadId runner) {
-  std::vector<Incident> kept;
-  for (Incident& i : pending_owner_uses_) {
-    if (i.loop != loop) {
-      kept.push_back(std::move(i));
-    } else if (i.thread != runner) {
-      AddIncident(std::move(i));
-    }
+  auto it = pending_owner_uses_.find(loop);
+  if (it == pending_owner_uses_.end()) return;
+  std::vector<Incident> uses = std::move(it->second);
+  pending_owner_uses_.erase(it);
+  pending_owner_use_count_ -= uses.size();
+  for (Incident& i : uses) {
+    ++Work().pending_steps;
+    if (i.thread != runner) AddIncident(std::move(i));
   }
-  pending_owner_uses_ = std::move(kept);
 }
 
 // How far out (in frames) from the failed call the code that handles its
@@ -196,7 +197,10 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       l.last_run_by = e.thread();
       SettleOwnerUses(e.subject(), e.thread());
       // It runs after all: work handed to it while it was idle is not lost.
-      std::erase_if(pending_handoffs_, [&](const Incident& i) { return i.loop == e.subject(); });
+      if (auto it = pending_handoffs_.find(e.subject()); it != pending_handoffs_.end()) {
+        Work().pending_steps += it->second.size();
+        pending_handoffs_.erase(it);
+      }
       return;
     }
     case trace::LOOP_RUN_END: {
@@ -230,7 +234,7 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       i.stack = e.stack();
       i.time = time;
       i.loop_stopped = true;
-      pending_handoffs_.push_back(std::move(i));
+      pending_handoffs_[i.loop].emplace_back(pending_handoffs_seen_++, std::move(i));
       return;
     }
     case trace::LOOP_BOUND: {
@@ -287,7 +291,10 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       } else {
         i.kind = IncidentKind::kLoopCrossing;
         if (IsIdleOwnerUse(i)) {
-          if (pending_owner_uses_.size() < kMaxIncidents) pending_owner_uses_.push_back(std::move(i));
+          if (pending_owner_use_count_ < kMaxIncidents) {
+            ++pending_owner_use_count_;
+            pending_owner_uses_[i.loop].push_back(std::move(i));
+          }
           return;
         }
       }
@@ -312,7 +319,14 @@ std::vector<Incident> LoopAffinity::Incidents() const {
     }
     out.push_back(i);
   }
-  out.insert(out.end(), pending_handoffs_.begin(), pending_handoffs_.end());
+  // Still pending, in the order they came.
+  std::vector<const std::pair<uint64_t, Incident>*> pending;
+  for (const auto& [loop, handoffs] : pending_handoffs_) {
+    for (const auto& h : handoffs) pending.push_back(&h);
+  }
+  std::sort(pending.begin(), pending.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* h : pending) out.push_back(h->second);
   // Failed hand-offs whose caller never did the work elsewhere.
   for (const auto& [thread, failed] : failed_handoffs_) out.push_back(failed);
   std::stable_sort(out.begin(), out.end(),

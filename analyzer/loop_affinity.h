@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -137,12 +138,16 @@ class LoopAffinity : public EventSink {
   std::vector<Incident> incidents_;
   // (loop, thread, user loop) of incidents that involve a known object.
   std::set<std::tuple<EntityId, ThreadId, EntityId>> object_incidents_;
-  // Hand-offs into a loop that was not running: an incident unless it runs later.
-  std::vector<Incident> pending_handoffs_;
+  // Hand-offs into a loop that was not running: an incident unless it runs
+  // later. By loop (a run settles its own in one lookup, not a walk over
+  // every loop's), each with its place in the order they came.
+  absl::flat_hash_map<EntityId, std::vector<std::pair<uint64_t, Incident>>> pending_handoffs_;
+  uint64_t pending_handoffs_seen_ = 0;
   // Uses of an idle loop's object by the thread that ran it last (anyio's
   // pytest plugin setting an Event between two run_until_complete calls):
-  // an incident only if the loop's next run is on another thread.
-  std::vector<Incident> pending_owner_uses_;
+  // an incident only if the loop's next run is on another thread. By loop.
+  absl::flat_hash_map<EntityId, std::vector<Incident>> pending_owner_uses_;
+  size_t pending_owner_use_count_ = 0;
   // A hand-off that raised "Event loop is closed" into its caller, per
   // thread: lost work unless that same caller goes on to do the work
   // elsewhere (current asgiref's AsyncToSync falls back to a new loop).

@@ -1,6 +1,10 @@
 #include "analyzer/model.h"
 
+#include <fcntl.h>
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <limits>
@@ -25,7 +29,23 @@ const typename Map::mapped_type* FindIn(const Map& map, typename Map::key_type k
 
 }  // namespace
 
+// The memory the analysis holds: this process's resident set, from
+// /proc/self/statm (a read of a few bytes). mallinfo2(), which gives the
+// heap in use but walks every free chunk of the heap to do so, took 40% of
+// the analyzer's time on a 5M-event trace. Without /proc, the heap in use.
 static uint64_t HeapInUse() {
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char text[128];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    unsigned long long size = 0, resident = 0;
+    if (n > 0) {
+      text[n] = '\0';
+      if (std::sscanf(text, "%llu %llu", &size, &resident) == 2) return resident * page;
+    }
+  }
   struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
 }

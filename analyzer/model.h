@@ -194,9 +194,10 @@ struct ModelLimits {
   // takes about 400 MB); this bounds time, far above real traces (a busy
   // service writes ~50M events a day, and issue 12's benchmark reads 50M).
   uint64_t events = 200'000'000;
-  // Heap the model and its analyses may take (measured with mallinfo2 every
-  // 1,024 events): a short event may make them copy a long name, so the
-  // event count alone does not bound memory.
+  // Memory the model and its analyses may take (growth of the process's
+  // resident set since the model was made, measured every 1,024 events): a
+  // short event may make them copy a long name, so the event count alone
+  // does not bound memory.
   uint64_t memory_bytes = 2ull << 30;
   // Bytes of interned strings, frames and stacks kept.
   uint64_t interned_bytes = 256ull << 20;
@@ -380,9 +381,9 @@ class Model {
   std::map<EntityId, LockClass> lock_classes_;
   std::map<EntityId, Semaphore> semaphores_;
   std::map<EntityId, Task> tasks_;
-  // The tasks of each loop: a loop's snapshot visits its own tasks only
-  // (a hostile trace with many tasks and many snapshots stays linear).
-  absl::flat_hash_map<EntityId, absl::flat_hash_set<EntityId>> tasks_of_loop_;
+  // The ids in tasks_ of each loop's tasks: a snapshot looks at its own
+  // loop's tasks, not at every loop's (loop churn made that quadratic).
+  absl::flat_hash_map<EntityId, std::set<EntityId>> task_ids_by_loop_;
   std::map<EntityId, LoopSnapshot> snapshots_;  // by loop
   uint64_t snapshot_serial_ = 0;
   std::set<int64_t> signal_handlers_;  // signals with a Python handler

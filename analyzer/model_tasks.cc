@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "analyzer/model.h"
+#include "analyzer/work_counters.h"
 
 namespace waitgraph::analyzer {
 
@@ -41,20 +42,25 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
       LoopSnapshot& old = snapshots_[e.subject()];
       uint64_t previous = old.serial;
       // Tasks of this loop missing from the previous snapshot have ended.
-      if (auto members = tasks_of_loop_.find(e.subject()); members != tasks_of_loop_.end()) {
-        absl::flat_hash_set<EntityId>& ids = members->second;
-        for (auto id = ids.begin(); id != ids.end();) {
+      if (auto ids = task_ids_by_loop_.find(e.subject()); ids != task_ids_by_loop_.end()) {
+        for (auto id = ids->second.begin(); id != ids->second.end();) {
+          ++Work().task_steps;
           ++stats_.snapshot_task_visits;
           auto it = tasks_.find(*id);
-          if (it == tasks_.end() || it->second.snapshot < previous) {
-            if (it != tasks_.end()) tasks_.erase(it);
-            ids.erase(id++);  // flat_hash_set: erase does not return the next
+          if (it == tasks_.end() || it->second.loop != e.subject()) {  // cannot happen
+            id = ids->second.erase(id);
             continue;
           }
-          it->second.last_targets = std::exchange(it->second.targets, {});
+          Task& t = it->second;
+          if (t.snapshot < previous) {
+            tasks_.erase(it);
+            id = ids->second.erase(id);
+            continue;
+          }
+          t.last_targets = std::exchange(t.targets, {});
           ++id;
         }
-        if (ids.empty()) tasks_of_loop_.erase(members);
+        if (ids->second.empty()) task_ids_by_loop_.erase(ids);
       }
       LoopSnapshot fresh;
       fresh.serial = ++snapshot_serial_;
@@ -67,13 +73,12 @@ void Model::ApplyTaskEvent(const trace::Event& e, TimeNs time) {
       return;
     }
     case trace::TASK_INFO: {
-      Task& t = tasks_[e.subject()];
-      if (t.id != 0 && t.loop != e.object()) {  // told again, of another loop
-        if (auto old = tasks_of_loop_.find(t.loop); old != tasks_of_loop_.end()) old->second.erase(t.id);
-      }
+      auto [it, added] = tasks_.try_emplace(e.subject());
+      Task& t = it->second;
+      if (!added && t.loop != e.object()) task_ids_by_loop_[t.loop].erase(e.subject());
       t.id = e.subject();
       t.loop = e.object();
-      tasks_of_loop_[t.loop].insert(t.id);
+      task_ids_by_loop_[t.loop].insert(t.id);
       t.name = String(e.name());
       t.created_stack = e.stack();
       return;

@@ -50,7 +50,7 @@ void Timeline::OnWait(const Model& model, const trace::Event& e, TimeNs time) {
 }
 
 void Timeline::SeeLoop(EntityId loop) {
-  if (std::find(loops_.begin(), loops_.end(), loop) == loops_.end()) loops_.push_back(loop);
+  if (loops_seen_.insert(loop).second) loops_.push_back(loop);
 }
 
 void Timeline::OnLoop(const Model& model, const trace::Event& e, TimeNs time) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "analyzer/model.h"
 #include "analyzer/stall_model.h"
@@ -79,6 +80,7 @@ class Timeline : public EventSink {
   std::vector<LoopMark> loop_marks_;
   std::vector<LoopHandoff> handoffs_;
   std::vector<EntityId> loops_;
+  absl::flat_hash_set<EntityId> loops_seen_;  // loops_ as a set: one lookup per loop event
 };
 
 // A whole trace read for its history: the model at its end, its stalls and

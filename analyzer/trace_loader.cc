@@ -61,11 +61,11 @@ void TraceAnalysis::Wire() {
 bool TraceAnalysis::Poll() {
   // Streams: 1 MiB read and decoded, applied, then the next: never the
   // whole file, nor all its decoded chunks, in memory at once.
+  // Each chunk is applied as soon as it is decoded, from one message the
+  // reader reuses (no allocation per event).
   bool ok;
   do {
-    std::vector<trace::TraceChunk> chunks;
-    ok = reader_.Poll(chunks);
-    for (const auto& chunk : chunks) AddChunk(chunk);
+    ok = reader_.PollEach([&](const trace::TraceChunk& chunk) { AddChunk(chunk); });
   } while (ok && !reader_.at_eof());
   return ok;
 }

@@ -30,11 +30,7 @@ void ContextResetMismatchRule::Check(const AnalysisInput& input,
       continue;
     }
     // The set() that made the token: the latest one in the token's context.
-    const VarAccess* made = nullptr;
-    for (const VarAccess* a : cm.AccessesIn(reset.token_context, reset.var)) {
-      if (a->time > reset.time) break;
-      if (a->kind == VarAccess::kSet) made = a;
-    }
+    const VarAccess* made = cm.LatestSetUpTo(reset.token_context, reset.var, reset.time);
     const std::string reset_site = WhereIn(model, reset.stack);
     if (!reported.insert(reset_site).second) continue;
     const std::string var = cm.VarLabel(reset.var);

@@ -13,13 +13,14 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 #include <set>
-#include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "rules/context_story.h"
 #include "rules/describe.h"
+#include "rules/lost_write_search.h"
 
 namespace waitgraph::rules {
 namespace {
@@ -29,48 +30,34 @@ using analyzer::EntityId;
 using analyzer::TimeNs;
 using analyzer::VarAccess;
 
-bool InStack(const analyzer::Model& model, analyzer::StackId stack, const char* function) {
-  for (const analyzer::Frame* f : model.StackFrames(stack)) {
-    if (f->function == function) return true;
-  }
-  return false;
-}
-
-// asgiref copies a child's changes back with _restore_context: its reads
-// and writes are plumbing, not the program's.
-bool IsCopyBack(const analyzer::Model& model, const VarAccess& a) {
-  return InStack(model, a.stack, "_restore_context");
-}
-
-// `context` is `parent` itself, or descends from a copy of `parent` made
-// after `after` (a later copy), not through `child`.
-bool InParentLineage(const ContextModel& cm, EntityId context, EntityId parent, EntityId child,
-                     TimeNs after) {
-  if (context == parent) return true;
-  for (int depth = 0; depth < 256; ++depth) {
-    if (context == child) return false;
-    const analyzer::ContextCopy* copy = cm.CopyOf(context);
-    if (copy == nullptr) return false;
-    if (copy->parent == parent) return copy->time > after;
-    context = copy->parent;
-  }
-  return false;
-}
-
-// How many of `parent`'s own tasks set `var` (each in its own copy).
-size_t ChildrenThatSet(const analyzer::Model& model, const ContextModel& cm, EntityId parent,
-                       EntityId var) {
-  std::set<EntityId> writers;
+// How many of a parent's own tasks set a var (each in its own copy), per
+// parent, counted for a var's whole history at once.
+using WritersByParent = absl::flat_hash_map<EntityId, absl::flat_hash_set<EntityId>>;
+WritersByParent ChildrenThatSet(const ContextModel& cm, const ParentSideAccesses& search,
+                                EntityId var) {
+  WritersByParent writers;
   for (size_t i : cm.AccessesOfVar(var)) {
     const VarAccess& a = cm.accesses()[i];
-    if (a.kind != VarAccess::kSet || IsCopyBack(model, a)) continue;
+    if (a.kind != VarAccess::kSet || search.IsCopyBack(a)) continue;
     const analyzer::ContextCopy* c = cm.CopyOf(a.context);
-    if (c != nullptr && c->parent == parent &&
+    if (c != nullptr &&
         (c->kind == trace::CONTEXT_COPY_TASK || c->kind == trace::CONTEXT_COPY_LOCAL)) {
-      writers.insert(a.context);
+      writers[c->parent].insert(a.context);
     }
   }
-  return writers.size();
+  return writers;
+}
+
+// The copy a write was made in, if it is one a task made on its own (a
+// context copied on purpose, copy_context() then ctx.run(var.set, ...), as
+// anyio does for its worker threads, is meant to keep its writes).
+const analyzer::ContextCopy* TaskCopyOf(const ContextModel& cm, const VarAccess& w) {
+  const analyzer::ContextCopy* copy = cm.CopyOf(w.context);
+  if (copy == nullptr || (copy->kind != trace::CONTEXT_COPY_TASK &&
+                          copy->kind != trace::CONTEXT_COPY_LOCAL)) {
+    return nullptr;
+  }
+  return copy;
 }
 
 }  // namespace
@@ -85,52 +72,39 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
   const ContextModel& cm = *input.contexts;
   const analyzer::Model& model = input.model;
   std::set<std::pair<EntityId, std::string>> reported;
-  // The context each context was ultimately copied from: accesses in another
-  // tree (another thread's contexts) are rejected with one lookup instead of
-  // a walk up their copy chain (which made this rule quadratic in practice).
-  std::unordered_map<EntityId, EntityId> roots;
-  auto root_of = [&](EntityId context) {
-    auto [it, added] = roots.try_emplace(context, context);
-    if (!added) return it->second;
-    EntityId root = context;
-    for (int depth = 0; depth < 256; ++depth) {
-      const analyzer::ContextCopy* c = cm.CopyOf(root);
-      if (c == nullptr) break;
-      root = c->parent;
+  // The parent side's later accesses, indexed once for every write that
+  // may ask (each write's walk over them made this rule quadratic).
+  ParentSideAccesses search(model, cm);
+  for (const VarAccess& w : cm.accesses()) {
+    if (w.kind != VarAccess::kSet || cm.IsPerTaskByContract(w.var)) continue;
+    if (const analyzer::ContextCopy* copy = TaskCopyOf(cm, w); copy && !search.IsCopyBack(w)) {
+      search.Want(copy->parent, w.var);
     }
-    return roots[context] = root;
-  };
+  }
+  search.Build();
 
-  // Per (parent, var): a server spawning a task per request asks once.
-  std::map<std::pair<EntityId, EntityId>, size_t> writers;
-  auto children_that_set = [&](EntityId parent, EntityId var) {
-    auto [it, added] = writers.try_emplace({parent, var}, 0);
-    if (added) it->second = ChildrenThatSet(model, cm, parent, var);
-    return it->second;
+  // Per var, then per parent: a server spawning a task per request asks once.
+  absl::flat_hash_map<EntityId, WritersByParent> writers;
+  auto children_that_set = [&](EntityId parent, EntityId var) -> size_t {
+    auto [it, added] = writers.try_emplace(var);
+    if (added) it->second = ChildrenThatSet(cm, search, var);
+    auto of_parent = it->second.find(parent);
+    return of_parent == it->second.end() ? 0 : of_parent->second.size();
   };
 
   for (const VarAccess& w : cm.accesses()) {
-    if (w.kind != VarAccess::kSet || IsCopyBack(model, w)) continue;
+    if (w.kind != VarAccess::kSet || search.IsCopyBack(w)) continue;
     // Per task by contract (Local(thread_critical=True)): not meant to be shared.
     if (cm.IsPerTaskByContract(w.var)) continue;
-    const analyzer::ContextCopy* copy = cm.CopyOf(w.context);
-    // Only the copies tasks make on their own: a context copied on purpose
-    // (copy_context(), then ctx.run(var.set, ...), as anyio does for its
-    // worker threads) is meant to keep its writes.
-    if (copy == nullptr || (copy->kind != trace::CONTEXT_COPY_TASK &&
-                            copy->kind != trace::CONTEXT_COPY_LOCAL)) {
-      continue;
-    }
+    // Only the copies tasks make on their own.
+    const analyzer::ContextCopy* copy = TaskCopyOf(cm, w);
+    if (copy == nullptr) continue;
     const EntityId parent = copy->parent;
 
     // The child's own use of the var after this write.
-    bool reread = false;
-    TimeNs child_last = w.time;
-    for (const VarAccess* a : cm.AccessesIn(w.context, w.var)) {
-      if (a->time <= w.time) continue;
-      if (a->kind == VarAccess::kGet) reread = true;
-      child_last = std::max(child_last, a->time);
-    }
+    const analyzer::VarUseSummary child_use = cm.UseIn(w.context, w.var);
+    const bool reread = child_use.last_get > w.time;
+    const TimeNs child_last = std::max(w.time, child_use.last);
 
     // Undone (reset) or overwritten in the child before it was done with
     // the var: nothing of this write was left to lose.
@@ -140,32 +114,23 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
         child_last < std::numeric_limits<TimeNs>::max() ? child_last + 1 : child_last;
     if (cm.VisibleBinding(w.context, w.var, after_child) != &w) continue;
 
-    const VarAccess* miss = nullptr;
-    bool parent_used_meanwhile = false;
+    // The parent side's first access once the child was done with the var
+    // (the parent itself, or a later copy of it; never the child's own):
+    // touching it while the child still used it is noted on the way.
     // Only the creator's side while it can still run counts: a read after
     // its loop closed is a later, independent caller (a second
     // async_to_sync call reading Django's script prefix) that never
     // expected the child's value, even where asgiref resolves both to the
     // same thread's Local storage.
     const std::optional<TimeNs> creator_gone = cm.CreatorGoneAt(*copy);
-    const std::vector<size_t>& of_var = cm.AccessesOfVar(w.var);
-    for (auto i = std::upper_bound(of_var.begin(), of_var.end(), w.index); i != of_var.end();
-         ++i) {
-      const VarAccess& r = cm.accesses()[*i];
-      if (r.time <= w.time) continue;
-      if (root_of(r.context) != root_of(parent)) continue;
-      if (!InParentLineage(cm, r.context, parent, w.context, w.time)) continue;
-      if (IsCopyBack(model, r)) continue;
-      if (creator_gone && r.time > *creator_gone) continue;
-      if (r.time < child_last) {
-        parent_used_meanwhile = true;
-        continue;
-      }
-      if (r.kind != VarAccess::kGet) break;  // the parent side sets it itself
+    const ParentSideAccesses::Found next = search.After(w, parent, creator_gone, child_last);
+    const bool parent_used_meanwhile = next.used_meanwhile;
+    const VarAccess* miss = nullptr;
+    if (next.access != nullptr && next.access->kind == VarAccess::kGet) {
+      // Not a set of the parent side's own, and not copied back or rewritten.
+      const VarAccess& r = *next.access;
       const VarAccess* seen = cm.VisibleBinding(r.context, r.var, r.time);
-      if (seen != nullptr && seen->time > w.time) break;  // copied back, or rewritten
-      miss = &r;
-      break;
+      if (seen == nullptr || seen->time <= w.time) miss = &r;
     }
     if (miss == nullptr) continue;
     if (reread) {
@@ -178,10 +143,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
       // the default before is waiting for that child's value (a view
       // logging request_id before the signal whose receiver assigns it,
       // Django #36714).
-      bool parent_read_before = false;
-      for (const VarAccess* a : cm.AccessesIn(parent, w.var)) {
-        if (a->time < copy->time && a->kind == VarAccess::kGet) parent_read_before = true;
-      }
+      bool parent_read_before = cm.UseIn(parent, w.var).first_get < copy->time;
       if (parent_read_before && children_that_set(parent, w.var) < 2) {
         parent_read_before = false;
       }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "zstd.h"
 
 namespace waitgraph::trace {
@@ -79,28 +80,106 @@ bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) 
   return outer.SerializeToString(&payload);
 }
 
-bool DecodeChunk(std::string_view payload, TraceChunk& chunk) {
+namespace {
+
+// What a compressed body may decompress to: no more than its frame says,
+// and no more than kMaxExpansion times its compressed size past a floor
+// that every chunk a shim writes fits in (its budget is 8 MiB, which
+// compresses 3-10x), nor than kMaxBody. A corrupt or crafted size then
+// costs at most that much memory, and only as output really comes.
+constexpr uint64_t kMaxBody = 4ull * kMaxFramePayload;
+constexpr uint64_t kBodyFloor = 16ull << 20;
+constexpr uint64_t kMaxExpansion = 64;
+
+uint64_t BodyLimit(size_t packed_size) {
+  const uint64_t proportional = kMaxExpansion * packed_size;
+  const uint64_t limit = proportional > kBodyFloor ? proportional : kBodyFloor;
+  return limit < kMaxBody ? limit : kMaxBody;
+}
+
+// Decompresses one zstd frame of exactly `size` bytes into raw[0, size),
+// growing `raw` (kept between calls, so never zero-filled twice) only as
+// output comes. False, and why, if the frame is not that.
+bool Decompress(std::string_view packed, uint64_t size, std::string& raw, std::string* why) {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(),
+                                                                          ZSTD_freeDCtx);
+  if (context == nullptr) return false;
+  ZSTD_DCtx_reset(context.get(), ZSTD_reset_session_only);
+  ZSTD_inBuffer in{packed.data(), packed.size(), 0};
+  size_t produced = 0;
+  for (;;) {
+    if (produced == raw.size()) {
+      // Room for more: double, up to the declared size (plus one byte, to
+      // see a body longer than declared).
+      const uint64_t want = raw.size() < (64u << 10) ? (64u << 10) : 2 * uint64_t(raw.size());
+      const uint64_t cap = size + 1;
+      raw.resize(want < cap ? want : cap);
+      if (produced == raw.size()) break;
+    }
+    ZSTD_outBuffer out{raw.data(), raw.size() < size + 1 ? raw.size() : size + 1, produced};
+    const size_t left = ZSTD_decompressStream(context.get(), &out, &in);
+    if (ZSTD_isError(left)) {
+      if (why) *why = absl::StrCat("has a corrupt compressed body: ", ZSTD_getErrorName(left));
+      return false;
+    }
+    produced = out.pos;
+    if (produced > size) break;
+    if (left == 0) break;  // the frame is complete
+    if (in.pos == in.size && out.pos < out.size) {
+      if (why) *why = "has a compressed body that is cut off";
+      return false;
+    }
+  }
+  if (produced != size || in.pos != in.size) {
+    if (why) {
+      *why = produced > size ? absl::StrCat("decompresses to more than the ", size,
+                                            " bytes it declares")
+                             : absl::StrCat("decompresses to ", produced, " bytes, not the ",
+                                            size, " it declares");
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why) {
   // A string that is not UTF-8 (a crafted trace: the shim never writes one)
   // fails the parse, and protobuf would print its own lines about it on
   // stderr: the caller says what went wrong, in one line.
   google::protobuf::LogSilencer quiet;
-  if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return false;
-  if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
-  // A body never decompresses to more than this: a corrupt or hostile size
-  // must not allocate without bound.
-  constexpr unsigned long long kMaxBody = 4ull * kMaxFramePayload;
-  const std::string& packed = chunk.zstd_body();
-  unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxBody) {
+  constexpr char kUndecodable[] = "does not decode: damaged, or a string in it is not UTF-8";
+  if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    if (why) *why = kUndecodable;
     return false;
   }
-  std::string raw(size, '\0');
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), packed.data(), packed.size());
-  if (ZSTD_isError(n) || n != size) return false;
-  TraceChunk body;
-  if (!body.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) return false;
+  if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
+  const std::string& packed = chunk.zstd_body();
+  const unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
+    if (why) *why = "has a compressed body that does not say its size";
+    return false;
+  }
+  if (size > BodyLimit(packed.size())) {
+    if (why) {
+      *why = absl::StrCat("claims a body of ", size, " bytes in ", packed.size(),
+                          " compressed bytes, more than a chunk may hold (corrupt or crafted)");
+    }
+    return false;
+  }
+  thread_local std::string raw;  // kept: the next chunk reuses its memory
+  if (!Decompress(packed, size, raw, why)) return false;
+  // The body is a serialized TraceChunk: parsed on top of the outer one it
+  // is MergeFrom of the parsed body (repeated fields appended, scalars set),
+  // without a second message and a copy of every event.
   chunk.clear_zstd_body();
-  chunk.MergeFrom(body);
+  google::protobuf::io::CodedInputStream body(reinterpret_cast<const uint8_t*>(raw.data()),
+                                              static_cast<int>(size));
+  if (!chunk.MergeFromCodedStream(&body) || !body.ConsumedEntireMessage()) {
+    if (why) *why = kUndecodable;
+    return false;
+  }
   return true;
 }
 
@@ -143,7 +222,7 @@ bool ChunkFileReader::ReadMore() {
   return true;
 }
 
-bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
+bool ChunkFileReader::DecodeFrames(ChunkTake take) {
   size_t pos = 0;
   while (buffer_.size() - pos >= kFrameHeaderSize) {
     const char* h = buffer_.data() + pos;
@@ -156,15 +235,14 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     }
     if (buffer_.size() - pos - kFrameHeaderSize < size) break;  // not yet whole
     std::string_view payload(h + kFrameHeaderSize, size);
-    TraceChunk chunk;
-    const bool checksum_ok = Fnv1a32(payload) == GetU32(h + 8);
-    if (!checksum_ok || !DecodeChunk(payload, chunk)) {
+    TraceChunk& chunk = scratch_;  // parsing clears it and reuses its events
+    std::string why = "fails its checksum";
+    if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk, &why)) {
       buffer_.erase(0, pos);
       consumed_ += pos;
       return Fail(absl::DataLossError(absl::StrCat(
-          "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ", chunks_read_,
-          checksum_ok ? " does not decode: damaged, or a string in it is not UTF-8)"
-                      : " fails its checksum)")));
+          "trace ", path_, " is corrupt at byte ", consumed_, " (chunk ",
+          chunks_read_, " ", why, ")")));
     }
     if (std::string refusal = Refusal(chunk, consumed_ + pos); !refusal.empty()) {
       buffer_.erase(0, pos);
@@ -175,8 +253,8 @@ bool ChunkFileReader::DecodeFrames(std::vector<TraceChunk>& out) {
     pos += kFrameHeaderSize + size;
     if (!Wanted(chunk)) continue;
     next_sequence_ = chunk.sequence() + 1;
-    out.push_back(std::move(chunk));
     ++chunks_read_;
+    take(chunk);
   }
   buffer_.erase(0, pos);
   consumed_ += pos;
@@ -218,29 +296,41 @@ void ChunkFileReader::SwitchToReplacement() {
 }
 
 bool ChunkFileReader::Poll(std::vector<TraceChunk>& out) {
-  if (!PollFile(out)) return false;
+  return PollAll([&](TraceChunk& chunk) { out.push_back(std::move(chunk)); });
+}
+
+bool ChunkFileReader::PollEach(ChunkUse use) {
+  return PollAll([&](TraceChunk& chunk) { use(chunk); });
+}
+
+bool ChunkFileReader::PollAll(ChunkTake take) {
+  if (!PollFile(take)) return false;
   if (!at_eof_ || !Replaced()) return true;
   // The old file is complete once replaced: take its last chunks, then
   // follow the new one from the chunk after the last one seen.
   do {
-    if (!PollFile(out)) return false;
+    if (!PollFile(take)) return false;
   } while (!at_eof_);
   SwitchToReplacement();
-  return PollFile(out);
+  return PollFile(take);
 }
 
-bool ChunkFileReader::PollFile(std::vector<TraceChunk>& out) {
+bool ChunkFileReader::PollFile(ChunkTake take) {
   if (!status_.ok()) return false;
   if (!ReadMore()) return false;
-  return Feed(std::string_view(), out);
+  return FeedBytes(std::string_view(), take);
 }
 
 bool ChunkFileReader::Feed(std::string_view bytes, std::vector<TraceChunk>& out) {
+  return FeedBytes(bytes, [&](TraceChunk& chunk) { out.push_back(std::move(chunk)); });
+}
+
+bool ChunkFileReader::FeedBytes(std::string_view bytes, ChunkTake take) {
   if (!status_.ok()) return false;
   buffer_.append(bytes);
   bool have_header = false;
   if (!CheckHeader(have_header)) return false;
-  return have_header ? DecodeFrames(out) : true;
+  return have_header ? DecodeFrames(take) : true;
 }
 
 bool ChunkFileReader::CheckHeader(bool& have_header) {

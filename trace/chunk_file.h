@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "trace/waitgraph_trace.pb.h"
 
@@ -47,8 +48,11 @@ std::string FrameChunk(std::string_view payload);
 bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload);
 // Parses a frame's payload into `chunk`, decompressing a format-2 body.
 // False if it is not a chunk (a chunk of a newer format parses: check its
-// format_version before using it).
-bool DecodeChunk(std::string_view payload, TraceChunk& chunk);
+// format_version before using it), and then `why` says why, in words.
+// A body is decompressed only as far as its declared size, and no further
+// than 64 times its compressed size (at least 16 MiB, at most 256 MiB):
+// a corrupt or crafted size cannot make the reader allocate more.
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why = nullptr);
 
 // Reads chunks from a trace file, incrementally: each Poll() returns the
 // chunks completed since the last one. The first failure stays in status().
@@ -66,6 +70,11 @@ class ChunkFileReader {
   void set_read_limit(size_t bytes) { read_limit_ = bytes; }
   bool at_eof() const { return at_eof_; }
   bool Poll(std::vector<TraceChunk>& out);
+  // Like Poll(), handing each chunk to `use` as it is decoded, in one
+  // message reused for every chunk: no allocation per event once the
+  // message has grown (the analyzer's streaming path).
+  using ChunkUse = absl::FunctionRef<void(const TraceChunk&)>;
+  bool PollEach(ChunkUse use);
 
   // Like Poll(), over bytes that did not come from the file (a fuzzer, a
   // test): they continue whatever was fed or read before.
@@ -86,10 +95,14 @@ class ChunkFileReader {
   bool Fail(absl::Status status);
   bool ReadMore();
   bool CheckHeader(bool& have_header);
-  bool DecodeFrames(std::vector<TraceChunk>& out);
+  // Gives each whole frame's chunk to `take` (which may move it away).
+  using ChunkTake = absl::FunctionRef<void(TraceChunk&)>;
+  bool DecodeFrames(ChunkTake take);
+  bool PollFile(ChunkTake take);
+  bool FeedBytes(std::string_view bytes, ChunkTake take);
+  bool PollAll(ChunkTake take);
   // Why a decoded chunk cannot be used (no or a newer format), or "".
   std::string Refusal(const TraceChunk& chunk, uint64_t offset) const;
-  bool PollFile(std::vector<TraceChunk>& out);
   // A bounded trace is started over by renaming a new file over the path:
   // true if the path now names another file than the one being read.
   bool Replaced() const;
@@ -111,6 +124,7 @@ class ChunkFileReader {
   uint64_t wraps_followed_ = 0;
   uint64_t chunks_missed_ = 0;
   absl::Status status_;
+  TraceChunk scratch_;  // each chunk is decoded into it (PollEach)
 };
 
 }  // namespace waitgraph::trace

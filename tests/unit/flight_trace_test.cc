@@ -179,3 +179,73 @@ TEST(FlightState, AShutDownExecutorIsDroppedOnceItsWorkIsDone) {
 
 }  // namespace
 }  // namespace waitgraph::trace
+
+namespace waitgraph::trace {
+namespace {
+
+void PutLe(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// A zstd frame by hand: single segment, an 8-byte declared size, then
+// `blocks` RLE blocks, each `block` copies of one byte (a few bytes each
+// however much they expand to).
+std::string ZstdFrame(uint64_t declared, int blocks, uint32_t block) {
+  std::string f;
+  PutLe(f, 0xFD2FB528u, 4);
+  f.push_back(static_cast<char>(0xE0));  // 8-byte content size, single segment
+  PutLe(f, declared, 8);
+  for (int i = 0; i < blocks; ++i) {
+    const uint32_t header = (block << 3) | (1u << 1) | (i + 1 == blocks ? 1u : 0u);  // RLE
+    PutLe(f, header, 3);
+    f.push_back('\0');  // tag 0: never valid protobuf
+  }
+  return f;
+}
+
+std::string ChunkWithBody(const std::string& body) {
+  TraceChunk outer;
+  outer.set_format_version(kFormatVersion);
+  outer.set_zstd_body(body);
+  return outer.SerializeAsString();
+}
+
+// A hostile chunk cannot make the reader allocate what its header claims.
+TEST(ChunkEncoding, ACompressedBodyIsBoundedByItsSizeAndItsDeclaration) {
+  TraceChunk chunk;
+  std::string why;
+  // 200 MiB claimed by a 20-byte frame: refused before anything is decompressed.
+  EXPECT_FALSE(DecodeChunk(ChunkWithBody(ZstdFrame(200u << 20, 1, 16)), chunk, &why));
+  EXPECT_NE(why.find("claims a body of 209715200 bytes in 17 compressed bytes"), std::string::npos)
+      << why;
+  // 1,000 bytes declared, 8,000 in the blocks: stops at the declaration
+  // (zstd or the size check refuses it).
+  why.clear();
+  EXPECT_FALSE(DecodeChunk(ChunkWithBody(ZstdFrame(1000, 8, 1000)), chunk, &why));
+  EXPECT_FALSE(why.empty());
+  // Declared more than it holds.
+  why.clear();
+  EXPECT_FALSE(DecodeChunk(ChunkWithBody(ZstdFrame(5000, 1, 1000)), chunk, &why));
+  EXPECT_FALSE(why.empty());
+  // Under 16 MiB any expansion is allowed (a real chunk of one repeated
+  // byte): 4 MiB from 2 KiB decompresses, and is then no chunk.
+  why.clear();
+  EXPECT_FALSE(DecodeChunk(ChunkWithBody(ZstdFrame(4u << 20, 32, 128u << 10)), chunk, &why));
+  EXPECT_EQ(why, "has a body that is not a chunk");
+
+  // The reader says so in one line and keeps the chunks before.
+  std::string path = TempPath("bomb.wgtrace");
+  std::string bomb = ChunkWithBody(ZstdFrame(200u << 20, 1, 16));
+  Write(path, std::string(kFileMagic) + Framed(Events(0, 2)) + FrameChunk(bomb));
+  ChunkFileReader reader(path);
+  std::vector<TraceChunk> chunks;
+  EXPECT_FALSE(reader.Poll(chunks));
+  EXPECT_EQ(chunks.size(), 1u);
+  const std::string message(reader.status().message());
+  EXPECT_NE(message.find("is corrupt at byte"), std::string::npos) << message;
+  EXPECT_NE(message.find("(chunk 1 claims a body of 209715200 bytes"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace waitgraph::trace
