@@ -92,7 +92,10 @@ void ClassGraph::OnWaitBegin(const Model& model, const Wait& wait) {
   for (const Target& t : wait.targets) {
     switch (t.kind) {
       case trace::ENTITY_FUTURE: {
+        // A future done just before the wait began (a race the waiter won
+        // this time) is the same dependency as one still pending.
         const Future* f = model.FindFuture(t.id);
+        if (f == nullptr) f = model.FindRecentlyDoneFuture(t.id);
         if (f == nullptr) break;
         if (f->producer_kind == ProducerKind::kLoop) {
           BlockingClass to = LoopClass(model, f->producer);

@@ -174,6 +174,24 @@ const Thread* Model::FindThread(ThreadId tid) const { return FindIn(threads_, ti
 const Loop* Model::FindLoop(EntityId id) const { return FindIn(loops_, id); }
 const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors_, id); }
 const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
+
+const Future* Model::FindRecentlyDoneFuture(EntityId id) const {
+  auto it = recently_done_.find(id);
+  return it == recently_done_.end() ? nullptr : &it->second;
+}
+
+void Model::RememberDone(EntityId id) {
+  auto node = futures_.extract(id);
+  if (node.empty() || node.mapped().producer_kind == ProducerKind::kUnknown) return;
+  Future& f = node.mapped();
+  f.done = true;
+  f.after.clear();  // only the producer is asked for
+  if (recently_done_.insert_or_assign(id, std::move(f)).second) recently_done_order_.push_back(id);
+  while (recently_done_order_.size() > kRecentlyDoneFutures) {
+    recently_done_.erase(recently_done_order_.front());
+    recently_done_order_.pop_front();
+  }
+}
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
 const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }
 const LockClass* Model::FindLockClass(EntityId id) const { return FindIn(lock_classes_, id); }
@@ -246,7 +264,8 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::FUTURE_DONE:
       // A done future no longer blocks anyone; forget it (bounded memory for
       // long-running services). A later wait on it finds no producer: free.
-      futures_.erase(e.subject());
+      // Its producer is kept a little longer for the latent class graph.
+      RememberDone(e.subject());
       return;
     case trace::WAIT_BEGIN:
     case trace::WAIT_TARGET:

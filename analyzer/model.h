@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -295,6 +296,11 @@ class Model {
   const Loop* FindLoop(EntityId id) const;
   const Executor* FindExecutor(EntityId id) const;
   const Future* FindFuture(EntityId id) const;
+  // A future done lately (the last kRecentlyDoneFutures), or null: a wait
+  // that begins just after its future was done blocks no one, but still
+  // shows what its thread depends on (the latent class graph).
+  const Future* FindRecentlyDoneFuture(EntityId id) const;
+  static constexpr size_t kRecentlyDoneFutures = 1024;
   const Wait* FindWait(EntityId id) const;
   const Lock* FindLock(EntityId id) const;
   const LockClass* FindLockClass(EntityId id) const;
@@ -342,6 +348,7 @@ class Model {
   // Whether `bytes` more of interned definitions may be kept.
   bool InternRoom(uint64_t bytes);
   Future& FutureRef(EntityId id);
+  void RememberDone(EntityId future);  // FUTURE_DONE: out of futures_, into recently_done_
 
   trace::ProcessInfo process_;
   bool has_process_info_ = false;
@@ -375,6 +382,8 @@ class Model {
   std::map<EntityId, Loop> loops_;
   std::map<EntityId, Executor> executors_;
   std::map<EntityId, Future> futures_;
+  absl::flat_hash_map<EntityId, Future> recently_done_;
+  std::deque<EntityId> recently_done_order_;  // oldest first
   std::map<EntityId, Wait> waits_;
   std::map<EntityId, Scope> scopes_;
   std::map<EntityId, Lock> locks_;

@@ -177,7 +177,7 @@ bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why) 
   google::protobuf::io::CodedInputStream body(reinterpret_cast<const uint8_t*>(raw.data()),
                                               static_cast<int>(size));
   if (!chunk.MergeFromCodedStream(&body) || !body.ConsumedEntireMessage()) {
-    if (why) *why = kUndecodable;
+    if (why) *why = "has a body that is not a chunk (damaged, or a string in it is not UTF-8)";
     return false;
   }
   return true;

@@ -231,7 +231,7 @@ TEST(ChunkEncoding, ACompressedBodyIsBoundedByItsSizeAndItsDeclaration) {
   // byte): 4 MiB from 2 KiB decompresses, and is then no chunk.
   why.clear();
   EXPECT_FALSE(DecodeChunk(ChunkWithBody(ZstdFrame(4u << 20, 32, 128u << 10)), chunk, &why));
-  EXPECT_EQ(why, "has a body that is not a chunk");
+  EXPECT_EQ(why, "has a body that is not a chunk (damaged, or a string in it is not UTF-8)");
 
   // The reader says so in one line and keeps the chunks before.
   std::string path = TempPath("bomb.wgtrace");
