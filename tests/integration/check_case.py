@@ -17,6 +17,9 @@ expect.json:
   only_listed       no findings other than those listed
                     (each listed finding may also give fix_contains /
                     fix_absent: phrases its fix must / must not hold)
+                    (absent and only_listed leave out a loop-stall note about
+                    a module import, unless loop-stall is listed: a loaded
+                    machine's slow lazy import; wgtest.incidental)
   notes_contain     phrases that must appear in the report's notes
   max_severity      "note": no finding may be a warning or an error
   stdout            the lines the program prints: `run` must pass them through
