@@ -14,6 +14,7 @@
 #include "instrument/native/exit_signals.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/recorder.h"
+#include "instrument/native/shim_thread.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/state.h"
 
@@ -307,16 +308,7 @@ PyMethodDef kMethods[] = {
 
 }  // namespace
 
-void StopLoopSnapshots() {
-  std::thread* t = g_thread;
-  g_thread = nullptr;
-  g_stop.store(true);
-  if (t != nullptr) {
-    if (t->joinable()) t->join();
-    delete t;
-  }
-  g_stop.store(false);
-}
+void StopLoopSnapshots() { StopShimThread(g_thread, g_stop); }
 
 bool InitLoopSnapshot(PyObject* module) {
   if (!AddPlainWrapperType<SelectVectorcall>(
@@ -324,11 +316,7 @@ bool InitLoopSnapshot(PyObject* module) {
           "Marks a thread as sitting in its selector, for loop snapshots.")) {
     return false;
   }
-  static bool atfork_registered = false;
-  if (!atfork_registered) {
-    pthread_atfork(nullptr, nullptr, OnForkChild);
-    atfork_registered = true;
-  }
+  AtForkChildOnce(OnForkChild);
   return PyModule_AddFunctions(module, kMethods) == 0;
 }
 

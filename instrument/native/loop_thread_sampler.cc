@@ -15,6 +15,7 @@
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/object_ids.h"
+#include "instrument/native/shim_thread.h"
 #include "instrument/native/stall_watchdog.h"
 #include "instrument/native/state.h"
 
@@ -387,16 +388,7 @@ PyMethodDef kMethods[] = {
 
 }  // namespace
 
-void StopLoopThreadSampler() {
-  std::thread* t = g_thread;
-  g_thread = nullptr;
-  g_stop.store(true);
-  if (t != nullptr) {
-    if (t->joinable()) t->join();
-    delete t;
-  }
-  g_stop.store(false);
-}
+void StopLoopThreadSampler() { StopShimThread(g_thread, g_stop); }
 
 bool InitLoopThreadSampler(PyObject* module) {
   if (!AddPlainWrapperType<LoopRunEndVectorcall>(
@@ -404,11 +396,7 @@ bool InitLoopThreadSampler(PyObject* module) {
           "Stops sampling a loop thread when its uncovered loop stops running.")) {
     return false;
   }
-  static bool atfork_registered = false;
-  if (!atfork_registered) {
-    pthread_atfork(nullptr, nullptr, OnForkChild);
-    atfork_registered = true;
-  }
+  AtForkChildOnce(OnForkChild);
   return PyModule_AddFunctions(module, kMethods) == 0;
 }
 

@@ -46,6 +46,7 @@
 #include "instrument/native/loop_thread_sampler.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
+#include "instrument/native/shim_thread.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/stall_watchdog.h"
 #include "instrument/native/wait_pre.h"
@@ -314,10 +315,6 @@ PyMODINIT_FUNC PyInit__native() {
     Py_DECREF(module);
     return nullptr;
   }
-  static bool atfork_registered = false;
-  if (!atfork_registered) {
-    pthread_atfork(nullptr, nullptr, OnForkChild);
-    atfork_registered = true;
-  }
+  AtForkChildOnce(OnForkChild);
   return module;
 }
