@@ -63,7 +63,11 @@ void StackWalker::ForgetCode(PyObject* ref) {
     // Lock-acquire sites are few (CaptureSite): a scan is cheap enough.
     std::erase_if(site_stacks_, [code](const auto& entry) { return entry.first.first == code; });
     codes_.erase(it);
+    // Remembered walks may pass through this code: forget them all (code
+    // objects die rarely; a walk costs little to redo).
+    for (WalkEntry& entry : walk_cache_) entry.generation = ~uint64_t(0);
   }
+  ++codes_forgotten_;
   Py_DECREF(ref);
 }
 
@@ -234,6 +238,32 @@ StackWalker::CallScope::~CallScope() {
   }
 }
 
+StackWalker::WalkEntry& StackWalker::WalkSlot(const void* innermost, int max_frames) {
+  if (walk_cache_.empty()) walk_cache_.resize(kWalkCacheSize);
+  // The innermost few frames tell most call sites apart (the innermost one
+  // alone is often the same asyncio line for every caller).
+  size_t h = size_t(max_frames) * 0x9E3779B97F4A7C15ull;
+  const InterpFrame* f = static_cast<const InterpFrame*>(innermost);
+  for (int i = 0; i < 4 && f != nullptr; ++i, f = CompleteFrom(f->previous)) {
+    h = (h ^ reinterpret_cast<uintptr_t>(f->f_code)) * 0x100000001B3ull;
+    h = (h ^ reinterpret_cast<uintptr_t>(f->prev_instr)) * 0x100000001B3ull;
+  }
+  return walk_cache_[(h ^ (h >> 29)) & (kWalkCacheSize - 1)];
+}
+
+bool StackWalker::CachedWalk(const void* innermost, int max_frames, uint32_t* stack) {
+  WalkEntry& entry = WalkSlot(innermost, max_frames);
+  if (entry.generation != generation_ || entry.max_frames != max_frames) return false;
+  const InterpFrame* f = static_cast<const InterpFrame*>(innermost);
+  for (const WalkFrame& seen : entry.frames) {
+    if (f == nullptr || seen.code != f->f_code || seen.instr != f->prev_instr) return false;
+    f = CompleteFrom(f->previous);
+  }
+  if (entry.exhausted && f != nullptr) return false;  // this stack goes on further out
+  *stack = entry.stack;
+  return true;
+}
+
 uint32_t StackWalker::CaptureCurrent(Recorder& recorder, int max_frames) {
   if (max_frames > kMaxFrames) max_frames = kMaxFrames;
   if (!FramesLayoutOk()) {
@@ -245,17 +275,23 @@ uint32_t StackWalker::CaptureCurrent(Recorder& recorder, int max_frames) {
   ResetIfNewTrace(recorder);
   scratch_.clear();
   InterpFrame* f = CompleteFrom(InnermostFrame());
+  InterpFrame* const innermost = f;
+  if (uint32_t cached; CachedWalk(innermost, max_frames, &cached)) return cached;
+  const uint64_t forgotten_before = codes_forgotten_;
+  walk_.clear();
   int visited = 0;
   // The shim's own frames (a Python pre/post callback) come first.
   uint32_t first = 0;
   for (; f != nullptr && visited < kMaxVisited; f = CompleteFrom(f->previous)) {
     ++visited;
+    walk_.push_back(WalkFrame{f->f_code, f->prev_instr});
     first = SiteFrame(recorder, f->f_code, FrameLastiBytes(f));
     if (first != 0) break;
   }
   CallMemo& memo = t_memo;
   const bool at_top = f != nullptr && memo.depth > 0 && f == memo.top &&
                       f->prev_instr == memo.top_instr && memo.generation == generation_;
+  bool walked = false;  // every frame the stack is made of is in walk_
   if (at_top && memo.valid && (memo.exhausted || int(memo.ids.size()) >= max_frames)) {
     scratch_.assign(memo.ids.begin(), memo.ids.begin() + std::min<size_t>(memo.ids.size(), size_t(max_frames)));
   } else {
@@ -264,9 +300,11 @@ uint32_t StackWalker::CaptureCurrent(Recorder& recorder, int max_frames) {
     for (; f != nullptr && int(scratch_.size()) < max_frames && visited < kMaxVisited;
          f = CompleteFrom(f->previous)) {
       ++visited;
+      walk_.push_back(WalkFrame{f->f_code, f->prev_instr});
       uint32_t id = SiteFrame(recorder, f->f_code, FrameLastiBytes(f));
       if (id != 0) scratch_.push_back(id);
     }
+    walked = visited < kMaxVisited;
     if (at_top) {
       memo.ids = scratch_;
       memo.exhausted = f == nullptr || visited >= kMaxVisited;
@@ -275,8 +313,20 @@ uint32_t StackWalker::CaptureCurrent(Recorder& recorder, int max_frames) {
     }
   }
   if (PyErr_Occurred()) PyErr_Clear();
-  if (scratch_.empty()) return 0;
-  return recorder.InternStack(scratch_);
+  uint32_t stack = scratch_.empty() ? 0 : recorder.InternStack(scratch_);
+  // Kept only if nothing was forgotten meanwhile: no code object died (a
+  // weak reference callback can run when the walk allocates) and the
+  // intern tables kept their epoch.
+  if (walked && walk_.size() <= kMaxCachedWalk && codes_forgotten_ == forgotten_before &&
+      generation_ == recorder.intern_epoch()) {
+    WalkEntry& entry = WalkSlot(innermost, max_frames);
+    entry.generation = generation_;
+    entry.max_frames = max_frames;
+    entry.exhausted = f == nullptr;
+    entry.frames = walk_;
+    entry.stack = stack;
+  }
+  return stack;
 }
 
 uint32_t StackWalker::CaptureSite(Recorder& recorder, PyCodeObject* code, int lasti_bytes) {

@@ -108,6 +108,34 @@ class StackWalker {
   // code look-up and the line computation.
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> sites_;
   std::vector<uint32_t> scratch_;
+
+  // Whole walks remembered by where they went: a hot call site (every
+  // create_future of asyncio's run_in_executor, every submit) is walked
+  // again and again through the same frames, and comparing a frame's code
+  // and instruction pointers is far cheaper than looking each up and
+  // interning the stack again. A direct-mapped table keyed by the innermost
+  // frames; an entry is used only when every frame it walked is the same
+  // (code object, instruction) again -- the same ids by construction.
+  struct WalkFrame {
+    const void* code;
+    const void* instr;
+  };
+  struct WalkEntry {
+    uint64_t generation = ~uint64_t(0);  // intern epoch of `stack`; ~0: empty
+    int max_frames = 0;
+    bool exhausted = false;  // the walk ended at the outermost frame
+    std::vector<WalkFrame> frames;  // the complete frames visited, innermost first
+    uint32_t stack = 0;
+  };
+  static constexpr size_t kWalkCacheSize = 256;  // a power of two
+  static constexpr size_t kMaxCachedWalk = 128;  // longer walks are not kept
+  // The entry slot for a walk starting at `innermost` (an InterpFrame).
+  WalkEntry& WalkSlot(const void* innermost, int max_frames);
+  // The remembered stack id of the walk from `innermost`, or false.
+  bool CachedWalk(const void* innermost, int max_frames, uint32_t* stack);
+  std::vector<WalkFrame> walk_;  // the frames of the walk in progress
+  uint64_t codes_forgotten_ = 0;  // ForgetCode calls: a walk they interrupt is not kept
+  std::vector<WalkEntry> walk_cache_;
   // (code, instruction offset) -> one-frame stack id (CaptureSite).
   std::unordered_map<std::pair<PyObject*, int>, uint32_t, PairHash> site_stacks_;
 };
