@@ -51,8 +51,10 @@ PyObject* CallOriginal(HookObject* self, PyObject* const* args, size_t nargsf,
 PyObject* CallPost(HookObject* self, PyObject* token, PyObject* result, PyObject* exc,
                    bool* propagate) {
   *propagate = false;
-  PyObject* r = PyObject_CallFunctionObjArgs(self->post, token, result ? result : Py_None,
-                                             exc ? exc : Py_None, nullptr);
+  // A vector call: no argument tuple or va_list walk (a post runs per
+  // create_future and create_task).
+  PyObject* argv[3] = {token, result != nullptr ? result : Py_None, exc != nullptr ? exc : Py_None};
+  PyObject* r = PyObject_Vectorcall(self->post, argv, 3, nullptr);
   if (r == nullptr) *propagate = SwallowHookError();
   return r;
 }
