@@ -95,22 +95,54 @@ _local_last_get = {}  # (var id, storage id, thread) -> (set serial, found)
 _LOCAL_LAST_GET_MAX = 4096  # forgotten (not wrong: more is recorded) past this
 
 
+# The storage owner a Local attribute call resolved: asgiref's own
+# Local._get_context_id inside the call (hooked: its post keeps the result
+# in the call's slot) rather than a second resolution of ours (an import,
+# the current task and thread, the launch maps: more than the rest of the
+# hook). A slot lives only while its Local call runs, so nothing is kept
+# alive past it: [local, key, scope or _NO_SCOPE, the enclosing call's slot].
+_NO_SCOPE = object()
+_calls = threading.local()
+
+
+def _begin_local_call(self, key):
+    slot = [self, key, _NO_SCOPE, getattr(_calls, "slot", None)]
+    _calls.slot = slot
+    return slot
+
+
+def _end_local_call(local_cls, slot):
+    """The scope `slot`'s call resolved (or resolves it now)."""
+    _calls.slot = slot[3]
+    scope = slot[2]
+    return _local_scope(local_cls, slot[0]) if scope is _NO_SCOPE else scope
+
+
+def _context_id_post(token, result, exc):
+    slot = getattr(_calls, "slot", None)
+    if slot is not None and slot[0] is token and slot[2] is _NO_SCOPE and exc is None:
+        slot[2] = result
+
+
 def _make_local_hooks(local_cls):
     def setattr_pre(self, key, value):
-        global _local_set_serial
         if key in _LOCAL_INTERNAL:
             return None
+        return _begin_local_call(self, key)
+
+    def setattr_post(token, result, exc):
+        global _local_set_serial
         _local_set_serial += 1
-        scope = _local_scope(local_cls, self)
+        self, key = token[0], token[1]
+        scope = _end_local_call(local_cls, token)
         # arg 1: per task/thread by contract (Local(thread_critical=True)).
         _emit(CONTEXT_VAR_SET, _local_var(self, key), scope, "Local." + key,
               _thread_critical(self), True)
-        return None
 
     def getattr_post(token, result, exc):
-        self, key = token
+        self, key = token[0], token[1]
         vid = _local_var(self, key)
-        scope = _native.oid(_local_scope(local_cls, self))
+        scope = _native.oid(_end_local_call(local_cls, token))
         found = 1 if exc is None else 0
         where = (vid, scope, _native.tid())
         seen = (_local_set_serial, found)
@@ -121,18 +153,20 @@ def _make_local_hooks(local_cls):
         _local_last_get[where] = seen
         _emit(CONTEXT_VAR_GET, vid, scope, "Local." + key, found, True)
 
-    return setattr_pre, getattr_post
+    return setattr_pre, setattr_post, getattr_post
 
 
 def _patch_local(module, patcher):
     cls = getattr(module, "Local", None)
     if cls is None or not hasattr(cls, "_get_context_id"):
         return
-    setattr_pre, getattr_post = _make_local_hooks(cls)
+    setattr_pre, setattr_post, getattr_post = _make_local_hooks(cls)
     _native.set_task_created_callback(_make_task_created(cls))
-    patcher.hook(cls, "__setattr__", setattr_pre)
-    # A list token: not a wait; post sees whether the attribute was found.
-    patcher.hook(cls, "__getattr__", lambda self, key: [self, key], getattr_post)
+    # List tokens (the call's slot): not waits; posts see whether the
+    # attribute was found, and the scope the call resolved.
+    patcher.hook(cls, "_get_context_id", _native.self_token_pre, _context_id_post)
+    patcher.hook(cls, "__setattr__", setattr_pre, setattr_post)
+    patcher.hook(cls, "__getattr__", _begin_local_call, getattr_post)
 
 
 # --- tasks -------------------------------------------------------------------
