@@ -18,6 +18,7 @@
 #include "instrument/native/exit_signals.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
+#include "instrument/native/shim_thread.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/state.h"
 
@@ -103,8 +104,15 @@ std::mutex* g_mutex_ptr = new std::mutex();
 std::condition_variable* g_wake_ptr = new std::condition_variable();
 std::mutex& WatchdogMutex() { return *g_mutex_ptr; }
 std::condition_variable& WatchdogWake() { return *g_wake_ptr; }
-bool g_stop = false;
+std::atomic<bool> g_stop{false};
 std::thread* g_thread = nullptr;
+
+// Wakes the watchdog from its wait: taking the mutex first means it is
+// either before its check of g_stop or waiting, never in between.
+void WakeWatchdog() {
+  { std::lock_guard<std::mutex> lock(WatchdogMutex()); }
+  WatchdogWake().notify_all();
+}
 
 }  // namespace
 
@@ -257,7 +265,7 @@ void WatchdogLoop() {
       uint64_t start = slot.start_ns.load(std::memory_order_relaxed);
       if (start != 0 && start + threshold > now) wait = std::min(wait, start + threshold - now);
     }
-    WatchdogWake().wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop; });
+    WatchdogWake().wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop.load(); });
     if (g_stop) break;
     if (!g_recording.load(std::memory_order_relaxed)) continue;
     now = MonotonicNs();
@@ -430,20 +438,7 @@ PyMethodDef kMethods[] = {
 
 }  // namespace
 
-void StopStallWatchdog() {
-  std::thread* t;
-  {
-    std::lock_guard<std::mutex> lock(WatchdogMutex());
-    t = g_thread;
-    g_thread = nullptr;
-    g_stop = true;
-  }
-  WatchdogWake().notify_all();
-  if (t != nullptr) {
-    if (t->joinable()) t->join();
-    delete t;
-  }
-}
+void StopStallWatchdog() { StopShimThread(g_thread, g_stop, WakeWatchdog); }
 
 void AbandonStallWatchdogAfterFork() {
   g_thread = nullptr;  // leaked: the thread is not in this process
