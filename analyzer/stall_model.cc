@@ -69,6 +69,17 @@ void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time)
       s.callback = model.String(e.name());
       break;
     }
+    case trace::LOOP_STALL_GIL: {
+      // Belongs to the sample just before it (same stall, same thread).
+      auto it = stalls_.find(e.subject());
+      if (it == stalls_.end() || it->second.samples.empty()) break;
+      StallSample& sample = it->second.samples.back();
+      if (sample.time > time || it->second.thread != e.thread()) break;
+      sample.gil_wait = true;
+      sample.gil_holder = e.object();
+      sample.gil_waited = std::max<int64_t>(e.arg(), 0);
+      break;
+    }
     case trace::LOOP_STALL_GC: {
       auto it = stalls_.find(e.subject());
       if (it == stalls_.end()) break;

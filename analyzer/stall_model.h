@@ -1,6 +1,6 @@
 // Loop stalls: callbacks or task steps that held an event loop's thread
 // longer than the shim's threshold (LOOP_STALL, LOOP_STALL_SAMPLE,
-// LOOP_STALL_DELAYED), with the stacks the watchdog sampled while the loop
+// LOOP_STALL_GIL, LOOP_STALL_DELAYED), with the stacks the watchdog sampled while the loop
 // was stuck and, when the loop thread was inside a recorded wait at that
 // moment (Thread.join, Future.result, a queue, ...), that wait.
 #ifndef WAITGRAPH_ANALYZER_STALL_MODEL_H_
@@ -21,6 +21,11 @@ struct StallSample {
   TimeNs elapsed = 0;     // since the callback began
   StackId stack = 0;      // the loop thread's Python stack then
   std::string call;       // the call it was in ("time.sleep"), if the shim knew
+  // LOOP_STALL_GIL: the thread was waiting to take the GIL, held by
+  // `gil_holder` (0: unknown): its frames are only where it stood.
+  bool gil_wait = false;
+  ThreadId gil_holder = 0;
+  TimeNs gil_waited = 0;  // how long the sampler waited for the GIL
   // The loop thread's outermost recorded wait at that moment, if any (a
   // copy: the model forgets waits once they end).
   std::optional<Wait> wait;

@@ -61,9 +61,45 @@ bool ExecdImageOfForkedChild(const findings::Report& r,
   });
 }
 
+// What a multiprocessing process started by exec runs, for its `-c`.
+void NameExecdHelpers(std::vector<findings::Report>& reports) {
+  std::map<uint32_t, std::string> programs;
+  for (const auto& r : reports) {
+    if (r.pid() != 0 && r.program() != "-c") programs.emplace(r.pid(), r.program());
+  }
+  for (auto& r : reports) {
+    if (r.program() != "-c") continue;
+    if (r.origin() == "multiprocessing-spawn") {
+      auto parent = programs.find(r.parent_pid());
+      r.set_program(parent != programs.end() && !parent->second.empty() ? parent->second
+                                                                         : "multiprocessing.spawn");
+    } else if (r.origin() == "multiprocessing-resource-tracker") {
+      r.set_program("multiprocessing.resource_tracker");
+    } else if (r.origin() == "multiprocessing-forkserver") {
+      r.set_program("multiprocessing.forkserver");
+    }
+  }
+}
+
 }  // namespace
 
+std::vector<std::string> SupersededTraceFiles(const std::vector<findings::Report>& reports,
+                                              const std::string& run_dir) {
+  std::vector<std::string> out;
+  auto superseded = [](const findings::Report& r) { return r.superseded_by_exec(); };
+  if (std::all_of(reports.begin(), reports.end(), superseded)) return out;
+  std::string prefix = absl::StrCat(run_dir, "/");
+  for (const auto& r : reports) {
+    if (r.superseded_by_exec() && absl::StartsWith(r.trace(), prefix) &&
+        r.trace().find('/', prefix.size()) == std::string::npos) {
+      out.push_back(r.trace());
+    }
+  }
+  return out;
+}
+
 void AssignRoles(std::vector<findings::Report>& reports) {
+  NameExecdHelpers(reports);
   DropSupersededByExec(reports);
   std::set<uint32_t> recorded;
   for (const auto& r : reports) {

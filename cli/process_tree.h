@@ -32,8 +32,21 @@
 namespace waitgraph::cli {
 
 // Sets Report.role of every report from the others, after leaving out the
-// traces superseded by an exec (see above).
+// traces superseded by an exec (see above). A multiprocessing process
+// started by exec records its program as `-c` (python -c "from
+// multiprocessing.spawn import spawn_main; ..."): its program is then what
+// it runs, the parent's program for a spawned worker (it imports the
+// parent's main module and runs the target there, so `-m uvicorn` for
+// `uvicorn --workers`; "multiprocessing.spawn" when the parent's trace is
+// not among those read), multiprocessing.resource_tracker or
+// multiprocessing.forkserver for the helpers.
 void AssignRoles(std::vector<findings::Report>& reports);
+
+// The traces of `reports` superseded by an exec (see above) whose files lie
+// in `run_dir`: `waitgraph run` removes them from its own run directory,
+// unless every trace is such (then that one is the run's only record).
+std::vector<std::string> SupersededTraceFiles(const std::vector<findings::Report>& reports,
+                                              const std::string& run_dir);
 
 // "worker 2 of 4240", "master", "" (plain process): the role as said of
 // one report among `reports`.

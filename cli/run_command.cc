@@ -320,6 +320,11 @@ bool HeldStandstill(const analyzer::TraceAnalysis& analysis, double timeout) {
 
 int Print(std::vector<findings::Report> reports, const RunOptions& opts,
           const std::string& where) {
+  // A forked child's trace that an exec superseded before it recorded
+  // anything is no process image: out of our run directory.
+  if (opts.trace.empty()) {
+    for (const std::string& path : SupersededTraceFiles(reports, where)) unlink(path.c_str());
+  }
   AssignRoles(reports);
   ApplyPolicy(opts.policy, reports);
   std::string text = Render(reports, {.format = opts.format,

@@ -63,6 +63,18 @@ std::string DescribeTarget(const Model& model, const analyzer::StallSample& samp
 // are where the collection was triggered, not what took the time.
 bool IsGcSample(const analyzer::StallSample& sample) { return sample.call.rfind("gc:", 0) == 0; }
 
+// A sample of a thread waiting to take the GIL (LOOP_STALL_GIL) that is not
+// inside a recorded wait: its frames are only where it stood.
+bool IsGilSample(const analyzer::StallSample& sample) { return sample.gil_wait && !sample.wait; }
+
+// "the GIL held by thread crunch_1" (or "by another thread": unknown).
+std::string GilHolder(const Model& model, const analyzer::StallSample& sample) {
+  if (sample.gil_holder == 0) return "the GIL held by another thread";
+  std::string label = model.ThreadLabel(sample.gil_holder);
+  if (!absl::StartsWith(label, "thread ")) label = absl::StrCat("thread ", label);
+  return absl::StrCat("the GIL held by ", label);
+}
+
 // "time.sleep" or "Future.result (waiting for work on executor ...)".
 std::string BlockingCall(const Model& model, const analyzer::StallSample& sample) {
   if (sample.wait) {
@@ -74,19 +86,35 @@ std::string BlockingCall(const Model& model, const analyzer::StallSample& sample
     }
   }
   // "python:..." : the thread held the GIL, i.e. it was computing; "gc:N":
-  // a garbage collection held it.
-  if (sample.call.rfind("python:", 0) == 0 || IsGcSample(sample)) return "";
+  // a garbage collection held it; waiting for the GIL: not in the call.
+  if (sample.call.rfind("python:", 0) == 0 || IsGcSample(sample) || IsGilSample(sample)) {
+    return "";
+  }
   return sample.call;
 }
 
-// The sample that best shows the stall: the first one in a call, else the
-// first one not taken right after a garbage collection, else the first.
+// The sample that best shows the stall: when waiting for the GIL took half
+// of it or more (as long as the samplers waited), the first such sample;
+// else the first one in a call, else the first one computing, else the
+// first one waiting for the GIL, else the first.
 const analyzer::StallSample* BestSample(const Stall& s) {
+  const analyzer::StallSample* first_gil = nullptr;
+  TimeNs gil_ns = 0;
+  for (const auto& sample : s.samples) {
+    if (!IsGilSample(sample)) continue;
+    if (first_gil == nullptr) first_gil = &sample;
+    // Saturating at the stall's length: a crafted trace's waits may be huge.
+    gil_ns = sample.gil_waited >= s.duration() - gil_ns ? s.duration() : gil_ns + sample.gil_waited;
+  }
+  if (first_gil != nullptr && 2 * gil_ns >= s.duration()) return first_gil;
   for (const auto& sample : s.samples) {
     if (sample.wait || (!sample.call.empty() && sample.call.rfind("python:", 0) != 0 &&
-                        !IsGcSample(sample))) {
+                        !IsGcSample(sample) && !IsGilSample(sample))) {
       return &sample;
     }
+  }
+  for (const auto& sample : s.samples) {
+    if (!IsGcSample(sample) && !IsGilSample(sample)) return &sample;
   }
   for (const auto& sample : s.samples) {
     if (!IsGcSample(sample)) return &sample;
@@ -137,6 +165,7 @@ enum class Cause {
   kGcPause,     // mostly a garbage collection
   kThreadStart, // Thread.start waiting for the new thread to run
   kImport,      // the import system loading a module
+  kGilHeld,     // waiting for the GIL another thread held
   kUnknown,     // no sample, or only library frames computing
 };
 
@@ -145,6 +174,7 @@ struct Story {
   Cause cause = Cause::kCall;
   std::string group;  // stalls with the same group (and loop) are one finding
   std::string what;   // "in time.sleep called from report() at app.py:19"
+  std::string head;   // for the headline, if not `what` up to " called from "
   std::string fix;
   const analyzer::Frame* location = nullptr;
   analyzer::StackId stack = 0;
@@ -169,6 +199,11 @@ constexpr char kThreadStartFix[] =
 constexpr char kImportFix[] =
     "import modules at start-up, before the loop serves requests, not inside handlers or "
     "callbacks: an import reads files and runs the module's code, once per process";
+constexpr char kGilFix[] =
+    "another thread held the GIL, and the loop's thread cannot run until it lets go: find what "
+    "that thread runs (a C call that keeps the GIL, such as a C extension or ctypes.PyDLL, or "
+    "CPU-bound Python) and move it to a process (ProcessPoolExecutor) or to code that releases "
+    "the GIL while it works";
 constexpr char kUnknownFix[] =
     "nothing in the trace says what held the loop (no sample of it, or only library code "
     "computing): if it recurs, rerun with a lower WAITGRAPH_STALL_MS to sample it earlier; a "
@@ -222,6 +257,7 @@ Story ThreadStart(const Model& model, const analyzer::StallSample& sample) {
   story.what = absl::StrCat(
       "in Thread.start, waiting for a new thread to begin running",
       pool ? " (a ThreadPoolExecutor starting a worker for work submitted to it)" : "",
+      IsGilSample(sample) ? absl::StrCat(", and for ", GilHolder(model, sample)) : "",
       frame.empty() ? "" : absl::StrCat(", called from ", frame));
   story.fix = kThreadStartFix;
   story.location = model.UserFrame(sample.stack);
@@ -306,6 +342,29 @@ std::string InnermostFrame(const Model& model, analyzer::StackId stack) {
   return absl::StrCat(f->function, "() at ", f->file, ":", f->line);
 }
 
+// The loop thread stood waiting for the GIL: the stall is the holder's, and
+// where the loop thread stood ("in self._ssock.recv called from ...") is
+// only where it was when the GIL went away.
+Story GilHeld(const Model& model, const analyzer::StallSample& sample) {
+  Story story;
+  story.cause = Cause::kGilHeld;
+  story.group = "gil";
+  std::string frame = UserFrames(model, sample.stack);
+  if (frame.empty()) frame = InnermostFrame(model, sample.stack);
+  std::string call = sample.call.rfind("python:", 0) == 0 ? "" : sample.call;
+  story.head = absl::StrCat("waiting for ", GilHolder(model, sample));
+  story.what = story.head;
+  if (!frame.empty()) {
+    absl::StrAppend(&story.what, "; the loop's thread stood in ",
+                    call.empty() ? "" : absl::StrCat(call, ", from "), frame);
+  }
+  story.fix = kGilFix;
+  story.location = model.UserFrame(sample.stack);
+  story.stack = sample.stack;
+  story.fingerprint = FingerprintPart(model, "gil", sample.stack);
+  return story;
+}
+
 Story Tell(const Model& model, const Stall& s) {
   const analyzer::StallSample* sample = BestSample(s);
   // A collection that took half the stall or more is what stalled it.
@@ -326,6 +385,7 @@ Story Tell(const Model& model, const Stall& s) {
   if (ImportSite site = FindImport(model, sample->stack); site.importer || site.module) {
     return Import(model, *sample, site);
   }
+  if (IsGilSample(*sample)) return GilHeld(model, *sample);
   Story story;
   std::string call = BlockingCall(model, *sample);
   const analyzer::Frame* user = model.UserFrame(sample->stack);
@@ -453,7 +513,9 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
                                s.finished ? "" : " (still blocked when the trace ended)",
                                meanwhile));
     // The headline names what blocked; the text report cuts it to one line.
-    std::string head = story.what.substr(0, story.what.find(" called from "));
+    std::string head = !story.head.empty()
+                           ? story.head
+                           : story.what.substr(0, story.what.find(" called from "));
     f.set_headline(absl::StrCat("event loop blocked ", Secs(s.duration()), " ", head));
     f.set_fix(story.fix);
     f.set_time_ns(site.stalls.front()->begin);
@@ -464,6 +526,7 @@ void LoopStallRule::Check(const AnalysisInput& input, std::vector<findings::Find
       rel.set_role("sampled during the stall");
       std::string call = BlockingCall(model, extra);
       if (IsGcSample(extra)) call = "just after a garbage collection let go";
+      if (IsGilSample(extra)) call = absl::StrCat("waiting for ", GilHolder(model, extra));
       rel.set_message(absl::StrCat("after ", Secs(extra.elapsed), ": ",
                                    call.empty() ? std::string("running Python code") : call));
       if (const analyzer::Frame* fr = model.UserFrame(extra.stack)) {

@@ -7,37 +7,12 @@ context copy, ContextVar use) cost a busy loop.
 
 usage: uvloop_callback_storm.py [SCALE]   (SCALE 1.0 takes ~1 s uninstrumented)
 """
-import asyncio
-import sys
+import os
+import runpy
 
 import uvloop
 
-SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-ROUNDS = max(1, int(50 * SCALE))
-TASKS = 200
-YIELDS = 50
-CALLBACKS = 5000
-
-
-async def yielder():
-    for _ in range(YIELDS):
-        await asyncio.sleep(0)
-
-
-async def main():
-    loop = asyncio.get_running_loop()
-    counter = [0]
-
-    def bump():
-        counter[0] += 1
-
-    for _ in range(ROUNDS):
-        await asyncio.gather(*(yielder() for _ in range(TASKS)))
-        for _ in range(CALLBACKS):
-            loop.call_soon(bump)
-        await asyncio.sleep(0)
-    print("steps", ROUNDS * TASKS * YIELDS, "callbacks", counter[0])
-
-
 uvloop.install()
-asyncio.run(main())
+# The same workload, run as the main module (it reads SCALE from sys.argv).
+runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "asyncio_callback_storm.py"),
+               run_name="__main__")

@@ -32,8 +32,6 @@ constexpr int kMaxSlots = 64;
 constexpr uint64_t kMinTickNs = 2'000'000;
 // With no thread watched it only checks for work and for stop this often.
 constexpr uint64_t kIdleNapNs = 50'000'000;
-// Getting the GIL faster than this means nobody was running Python.
-constexpr uint64_t kGilFreeNs = 1'000'000;
 // Frames walked to find the callback's outermost one.
 constexpr int kMaxFramesToName = 1000;
 
@@ -198,9 +196,11 @@ bool StillIn(const Slot& slot, const Action& a) {
   return ts->context != slot.base_context && ts->context_ver == a.context_ver;
 }
 
-void SampleLocked(Slot& slot, const Action& a, bool gil_was_free, int gc_generation) {
+void SampleLocked(Slot& slot, const Action& a, const GilAsk& ask) {
   if (!g_recording.load() || g_forked_child.load() || !StillIn(slot, a)) return;
   Look& look = slot.look;
+  // Before naming, which may let the thread go on.
+  GilVerdict gil = GilTaken(ask, slot.tstate, look.tid);
   if (look.stall_id == 0) {
     // Naming walks frames (allocations, so possibly a collection running
     // finalizers that let the thread go on): check again afterwards.
@@ -211,8 +211,7 @@ void SampleLocked(Slot& slot, const Action& a, bool gil_was_free, int gc_generat
     look.stall_id = NewEntityId();
     look.name = name;
   }
-  SampleStalledThread(look.tid, look.stall_id, slot.tstate, look.first_ns, gil_was_free,
-                      gc_generation);
+  SampleStalledThread(look.tid, look.stall_id, slot.tstate, look.first_ns, gil);
 }
 
 // LOOP_STALL (and the collections that overlapped it) on the loop thread's
@@ -251,16 +250,14 @@ void SamplerLoop() {
     }
     for (const Action& a : actions) {
       if (g_stop.load() || _Py_IsFinalizing()) return;
-      uint64_t asked = MonotonicNs();
-      int gc_generation = g_gc_generation_now.load(std::memory_order_relaxed);
+      GilAsk ask = AskingForGil();
       PyGILState_STATE st = PyGILState_Ensure();
-      bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
       {
         QuietScope quiet;  // the describer must record nothing of its own
         if (a.end) {
           EndLocked(a.look, StallDuration(a.look, a.end_ns, tick));
         } else {
-          SampleLocked(*a.slot, a, gil_was_free, gc_generation);
+          SampleLocked(*a.slot, a, ask);
         }
       }
       PyGILState_Release(st);

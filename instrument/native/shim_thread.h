@@ -1,4 +1,5 @@
-// The shim's own background threads (loop snapshots, the uvloop sampler):
+// The shim's own background threads (loop snapshots, the uvloop sampler,
+// the stall watchdog):
 // each is a std::thread* started with the GIL held and a stop flag its loop
 // polls. Stopping and the after-fork registration are the same for each.
 #ifndef WAITGRAPH_INSTRUMENT_NATIVE_SHIM_THREAD_H_
@@ -13,12 +14,15 @@
 
 namespace waitgraph::shim {
 
-// Sets `stop`, joins and frees `thread` (if any), then clears `stop` so that
+// Sets `stop`, calls `wake` (for a thread that sleeps on a condition
+// variable), joins and frees `thread` (if any), then clears `stop` so that
 // a later start runs again.
-inline void StopShimThread(std::thread*& thread, std::atomic<bool>& stop) {
+inline void StopShimThread(std::thread*& thread, std::atomic<bool>& stop,
+                           void (*wake)() = nullptr) {
   std::thread* t = thread;
   thread = nullptr;
   stop.store(true);
+  if (wake != nullptr) wake();
   if (t != nullptr) {
     if (t->joinable()) t->join();
     delete t;

@@ -10,12 +10,15 @@
 #include <new>
 #include <thread>
 
+#include <unistd.h>
+
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/exit_signals.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
+#include "instrument/native/shim_thread.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/state.h"
 
@@ -23,15 +26,13 @@ namespace waitgraph::shim {
 namespace {
 
 constexpr uint32_t kLoopStall = trace::LOOP_STALL, kLoopStallSample = trace::LOOP_STALL_SAMPLE,
-                   kLoopStallDelayed = trace::LOOP_STALL_DELAYED;
+                   kLoopStallDelayed = trace::LOOP_STALL_DELAYED,
+                   kLoopStallGil = trace::LOOP_STALL_GIL;
 // Samples per stall: one when it crosses the threshold, then one every
 // 4 x threshold, at most this many.
 constexpr int kMaxSamplesPerStall = 8;
 // Loop threads watched at once; a thread beyond that is simply not watched.
 constexpr int kMaxSlots = 256;
-// Getting the GIL faster than this means nobody was running Python (the
-// switch interval, 5 ms, is what a computing thread makes us wait).
-constexpr uint64_t kGilFreeNs = 1'000'000;
 
 // One per thread that runs asyncio callbacks. `start_ns` and `gen` are
 // written by the owning thread with the GIL held and read by the watchdog
@@ -47,6 +48,11 @@ struct Slot {
   uint64_t sampled_gen = 0;
   int samples = 0;
   uint64_t next_sample_ns = 0;
+  // A sample the loop thread takes of itself (SelfSampleCall) if it gets
+  // the GIL back before the watchdog does: nonzero while one is asked for.
+  // The fields below it are written before it is set (release).
+  std::atomic<uint64_t> self_token{0};
+  uint64_t self_gen = 0, self_asked_ns = 0, self_holder_tid = 0;
 };
 
 Slot g_slots[kMaxSlots];
@@ -98,13 +104,25 @@ std::mutex* g_mutex_ptr = new std::mutex();
 std::condition_variable* g_wake_ptr = new std::condition_variable();
 std::mutex& WatchdogMutex() { return *g_mutex_ptr; }
 std::condition_variable& WatchdogWake() { return *g_wake_ptr; }
-bool g_stop = false;
+std::atomic<bool> g_stop{false};
 std::thread* g_thread = nullptr;
+
+// Wakes the watchdog from its wait: taking the mutex first means it is
+// either before its check of g_stop or waiting, never in between.
+void WakeWatchdog() {
+  { std::lock_guard<std::mutex> lock(WatchdogMutex()); }
+  WatchdogWake().notify_all();
+}
 
 }  // namespace
 
 void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uint64_t start_ns,
-                         bool gil_was_free, int gc_generation) {
+                         const GilVerdict& gil) {
+  // Tags: "gc:N" when a collection held the GIL we waited for, "python:"
+  // when the thread itself held it (computing); else the call it is in.
+  bool held_elsewhere = gil.what != WhileAsked::kBlockedInCall;
+  bool computing = gil.what == WhileAsked::kRunningPython;
+  int gc_generation = gil.gc_generation;
   if (!g_recording.load() || g_forked_child.load()) return;
   PyFrameObject* frame = PyThreadState_GetFrame(ts);
   if (frame == nullptr) return;
@@ -118,7 +136,7 @@ void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uin
   // Frames are read now, before any Python code runs on this thread: the
   // describer below may let the stalled thread go on.
   uint32_t name = 0;
-  if (gc_generation >= 0 && !gil_was_free) {
+  if (gc_generation >= 0 && held_elsewhere) {
     PyObject* r = PyUnicode_FromFormat("gc:%d", gc_generation);
     if (r != nullptr) {
       name = NameOf(r);
@@ -129,7 +147,7 @@ void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uin
     if (r == nullptr) {
       PyErr_Clear();
     } else {
-      if (!gil_was_free) {
+      if (computing) {
         PyObject* tagged = r == Py_None ? PyUnicode_FromString("python:")
                                         : PyUnicode_FromFormat("python:%S", r);
         Py_DECREF(r);
@@ -146,6 +164,9 @@ void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uin
   if (PyErr_Occurred()) PyErr_Clear();
   if (!g_recording.load()) return;
   EmitOn(tid, kLoopStallSample, stall_id, 0, name, int64_t(elapsed), stack);
+  if (gil.what == WhileAsked::kWaitingForGil) {
+    EmitOn(tid, kLoopStallGil, stall_id, gil.holder_tid, 0, int64_t(gil.waited_ns), 0);
+  }
 }
 
 uint64_t StallThresholdNs() { return g_threshold_ns.load(); }
@@ -153,22 +174,80 @@ uint64_t StallThresholdNs() { return g_threshold_ns.load(); }
 namespace {
 
 // With the GIL held: one sample of the thread of `slot` if it is still in
-// the callback numbered `gen`. `gil_was_free`: the GIL came at once, so the
-// stalled thread was not running Python but blocked in a call that released
-// it (time.sleep, I/O, a lock); otherwise it was probably computing, and
-// the call it was in when it let go is only where it happened to be.
-// `gc_generation` >= 0 (and the GIL was not free): a garbage collection held
-// the GIL when we asked for it, so the frames are where it was triggered,
-// not what took the time.
-void SampleLocked(Slot& slot, uint64_t gen, bool gil_was_free, int gc_generation) {
-  if (!g_recording.load() || g_forked_child.load()) return;
-  uint64_t start = slot.start_ns.load(std::memory_order_acquire);
-  if (start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return;  // it ended
-  if (MonotonicNs() - start < g_threshold_ns.load()) return;  // a new, young callback
-  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
+// the callback numbered `gen`, asked for with `ask`. If the GIL came at once,
+// or the thread is blocked in a call while another held the GIL, it was not
+// running Python but in a call that released it (time.sleep, I/O, a lock);
+// if it held the GIL itself it was computing, and the call it was in when
+// it let go is only where it happened to be; if it waited for the GIL, its
+// frames are where it stood (gil_wait.h). A garbage collection that held
+// the GIL when we asked makes the frames where it was triggered, not what
+// took the time.
+// The thread state of the slot's thread if it is still in the callback
+// numbered `gen`, past the threshold; else nullptr. GIL held.
+PyThreadState* StillStalled(Slot& slot, uint64_t gen, uint64_t* start) {
+  if (!g_recording.load() || g_forked_child.load()) return nullptr;
+  *start = slot.start_ns.load(std::memory_order_acquire);
+  if (*start == 0 || slot.gen.load(std::memory_order_acquire) != gen) return nullptr;  // it ended
+  if (MonotonicNs() - *start < g_threshold_ns.load()) return nullptr;  // a new, young callback
+  return slot.tstate.load(std::memory_order_acquire);
+}
+
+void SampleLocked(Slot& slot, uint64_t gen, const GilAsk& ask) {
+  uint64_t start = 0;
+  PyThreadState* ts = StillStalled(slot, gen, &start);
   if (ts == nullptr) return;
   if (slot.stall_id == 0) slot.stall_id = NewEntityId();
-  SampleStalledThread(slot.tid.load(), slot.stall_id, ts, start, gil_was_free, gc_generation);
+  uint64_t tid = slot.tid.load();
+  SampleStalledThread(tid, slot.stall_id, ts, start, GilTaken(ask, ts, tid));
+}
+
+// A pending call (CPython runs those on the main thread, between two
+// instructions, with the GIL): the loop thread got the GIL back before the
+// watchdog did, so it samples itself where it stood waiting for it, unless
+// the watchdog has taken the sample already. Records nothing else, raises
+// nothing.
+int SelfSampleCall(void* arg) {
+  Slot* slot = static_cast<Slot*>(arg);
+  if (t_slot.slot != slot || slot->self_token.exchange(0, std::memory_order_acq_rel) == 0) {
+    return 0;
+  }
+  PyObject *et, *ev, *tb;
+  PyErr_Fetch(&et, &ev, &tb);
+  uint64_t start = 0;
+  if (PyThreadState* ts = StillStalled(*slot, slot->self_gen, &start); ts != nullptr) {
+    GilVerdict gil;
+    gil.what = WhileAsked::kWaitingForGil;
+    gil.holder_tid = slot->self_holder_tid;
+    gil.waited_ns = MonotonicNs() - slot->self_asked_ns;
+    if (slot->stall_id == 0) slot->stall_id = NewEntityId();
+    QuietScope quiet;  // the describer must record nothing of its own
+    SampleStalledThread(slot->tid.load(), slot->stall_id, ts, start, gil);
+  }
+  if (PyErr_Occurred()) PyErr_Clear();
+  PyErr_Restore(et, ev, tb);
+  return 0;
+}
+
+// Without the GIL, having asked for it: when the slot's thread is the main
+// thread and waits for a GIL another thread holds, lets it sample itself as
+// soon as it has the GIL back (the watchdog may lose the GIL to others for
+// the rest of the stall). True if armed.
+bool ArmSelfSample(Slot& slot, uint64_t gen, const GilAsk& ask) {
+  uint64_t tid = slot.tid.load();
+  PyThreadState* ts = slot.tstate.load(std::memory_order_acquire);
+  if (ts == nullptr || tid != static_cast<uint64_t>(getpid()) || !WaitsForGilNow(ask, ts, tid)) {
+    return false;
+  }
+  slot.self_gen = gen;
+  slot.self_asked_ns = ask.asked_ns;
+  slot.self_holder_tid = ask.holder_tid;
+  static std::atomic<uint64_t> next_token{1};
+  slot.self_token.store(next_token.fetch_add(1), std::memory_order_release);
+  if (Py_AddPendingCall(SelfSampleCall, &slot) != 0) {
+    slot.self_token.store(0, std::memory_order_release);  // queue full: ours alone
+    return false;
+  }
+  return true;
 }
 
 void WatchdogLoop() {
@@ -186,7 +265,7 @@ void WatchdogLoop() {
       uint64_t start = slot.start_ns.load(std::memory_order_relaxed);
       if (start != 0 && start + threshold > now) wait = std::min(wait, start + threshold - now);
     }
-    WatchdogWake().wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop; });
+    WatchdogWake().wait_for(lock, std::chrono::nanoseconds(wait), [] { return g_stop.load(); });
     if (g_stop) break;
     if (!g_recording.load(std::memory_order_relaxed)) continue;
     now = MonotonicNs();
@@ -206,13 +285,13 @@ void WatchdogLoop() {
       // Taking the GIL may wait for the stalled thread to let go of it: do
       // not hold our mutex meanwhile (stop() must be able to get in).
       lock.unlock();
-      uint64_t asked = MonotonicNs();
-      int gc_generation = g_gc_generation_now.load(std::memory_order_relaxed);
+      GilAsk ask = AskingForGil();
+      bool armed = ArmSelfSample(slot, gen, ask);
       PyGILState_STATE st = PyGILState_Ensure();
-      bool gil_was_free = MonotonicNs() - asked < kGilFreeNs;
-      {
+      // Unless the loop thread has sampled itself meanwhile.
+      if (!armed || slot.self_token.exchange(0, std::memory_order_acq_rel) != 0) {
         QuietScope quiet;  // the describer must record nothing of its own
-        SampleLocked(slot, gen, gil_was_free, gc_generation);
+        SampleLocked(slot, gen, ask);
       }
       PyGILState_Release(st);
       lock.lock();
@@ -359,20 +438,7 @@ PyMethodDef kMethods[] = {
 
 }  // namespace
 
-void StopStallWatchdog() {
-  std::thread* t;
-  {
-    std::lock_guard<std::mutex> lock(WatchdogMutex());
-    t = g_thread;
-    g_thread = nullptr;
-    g_stop = true;
-  }
-  WatchdogWake().notify_all();
-  if (t != nullptr) {
-    if (t->joinable()) t->join();
-    delete t;
-  }
-}
+void StopStallWatchdog() { StopShimThread(g_thread, g_stop, WakeWatchdog); }
 
 void AbandonStallWatchdogAfterFork() {
   g_thread = nullptr;  // leaked: the thread is not in this process
@@ -383,6 +449,7 @@ void AbandonStallWatchdogAfterFork() {
   // Slots of the parent's other threads: those threads (and their thread
   // states) do not exist here. Only the forking thread's slot stays valid.
   for (Slot& slot : g_slots) {
+    slot.self_token.store(0, std::memory_order_relaxed);  // no watchdog to ask
     if (&slot == t_slot.slot) continue;
     slot.start_ns.store(0, std::memory_order_relaxed);
     slot.tstate.store(nullptr, std::memory_order_relaxed);

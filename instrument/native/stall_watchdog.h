@@ -26,13 +26,17 @@
 // thread asks. With the GIL held, the slot is re-checked (loop threads only
 // change it while holding the GIL) and the stalled thread's frames are read
 // from its PyThreadState, as sys._current_frames() does. A thread stuck in C
-// code that keeps the GIL delays the sample until it lets go.
+// code that keeps the GIL delays the sample until it lets go. A slow GIL
+// is the stalled thread's own computing only if it held the GIL; another
+// thread holding it leaves the stalled one waiting for the GIL (gil_wait.h).
 #ifndef WAITGRAPH_INSTRUMENT_NATIVE_STALL_WATCHDOG_H_
 #define WAITGRAPH_INSTRUMENT_NATIVE_STALL_WATCHDOG_H_
 
 #include <Python.h>
 
 #include <cstdint>
+
+#include "instrument/native/gil_wait.h"
 
 namespace waitgraph::shim {
 
@@ -48,10 +52,11 @@ uint64_t StallThresholdNs();
 // With the GIL held, from a thread other than `ts`'s: one LOOP_STALL_SAMPLE
 // of thread `tid` (state `ts`) for stall `stall_id`, whose callback began at
 // `start_ns`: its stack and the call it is in, as the watchdog samples (see
-// above; `gil_was_free` and `gc_generation` as it measured them). Also used
-// by the loop-thread sampler (loop_thread_sampler.h).
+// above; `gil` says what the thread did while the GIL was asked for, and a
+// LOOP_STALL_GIL follows the sample when it was waiting for the GIL). Also
+// used by the loop-thread sampler (loop_thread_sampler.h).
 void SampleStalledThread(uint64_t tid, uint64_t stall_id, PyThreadState* ts, uint64_t start_ns,
-                         bool gil_was_free, int gc_generation);
+                         const GilVerdict& gil);
 
 }  // namespace waitgraph::shim
 

@@ -196,15 +196,25 @@ def fork_then_exec(args, tmp, c):
              "fork-exec: no finding, no trace taken for a killed one", json.dumps(data, indent=1)[:3000])
     directory = trace_dir_of(data)
     files = sorted(f for f in os.listdir(directory) if f.endswith(".wgtrace"))
-    superseded = [f for f in files if os.path.join(directory, f) not in [t["path"] for t in traces]]
-    kinds = []
-    if len(superseded) == 1:
-        with open(os.path.join(directory, superseded[0]), "rb") as f:
-            kinds = [k for k, _ in wgtest.decode_events(f.read())]
-    c.expect(len(files) == 5 and len(superseded) == 1 and kinds[-3:] == [
-        "PROCESS_EXEC", "PROCESS_EXEC_FAILED", "PROCESS_EXEC"],
+    c.expect(sorted(os.path.join(directory, f) for f in files) == sorted(t["path"] for t in traces),
+             "fork-exec: run removed the superseded trace from its run directory, kept the rest",
+             "%s\n%s" % (files, described))
+    # Recorded without `run` (nothing removes it): the superseded image's trace.
+    own = os.path.join(tmp, "fork-exec-own")
+    os.makedirs(own, exist_ok=True)
+    env = base_env(tmp)
+    env["PYTHONPATH"] = wgtest.shim_dir(args.waitgraph)
+    env["WAITGRAPH_TRACE"] = os.path.join(own, "%p.wgtrace")
+    p = wgtest.run([args.python, program], limit=30, env=env)
+    kinds = {}
+    for f in sorted(os.listdir(own)):
+        with open(os.path.join(own, f), "rb") as trace:
+            kinds[f] = [k for k, _ in wgtest.decode_events(trace.read())]
+    superseded = [f for f, k in kinds.items() if k[-3:] == [
+        "PROCESS_EXEC", "PROCESS_EXEC_FAILED", "PROCESS_EXEC"] and set(k[:-3]) <= {"THREAD_STARTED"}]
+    c.expect(p.returncode == 0 and len(kinds) == 5 and len(superseded) == 1,
              "fork-exec: the forked image that only exec'd is marked superseded (PROCESS_EXEC, its "
-             "failed attempt, PROCESS_EXEC) and left out", "%s\n%s" % (files, kinds))
+             "failed attempt, PROCESS_EXEC) and left out", "%s\n%s" % (p.describe(), kinds))
     a = wgtest.run([args.waitgraph, "analyze", directory, "--format", "json"], limit=LIMIT)
     if c.expect(a.returncode == 0, "fork-exec: analyze DIR", a.describe()):
         offline = json.loads(a.stdout)["traces"]
@@ -317,6 +327,17 @@ def pool_workers_with_findings(args, tmp, method, c):
     masters = [t for t in data["traces"] if t.get("role") == "master"]
     c.expect(len(masters) == 1 and all(by_pid[p]["parent_pid"] == masters[0]["pid"] for p in workers),
              "%s: the parent is the master of both workers" % what, json.dumps(data["traces"], indent=1))
+    if masters:
+        # A spawned worker runs `python -c "from multiprocessing.spawn import ..."`: shown as
+        # the parent's program it runs, the resource tracker by name; never `-c`.
+        want = {p: masters[0].get("program") for p in workers}
+        helpers = {t["pid"]: "multiprocessing.resource_tracker" for t in data["traces"]
+                   if t.get("role") == "resource tracker"}
+        want.update(helpers)
+        got = {t["pid"]: t.get("program") for t in data["traces"] if t["pid"] in want}
+        c.expect(got == want and (method == "fork" or len(helpers) == 1),
+                 "%s: workers show the master's program, helpers what they run, none `-c`" % what,
+                 json.dumps(data["traces"], indent=1))
     c.expect(len({f["fingerprint"] for f in lost}) == 1,
              "%s: the same finding has the same fingerprint in both workers" % what,
              json.dumps(lost, indent=1)[:3000])

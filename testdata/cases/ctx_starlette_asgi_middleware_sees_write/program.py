@@ -3,15 +3,15 @@ is a pure ASGI middleware, which awaits the app in its own context, so it sees
 the user the endpoint set."""
 import contextvars
 import http.client
-import socket
-import threading
-import time
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+import os, sys  # the shared case plumbing: testdata/harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+import uvicorn_harness
 
 current_user = contextvars.ContextVar("current_user", default=None)
 audit_log = []
@@ -35,26 +35,15 @@ async def orders(request):
 app = Starlette(routes=[Route("/orders", orders)], middleware=[Middleware(AuditMiddleware)])
 
 
-def client(server, port):
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/orders")
-        print("client got:", conn.getresponse().read().decode(), flush=True)
-        conn.close()
-    finally:
-        server.should_exit = True
+def client(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/orders")
+    print("client got:", conn.getresponse().read().decode(), flush=True)
+    conn.close()
 
 
 def main():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="asyncio", http="h11", lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    threading.Thread(target=client, args=(server, port), name="client").start()
-    server.run(sockets=[sock])
+    uvicorn_harness.serve(app, client)
     print("\n".join(audit_log))
 
 

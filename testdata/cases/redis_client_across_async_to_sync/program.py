@@ -4,43 +4,15 @@ new thread) and closes it afterwards. The redis.asyncio client is made once,
 at module level, so the connection opened by the first call (on loop 1) is
 used by the second call (on loop 2) after loop 1 closed. A real redis-server
 on a free loopback port; the test starts and stops it."""
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-
 import redis.asyncio
 from asgiref.sync import async_to_sync
 
+import os, sys  # the shared case plumbing: testdata/harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+import redis_server
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(port, workdir):
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("redis-server did not start")
-
-
-PORT = free_port()
-WORKDIR = tempfile.mkdtemp(prefix="wg-redis-")
-SERVER = start_redis(PORT, WORKDIR)
+SERVER = redis_server.RedisServer()
+PORT = SERVER.port
 
 cache = redis.asyncio.Redis(host="127.0.0.1", port=PORT)  # module level: shared by every call
 
@@ -66,6 +38,4 @@ def view(user):
 try:
     print("view ->", view("ada"))
 finally:
-    SERVER.terminate()
-    SERVER.wait(timeout=10)
-    shutil.rmtree(WORKDIR, ignore_errors=True)
+    SERVER.stop()

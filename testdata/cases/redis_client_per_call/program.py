@@ -2,43 +2,15 @@
 view calls async_to_sync twice (two loops), but each call makes its own
 redis.asyncio client on its own loop and closes it there. Nothing crosses:
 waitgraph must stay silent. A real redis-server on a free loopback port."""
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-
 import redis.asyncio
 from asgiref.sync import async_to_sync
 
+import os, sys  # the shared case plumbing: testdata/harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+import redis_server
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(port, workdir):
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("redis-server did not start")
-
-
-PORT = free_port()
-WORKDIR = tempfile.mkdtemp(prefix="wg-redis-")
-SERVER = start_redis(PORT, WORKDIR)
+SERVER = redis_server.RedisServer()
+PORT = SERVER.port
 
 def new_client():
     return redis.asyncio.Redis(host="127.0.0.1", port=PORT)
@@ -73,6 +45,4 @@ def view(user):
 try:
     print("view ->", view("ada"))
 finally:
-    SERVER.terminate()
-    SERVER.wait(timeout=10)
-    shutil.rmtree(WORKDIR, ignore_errors=True)
+    SERVER.stop()

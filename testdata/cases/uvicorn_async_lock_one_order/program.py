@@ -4,14 +4,16 @@ finish, the server shuts down, and the snapshots taken while uvicorn's loop
 ticked idle must report nothing."""
 import asyncio
 import http.client
-import socket
 import threading
 import time
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+import os, sys  # the shared case plumbing: testdata/harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+import uvicorn_harness
 
 accounts = asyncio.Lock()
 ledger = asyncio.Lock()
@@ -45,31 +47,20 @@ def get(port, path):
     conn.close()
 
 
-def client(server, port):
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        print("starting transfers", flush=True)
-        requests = [threading.Thread(target=get, args=(port, p), daemon=True)
-                    for p in ("/debit", "/credit")]
-        for r in requests:
-            r.start()
-        for r in requests:
-            r.join()
-        print("%d transfers %s" % (len(answers), " and ".join(answers)), flush=True)
-        time.sleep(1.5)  # idle a while: the ticking loop is snapshotted
-    finally:
-        server.should_exit = True
+def client(port):
+    print("starting transfers", flush=True)
+    requests = [threading.Thread(target=get, args=(port, p), daemon=True)
+                for p in ("/debit", "/credit")]
+    for r in requests:
+        r.start()
+    for r in requests:
+        r.join()
+    print("%d transfers %s" % (len(answers), " and ".join(answers)), flush=True)
+    time.sleep(1.5)  # idle a while: the ticking loop is snapshotted
 
 
 def main():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="asyncio", http="h11", lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    threading.Thread(target=client, args=(server, port), name="client", daemon=True).start()
-    server.run(sockets=[sock])
+    uvicorn_harness.serve(app, client, daemon=True)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,17 @@ it at startup so two streams are enough), two open streams hold both tokens
 and a plain /sync request queues behind them until a chunk arrives."""
 import http.client
 import queue
-import socket
 import threading
 import time
 
 import anyio.to_thread
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
+
+import os, sys  # the shared case plumbing: testdata/harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+import uvicorn_harness
 
 FIRST_CHUNK_S = 1.0  # time to first token
 CHUNKS = 3
@@ -68,33 +70,22 @@ def get(port, path, out=None):
     return body, time.monotonic() - start
 
 
-def client(server, port):
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        bodies = []
-        streams = [threading.Thread(target=get, args=(port, "/stream", bodies)) for _ in range(2)]
-        for t in streams:
-            t.start()
-        for _ in streams:  # both streams wait for their first chunk, holding both tokens
-            streams_waiting.acquire(timeout=10)
-        body, latency = get(port, "/sync")
-        for t in streams:
-            t.join()
-        print("streams got %d chunks; /sync answered %s after %.0f ms" % (
-            sum(b.count("chunk") for b in bodies), body, latency * 1000))
-    finally:
-        server.should_exit = True
+def client(port):
+    bodies = []
+    streams = [threading.Thread(target=get, args=(port, "/stream", bodies)) for _ in range(2)]
+    for t in streams:
+        t.start()
+    for _ in streams:  # both streams wait for their first chunk, holding both tokens
+        streams_waiting.acquire(timeout=10)
+    body, latency = get(port, "/sync")
+    for t in streams:
+        t.join()
+    print("streams got %d chunks; /sync answered %s after %.0f ms" % (
+        sum(b.count("chunk") for b in bodies), body, latency * 1000))
 
 
 def main():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="asyncio", http="h11", lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    threading.Thread(target=client, args=(server, port), name="client").start()
-    server.run(sockets=[sock])
+    uvicorn_harness.serve(app, client, lifespan="on")
 
 
 if __name__ == "__main__":

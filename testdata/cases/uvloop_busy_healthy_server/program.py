@@ -8,14 +8,16 @@ loop-stall, which samples a uvloop thread and tells callbacks apart by
 their context switches, must stay silent."""
 import asyncio
 import http.client
-import socket
 import threading
 import time
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+import os, sys  # the shared case plumbing: testdata/harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
+import uvicorn_harness
 
 CLIENTS, REQUESTS = 4, 40
 
@@ -55,30 +57,19 @@ def load(port, answers):
         answers.append(get(port, "/item"))
 
 
-def client(server, port):
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        answers = []
-        threads = [threading.Thread(target=load, args=(port, answers)) for _ in range(CLIENTS)]
-        for t in threads:
-            t.start()
-        print("burst:", get(port, "/burst"))
-        for t in threads:
-            t.join()
-        print("answers:", len(answers), "all", sorted(set(answers)))
-    finally:
-        server.should_exit = True
+def client(port):
+    answers = []
+    threads = [threading.Thread(target=load, args=(port, answers)) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    print("burst:", get(port, "/burst"))
+    for t in threads:
+        t.join()
+    print("answers:", len(answers), "all", sorted(set(answers)))
 
 
 def main():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="uvloop", http="h11", lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    threading.Thread(target=client, args=(server, port), name="client").start()
-    server.run(sockets=[sock])
+    uvicorn_harness.serve(app, client, loop="uvloop")
 
 
 if __name__ == "__main__":
