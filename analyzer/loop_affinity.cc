@@ -39,27 +39,7 @@ const Frame* InnermostThirdParty(const std::vector<const Frame*>& frames) {
 
 }  // namespace
 
-BoundObject& LoopAffinity::ObjectRef(EntityId id) {
-  auto [it, inserted] = objects_.try_emplace(id);
-  if (inserted) {
-    it->second.id = id;
-    if (objects_seen_++ >= kKeptForever) {
-      recent_objects_.push_back(id);
-      if (recent_objects_.size() > kRecentObjects) {
-        EntityId old = recent_objects_.front();
-        recent_objects_.pop_front();
-        if (old != id) objects_.erase(old);
-        it = objects_.find(id);
-      }
-    }
-  }
-  return it->second;
-}
-
-const BoundObject* LoopAffinity::FindObject(EntityId id) const {
-  auto it = objects_.find(id);
-  return it == objects_.end() ? nullptr : &it->second;
-}
+const BoundObject* LoopAffinity::FindObject(EntityId id) const { return objects_.Find(id); }
 
 const LoopLife* LoopAffinity::FindLoop(EntityId id) const {
   auto it = loops_.find(id);
@@ -238,9 +218,9 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       return;
     }
     case trace::LOOP_BOUND: {
-      BoundObject& o = ObjectRef(e.subject());
+      BoundObject& o = objects_.Ref(e.subject());
       o.kind = static_cast<trace::EntityKind>(e.arg());
-      o.type_name = model.String(e.name());
+      o.set_type_name(model.String(e.name()));
       o.loop = e.object();
       o.bound_stack = e.stack();
       o.bound_on = e.thread();
@@ -248,10 +228,10 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       return;
     }
     case trace::LOOP_OBJECT_CREATED: {
-      BoundObject& o = ObjectRef(e.subject());
+      BoundObject& o = objects_.Ref(e.subject());
       if (o.created_stack != 0) return;  // a subclass __init__ calling its base
       o.kind = static_cast<trace::EntityKind>(e.arg());
-      o.type_name = model.String(e.name());
+      o.set_type_name(model.String(e.name()));
       o.created_stack = e.stack();
       return;
     }
@@ -419,7 +399,7 @@ std::string LoopAffinity::DescribeSite(const Model& model, StackId stack) {
 }
 
 std::string LoopAffinity::DescribeObject(const Model& model, const BoundObject& object) const {
-  std::string name = object.type_name.empty() ? "object" : object.type_name;
+  std::string name = object.type_name().empty() ? "object" : object.type_name();
   const Frame* f = SiteFrame(model, object.origin_stack());
   if (f == nullptr) return name;
   if (!f->library) return absl::StrCat(name, " made at ", At(*f));

@@ -77,7 +77,9 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   }
   // Sizes as kept (a frame copies its two strings; a stack's ids take 4 bytes).
   for (const auto& s : chunk.strings()) {
-    if (InternRoom(s.value().size() + 32)) strings_[s.id()] = s.value();
+    if (!InternRoom(s.value().size() + 32)) continue;
+    const std::string*& kept = strings_[s.id()];
+    if (kept == nullptr || *kept != s.value()) kept = &string_store_.emplace_back(s.value());
   }
   for (const auto& f : chunk.frames()) {
     if (!InternRoom(String(f.file()).size() + String(f.function()).size() + 80)) continue;
@@ -141,7 +143,7 @@ void Model::NotifyPendingWait() {
 
 const std::string& Model::String(uint32_t id) const {
   auto it = strings_.find(id);
-  return it == strings_.end() ? EmptyString() : it->second;
+  return it == strings_.end() ? EmptyString() : *it->second;
 }
 
 const Frame* Model::FrameById(uint32_t id) const {

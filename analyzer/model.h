@@ -282,6 +282,10 @@ class Model {
   // still open have lasted until now, not just until the last event.
   void AdvanceClock(TimeNs now) { last_time_ = std::max(last_time_, now); }
 
+  // The interned string `id` ("" if undefined). The reference stays valid
+  // as long as the model: a string is never moved nor overwritten (an id
+  // defined again gets a new string), so analyses may keep pointers to it
+  // instead of copies.
   const std::string& String(uint32_t id) const;
   const Frame* FrameById(uint32_t id) const;
   const absl::flat_hash_map<uint32_t, Frame>& frames() const { return frames_; }
@@ -374,7 +378,8 @@ class Model {
   std::vector<EventSink*> sinks_;
   std::optional<EntityId> pending_wait_;
 
-  absl::flat_hash_map<uint32_t, std::string> strings_;
+  std::deque<std::string> string_store_;  // stable: see String()
+  absl::flat_hash_map<uint32_t, const std::string*> strings_;
   absl::flat_hash_map<uint32_t, Frame> frames_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> stacks_;
 
