@@ -153,6 +153,25 @@ void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e
   if (!ContinuesAfterFailure(model, failed.stack, e.stack())) AddIncident(std::move(failed));
 }
 
+bool LoopAffinity::Wants(int kind) const {
+  switch (kind) {
+    case trace::LOOP_CREATED:
+    case trace::LOOP_RUN_BEGIN:
+    case trace::LOOP_RUN_END:
+    case trace::LOOP_STOPPED:
+    case trace::LOOP_CLOSED:
+    case trace::LOOP_HANDOFF:
+    case trace::LOOP_BOUND:
+    case trace::LOOP_OBJECT_CREATED:
+    case trace::LOOP_FOREIGN_USE:
+    case trace::LOOP_CALL:
+    case trace::EXECUTOR_SUBMIT:  // may settle a failed hand-off
+      return true;
+    default:
+      return false;
+  }
+}
+
 void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   SettleFailedHandoff(model, e);
   switch (e.kind()) {

@@ -67,6 +67,7 @@ struct LoopsMadeOnThread {
 class LoopAffinity : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  bool Wants(int kind) const override;
 
   const BoundObject* FindObject(EntityId id) const;
   const LoopLife* FindLoop(EntityId id) const;

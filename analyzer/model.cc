@@ -81,6 +81,7 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
     const std::string*& kept = strings_[s.id()];
     if (kept == nullptr || *kept != s.value()) kept = &string_store_.emplace_back(s.value());
   }
+  if (chunk.frames_size() > 0 || chunk.stacks_size() > 0) ++definitions_version_;
   for (const auto& f : chunk.frames()) {
     if (!InternRoom(String(f.file()).size() + String(f.function()).size() + 80)) continue;
     Frame frame{String(f.file()), String(f.function()), f.line(), f.library()};
@@ -120,9 +121,27 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
       NotifyPendingWait();
     }
     Apply(e, time);
-    for (EventSink* sink : sinks_) sink->OnEvent(*this, e, time);
+    Dispatch(e, time);
   }
   NotifyPendingWait();
+}
+
+void Model::AddSink(EventSink* sink) {
+  sinks_.push_back(sink);
+  for (int kind = 0; kind < kKindsTabled; ++kind) {
+    if (sink->Wants(kind)) sinks_by_kind_[kind].push_back(sink);
+  }
+}
+
+void Model::Dispatch(const Event& e, TimeNs time) {
+  const int kind = e.kind();
+  if (kind >= 0 && kind < kKindsTabled) {
+    for (EventSink* sink : sinks_by_kind_[kind]) sink->OnEvent(*this, e, time);
+    return;
+  }
+  for (EventSink* sink : sinks_) {
+    if (sink->Wants(kind)) sink->OnEvent(*this, e, time);
+  }
 }
 
 bool Model::InternRoom(uint64_t bytes) {
@@ -183,9 +202,11 @@ const Future* Model::FindRecentlyDoneFuture(EntityId id) const {
 }
 
 void Model::RememberDone(EntityId id) {
-  auto node = futures_.extract(id);
-  if (node.empty() || node.mapped().producer_kind == ProducerKind::kUnknown) return;
-  Future& f = node.mapped();
+  auto it = futures_.find(id);
+  if (it == futures_.end()) return;
+  Future f = std::move(it->second);
+  futures_.erase(it);
+  if (f.producer_kind == ProducerKind::kUnknown) return;
   f.done = true;
   f.after.clear();  // only the producer is asked for
   if (recently_done_.insert_or_assign(id, std::move(f)).second) recently_done_order_.push_back(id);
