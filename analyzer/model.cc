@@ -65,7 +65,9 @@ bool Model::OverLimit() {
   return over_limit_;
 }
 
-void Model::AddChunk(const trace::TraceChunk& chunk) {
+void Model::AddChunk(const trace::TraceChunk& chunk) { AddChunk(chunk, {}); }
+
+void Model::AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::EventFields> events) {
   ++stats_.chunks;
   // A flight-recorder checkpoint stands for the chunks dropped before it.
   if (chunk.sequence() != next_sequence_ && !chunk.has_checkpoint()) ++stats_.out_of_order_chunks;
@@ -106,12 +108,15 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   TimeNs time = static_cast<TimeNs>(clock);
   // An empty chunk is the writer's heartbeat: the process was alive then.
   if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
-  for (int i = 0; i < chunk.events_size(); ++i) {
+  const size_t in_chunk = static_cast<size_t>(chunk.events_size());
+  const size_t count = in_chunk + events.size();
+  for (size_t i = 0; i < count; ++i) {
     if (OverLimit()) {
-      stats_.events_over_limit += chunk.events_size() - i;
+      stats_.events_over_limit += count - i;
       break;
     }
-    const Event& e = chunk.events(i);
+    if (i >= in_chunk) events[i - in_chunk].CopyTo(split_event_);
+    const Event& e = i < in_chunk ? chunk.events(static_cast<int>(i)) : split_event_;
     clock = e.time_delta_ns() > kMaxTime - clock ? kMaxTime : clock + e.time_delta_ns();
     time = static_cast<TimeNs>(clock);
     if (stats_.events == 0) first_time_ = time;

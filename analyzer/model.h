@@ -16,7 +16,9 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/types/span.h"
 #include "analyzer/source_root.h"
+#include "trace/chunk_split.h"
 #include "trace/waitgraph_trace.pb.h"
 
 namespace waitgraph::analyzer {
@@ -260,6 +262,9 @@ class Model {
   const ModelLimits& limits() const { return limits_; }
   // Adds the chunk's definitions and events. Chunks must come in order.
   void AddChunk(const trace::TraceChunk& chunk);
+  // The same, for a chunk whose events were decoded apart (the reader's
+  // DecodeChunkSplit): chunk.events() first, then `events`.
+  void AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::EventFields> events);
   void set_observer(ModelObserver* observer) { observer_ = observer; }
   // The user's project (before the first chunk): frames under it are the
   // user's, even in site-packages. Empty: only stdlib/installed packages
@@ -391,6 +396,7 @@ class Model {
   std::vector<EventSink*> sinks_by_kind_[kKindsTabled];
   void Dispatch(const trace::Event& e, TimeNs time);
   uint64_t definitions_version_ = 0;
+  trace::Event split_event_;  // each event of `events` in turn (AddChunk)
   std::optional<EntityId> pending_wait_;
 
   std::deque<std::string> string_store_;  // stable: see String()

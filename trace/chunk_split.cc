@@ -1,0 +1,134 @@
+#include "trace/chunk_split.h"
+
+namespace waitgraph::trace {
+namespace {
+
+enum WireType : uint8_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
+
+constexpr int kEventsField = 8;  // TraceChunk.events
+
+// A cursor over bytes that declines (returns false) on anything out of the
+// simple encoding.
+class Bytes {
+ public:
+  Bytes(const char* p, const char* end) : p_(reinterpret_cast<const uint8_t*>(p)),
+                                          end_(reinterpret_cast<const uint8_t*>(end)) {}
+  bool done() const { return p_ == end_; }
+  const char* at() const { return reinterpret_cast<const char*>(p_); }
+
+  // A varint of at most 10 bytes, its value modulo 2^64 (as protobuf reads
+  // it: a 10th byte counts only for its lowest bit, and must end it).
+  bool Varint(uint64_t& value) {
+    uint64_t v = 0;
+    for (int i = 0; i < 10; ++i) {
+      if (p_ == end_) return false;
+      const uint8_t b = *p_++;
+      v |= uint64_t(b & 0x7f) << (7 * i);
+      if (b < 0x80) {
+        value = v;
+        return true;
+      }
+    }
+    return false;
+  }
+  // A one-byte tag with a field number: anything longer is not the shim's.
+  bool Tag(int& field, int& wire_type) {
+    if (p_ == end_ || *p_ >= 0x80 || (*p_ >> 3) == 0) return false;
+    field = *p_ >> 3;
+    wire_type = *p_ & 7;
+    ++p_;
+    return true;
+  }
+  // A length of at most 5 bytes, below 2^31, that fits in what is left.
+  bool Length(size_t& length) {
+    const uint8_t* start = p_;
+    uint64_t v;
+    if (!Varint(v) || p_ - start > 5 || v > 0x7fffffff || v > uint64_t(end_ - p_)) return false;
+    length = size_t(v);
+    return true;
+  }
+  bool Skip(size_t n) {
+    if (n > size_t(end_ - p_)) return false;
+    p_ += n;
+    return true;
+  }
+  // Skips the value of a field of `wire_type` (groups and invalid types
+  // decline).
+  bool SkipValue(int wire_type) {
+    uint64_t ignored;
+    size_t length;
+    switch (wire_type) {
+      case kVarint: return Varint(ignored);
+      case kFixed64: return Skip(8);
+      case kFixed32: return Skip(4);
+      case kLengthDelimited: return Length(length) && Skip(length);
+      default: return false;
+    }
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+// One Event's bytes: the fields as Event::_InternalParse sets them (a field
+// of another wire type than its own is unknown to it, and skipped).
+bool DecodeEvent(Bytes in, EventFields& e) {
+  while (!in.done()) {
+    int field, wire_type;
+    if (!in.Tag(field, wire_type)) return false;
+    if (wire_type != kVarint || field > 8) {
+      if (!in.SkipValue(wire_type)) return false;
+      continue;
+    }
+    uint64_t v;
+    if (!in.Varint(v)) return false;
+    switch (field) {
+      case 1: e.time_delta_ns = v; break;
+      case 2: e.thread = v; break;
+      case 3: e.kind = static_cast<int32_t>(static_cast<uint32_t>(v)); break;
+      case 4: e.subject = v; break;
+      case 5: e.object = v; break;
+      case 6: e.stack = static_cast<uint32_t>(v); break;
+      case 7: e.name = static_cast<uint32_t>(v); break;
+      case 8: e.arg = static_cast<int64_t>(v); break;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void EventFields::CopyTo(Event& event) const {
+  event.set_time_delta_ns(time_delta_ns);
+  event.set_thread(thread);
+  event.set_kind(static_cast<EventKind>(kind));
+  event.set_subject(subject);
+  event.set_object(object);
+  event.set_stack(stack);
+  event.set_name(name);
+  event.set_arg(arg);
+}
+
+bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFields>& events) {
+  rest.clear();
+  Bytes in(bytes.data(), bytes.data() + bytes.size());
+  while (!in.done()) {
+    const char* field_start = in.at();
+    int field, wire_type;
+    if (!in.Tag(field, wire_type)) return false;
+    if (field == kEventsField && wire_type == kLengthDelimited) {
+      size_t length;
+      if (!in.Length(length)) return false;
+      const char* body = in.at();
+      in.Skip(length);
+      if (!DecodeEvent(Bytes(body, body + length), events.emplace_back())) return false;
+      continue;
+    }
+    if (!in.SkipValue(wire_type)) return false;
+    rest.append(field_start, in.at() - field_start);
+  }
+  return true;
+}
+
+}  // namespace waitgraph::trace
