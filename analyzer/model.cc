@@ -79,9 +79,7 @@ void Model::AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::Eve
   }
   // Sizes as kept (a frame copies its two strings; a stack's ids take 4 bytes).
   for (const auto& s : chunk.strings()) {
-    if (!InternRoom(s.value().size() + 32)) continue;
-    const std::string*& kept = strings_[s.id()];
-    if (kept == nullptr || *kept != s.value()) kept = &string_store_.emplace_back(s.value());
+    if (InternRoom(s.value().size() + 32)) strings_.Define(s.id(), s.value());
   }
   if (chunk.frames_size() > 0 || chunk.stacks_size() > 0) ++definitions_version_;
   for (const auto& f : chunk.frames()) {
@@ -166,8 +164,8 @@ void Model::NotifyPendingWait() {
 }
 
 const std::string& Model::String(uint32_t id) const {
-  auto it = strings_.find(id);
-  return it == strings_.end() ? EmptyString() : *it->second;
+  const std::string* s = strings_.Find(id);
+  return s == nullptr ? EmptyString() : *s;
 }
 
 const Frame* Model::FrameById(uint32_t id) const {
@@ -202,8 +200,8 @@ const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors
 const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
 
 const Future* Model::FindRecentlyDoneFuture(EntityId id) const {
-  auto it = recently_done_.find(id);
-  return it == recently_done_.end() ? nullptr : &it->second;
+  auto it = recently_done_slot_.find(id);
+  return it == recently_done_slot_.end() ? nullptr : &recently_done_[it->second];
 }
 
 void Model::RememberDone(EntityId id) {
@@ -214,11 +212,21 @@ void Model::RememberDone(EntityId id) {
   if (f.producer_kind == ProducerKind::kUnknown) return;
   f.done = true;
   f.after.clear();  // only the producer is asked for
-  if (recently_done_.insert_or_assign(id, std::move(f)).second) recently_done_order_.push_back(id);
-  while (recently_done_order_.size() > kRecentlyDoneFutures) {
-    recently_done_.erase(recently_done_order_.front());
-    recently_done_order_.pop_front();
+  auto [slot, added] = recently_done_slot_.try_emplace(id, 0);
+  if (!added) {  // done again: kept where it was
+    recently_done_[slot->second] = std::move(f);
+    return;
   }
+  if (recently_done_.size() < kRecentlyDoneFutures) {
+    slot->second = static_cast<uint32_t>(recently_done_.size());
+    recently_done_.push_back(std::move(f));
+    return;
+  }
+  // Full: the oldest is forgotten, the newest takes its place.
+  slot->second = static_cast<uint32_t>(next_done_);
+  recently_done_slot_.erase(recently_done_[next_done_].id);
+  recently_done_[next_done_] = std::move(f);
+  next_done_ = (next_done_ + 1) % kRecentlyDoneFutures;
 }
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
 const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }

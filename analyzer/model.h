@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/types/span.h"
+#include "analyzer/interned_strings.h"
 #include "analyzer/source_root.h"
 #include "trace/chunk_split.h"
 #include "trace/waitgraph_trace.pb.h"
@@ -399,8 +400,7 @@ class Model {
   trace::Event split_event_;  // each event of `events` in turn (AddChunk)
   std::optional<EntityId> pending_wait_;
 
-  std::deque<std::string> string_store_;  // stable: see String()
-  absl::flat_hash_map<uint32_t, const std::string*> strings_;
+  InternedStrings strings_;
   absl::flat_hash_map<uint32_t, Frame> frames_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> stacks_;
 
@@ -408,8 +408,11 @@ class Model {
   std::map<EntityId, Loop> loops_;
   std::map<EntityId, Executor> executors_;
   absl::flat_hash_map<EntityId, Future> futures_;  // pending only (RememberDone)
-  absl::flat_hash_map<EntityId, Future> recently_done_;
-  std::deque<EntityId> recently_done_order_;  // oldest first
+  // The last kRecentlyDoneFutures done, a ring (oldest at next_done_), and
+  // where each is in it.
+  std::vector<Future> recently_done_;
+  size_t next_done_ = 0;
+  absl::flat_hash_map<EntityId, uint32_t> recently_done_slot_;
   std::map<EntityId, Wait> waits_;
   std::map<EntityId, Scope> scopes_;
   std::map<EntityId, Lock> locks_;

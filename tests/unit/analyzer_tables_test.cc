@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analyzer/bound_objects.h"
+#include "analyzer/interned_strings.h"
 #include "gtest/gtest.h"
 
 namespace waitgraph::analyzer {
@@ -116,6 +117,38 @@ TEST(BoundObjectTableTest, NewIdsInOrderNeverBuildAnIndex) {
   EXPECT_NE(table.Find(19), nullptr);
   EXPECT_EQ(table.Find(85), nullptr);
   EXPECT_EQ(table.Find(97)->loop, 97u);
+}
+
+// Ids dense (as the shim hands them out), sparse, huge and defined again:
+// the same answers as a map, and every string kept where it was.
+TEST(InternedStringsTest, SameAsAMapForDenseSparseAndRedefinedIds) {
+  for (uint32_t seed = 0; seed < 20; ++seed) {
+    std::mt19937 rng(seed);
+    InternedStrings strings;
+    std::map<uint32_t, std::string> reference;
+    std::vector<std::pair<const std::string*, std::string>> handed_out;
+    uint32_t next = 1;
+    for (int step = 0; step < 5000; ++step) {
+      uint32_t id;
+      switch (rng() % 5) {
+        case 0: id = rng(); break;                  // anywhere
+        case 1: id = 1 + rng() % next; break;       // defined again
+        case 2: id = next + rng() % 20000; break;   // past the array, for now
+        default: id = next++; break;                // the next one
+      }
+      std::string value = "s" + std::to_string(rng() % 300);
+      strings.Define(id, value);
+      reference[id] = value;
+      const uint32_t probe = rng() % 3 == 0 ? rng() : rng() % (next + 30000);
+      const std::string* found = strings.Find(probe);
+      auto it = reference.find(probe);
+      ASSERT_EQ(found == nullptr, it == reference.end()) << probe;
+      if (found != nullptr) ASSERT_EQ(*found, it->second);
+      handed_out.emplace_back(strings.Find(id), value);
+    }
+    for (const auto& [id, value] : reference) ASSERT_EQ(*strings.Find(id), value);
+    for (const auto& [pointer, value] : handed_out) ASSERT_EQ(*pointer, value);  // never moved
+  }
 }
 
 }  // namespace
