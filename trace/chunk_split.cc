@@ -22,7 +22,11 @@ class Bytes {
   // A varint of at most 10 bytes, its value modulo 2^64 (as protobuf reads
   // it: a 10th byte counts only for its lowest bit, and must end it).
   bool Varint(uint64_t& value) {
-    // Most are under 8 bytes: read 8 at once, find the last byte by its
+    if (p_ != end_ && *p_ < 0x80) {  // one byte: kinds, stacks, names, small deltas
+      value = *p_++;
+      return true;
+    }
+    // Most others are under 8 bytes: read 8 at once, find the last byte by its
     // clear top bit and squeeze out the top bits, without a branch per byte.
     if constexpr (std::endian::native == std::endian::little) {
       if (end_ - p_ >= 8) {
