@@ -78,15 +78,50 @@ BlockingClass ClassGraph::ThreadClass(const Model& model, ThreadId tid) {
           absl::StrCat("threads started at ", site)};
 }
 
+const BlockingClass& ClassGraph::Cached(ClassCache& cache, EntityId id, ClassInputs inputs,
+                                        absl::FunctionRef<BlockingClass()> make) {
+  auto [it, fresh] = cache.try_emplace(id);
+  CachedClass& c = it->second;
+  if (fresh || !(c.inputs == inputs)) {
+    c.inputs = std::move(inputs);
+    c.cls = make();
+  }
+  return c.cls;
+}
+
+// Each Cached*Class gives what *Class gives; its inputs are everything that
+// one reads from the model.
+const BlockingClass& ClassGraph::CachedLoopClass(const Model& model, EntityId loop) {
+  const Loop* l = model.FindLoop(loop);
+  ClassInputs inputs{l != nullptr, l ? l->created_stack : 0, 0, "", model.definitions_version()};
+  return Cached(loop_classes_, loop, std::move(inputs), [&] { return LoopClass(model, loop); });
+}
+
+const BlockingClass& ClassGraph::CachedExecutorClass(const Model& model, EntityId executor) {
+  const Executor* ex = model.FindExecutor(executor);
+  ClassInputs inputs{ex != nullptr, ex ? ex->created_stack : 0, ex ? ex->first_submit_stack : 0,
+                     ex ? ex->name_prefix : "", model.definitions_version()};
+  return Cached(executor_classes_, executor, std::move(inputs),
+                [&] { return ExecutorClass(model, executor); });
+}
+
+const BlockingClass& ClassGraph::CachedThreadClass(const Model& model, ThreadId tid) {
+  const Thread* t = model.FindThread(tid);
+  if (t != nullptr && t->worker_of) return CachedExecutorClass(model, *t->worker_of);
+  ClassInputs inputs{t != nullptr, t ? t->start_stack : 0, 0, t ? t->name : "",
+                     model.definitions_version()};
+  return Cached(thread_classes_, tid, std::move(inputs), [&] { return ThreadClass(model, tid); });
+}
+
 void ClassGraph::OnWaitBegin(const Model& model, const Wait& wait) {
   // A wait with a timeout ends by itself: it can slow a cycle, never close it.
   if (wait.has_timeout) return;
   // Who is blocked by this wait.
-  BlockingClass thread_class = ThreadClass(model, wait.thread);
-  BlockingClass from = thread_class;
+  const BlockingClass& thread_class = CachedThreadClass(model, wait.thread);
+  const BlockingClass* from = &thread_class;
   if (wait.loop_of_thread) {
-    from = LoopClass(model, *wait.loop_of_thread);
-    AddEdge(thread_class, from, wait, "the event loop it runs");
+    from = &CachedLoopClass(model, *wait.loop_of_thread);
+    AddEdge(thread_class, *from, wait, [] { return std::string("the event loop it runs"); });
   }
   // Who must act for it to end.
   for (const Target& t : wait.targets) {
@@ -98,14 +133,14 @@ void ClassGraph::OnWaitBegin(const Model& model, const Wait& wait) {
         if (f == nullptr) f = model.FindRecentlyDoneFuture(t.id);
         if (f == nullptr) break;
         if (f->producer_kind == ProducerKind::kLoop) {
-          BlockingClass to = LoopClass(model, f->producer);
-          AddEdge(from, to, wait, absl::StrCat("a future only ", to.label, " can complete"));
+          const BlockingClass& to = CachedLoopClass(model, f->producer);
+          AddEdge(*from, to, wait, [&] { return absl::StrCat("a future only ", to.label, " can complete"); });
         } else if (f->producer_kind == ProducerKind::kExecutor) {
-          BlockingClass to = ExecutorClass(model, f->producer);
-          AddEdge(from, to, wait, absl::StrCat("work submitted to ", to.label));
+          const BlockingClass& to = CachedExecutorClass(model, f->producer);
+          AddEdge(*from, to, wait, [&] { return absl::StrCat("work submitted to ", to.label); });
         } else if (f->producer_kind == ProducerKind::kThread) {
-          BlockingClass to = ThreadClass(model, f->producer);
-          AddEdge(from, to, wait, absl::StrCat("a future only ", to.label, " can complete"));
+          const BlockingClass& to = CachedThreadClass(model, f->producer);
+          AddEdge(*from, to, wait, [&] { return absl::StrCat("a future only ", to.label, " can complete"); });
         }
         break;
       }
@@ -118,13 +153,13 @@ void ClassGraph::OnWaitBegin(const Model& model, const Wait& wait) {
             (joined->active_waits.empty() && joined->loops_running.empty())) {
           break;
         }
-        BlockingClass to = ThreadClass(model, t.id);
-        AddEdge(from, to, wait, absl::StrCat("the end of ", to.label));
+        const BlockingClass& to = CachedThreadClass(model, t.id);
+        AddEdge(*from, to, wait, [&] { return absl::StrCat("the end of ", to.label); });
         break;
       }
       case trace::ENTITY_EXECUTOR: {
-        BlockingClass to = ExecutorClass(model, t.id);
-        AddEdge(from, to, wait, absl::StrCat("every worker of ", to.label, " to finish"));
+        const BlockingClass& to = CachedExecutorClass(model, t.id);
+        AddEdge(*from, to, wait, [&] { return absl::StrCat("every worker of ", to.label, " to finish"); });
         break;
       }
       default:
@@ -134,17 +169,19 @@ void ClassGraph::OnWaitBegin(const Model& model, const Wait& wait) {
 }
 
 void ClassGraph::AddEdge(const BlockingClass& from, const BlockingClass& to, const Wait& wait,
-                         std::string target_text) {
+                         absl::FunctionRef<std::string()> target_text) {
   // Self-edges are left out: classes merge instances, so A -> A is often two
   // different loops or pools and would be a guess, not a finding.
   if (from == to) return;
-  ClassEdgeSighting& s = edges_[{from, to}];
+  auto it = edges_.find(EdgeOrder::Ref{&from, &to});
+  if (it == edges_.end()) it = edges_.try_emplace(it, {from, to});
+  ClassEdgeSighting& s = it->second;
   if (s.times_seen++ == 0) {
     s.thread = wait.thread;
     s.time = wait.begin;
     s.stack = wait.stack;
     s.api = wait.api;
-    s.target_text = std::move(target_text);
+    s.target_text = target_text();
   }
 }
 

@@ -14,8 +14,11 @@
 
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "analyzer/model.h"
 
 namespace waitgraph::analyzer {
@@ -63,10 +66,47 @@ class ClassGraph : public ModelObserver {
   static BlockingClass ThreadClass(const Model& model, ThreadId tid);
 
  private:
+  // `target_text` is asked for only when the edge is new.
   void AddEdge(const BlockingClass& from, const BlockingClass& to, const Wait& wait,
-               std::string target_text);
+               absl::FunctionRef<std::string()> target_text);
 
-  std::map<std::pair<BlockingClass, BlockingClass>, ClassEdgeSighting> edges_;
+  // The classes of the threads, loops and executors that waits involve, kept
+  // while what each is made of stays the same (ClassInputs): building one
+  // (a user's line, two strings) for every wait cost more than the rest of
+  // the wait's analysis. Node-based: a reference stays valid while others
+  // are added.
+  struct ClassInputs {
+    bool known = false;           // the entity is in the model
+    StackId stack = 0;            // its creation (or start) stack
+    StackId first_use_stack = 0;  // an executor's first submit
+    std::string name;             // a thread's name, an executor's name prefix
+    uint64_t definitions = 0;     // Model::definitions_version()
+    bool operator==(const ClassInputs&) const = default;
+  };
+  struct CachedClass {
+    ClassInputs inputs;
+    BlockingClass cls;
+  };
+  using ClassCache = absl::node_hash_map<EntityId, CachedClass>;
+  static const BlockingClass& Cached(ClassCache& cache, EntityId id, ClassInputs inputs,
+                                     absl::FunctionRef<BlockingClass()> make);
+  const BlockingClass& CachedThreadClass(const Model& model, ThreadId tid);
+  const BlockingClass& CachedLoopClass(const Model& model, EntityId loop);
+  const BlockingClass& CachedExecutorClass(const Model& model, EntityId executor);
+  ClassCache thread_classes_, loop_classes_, executor_classes_;
+
+  // Edges by (from.key, to.key), as a map of pairs of classes orders them;
+  // looked up without copying the classes.
+  struct EdgeOrder {
+    using is_transparent = void;
+    using Key = std::pair<BlockingClass, BlockingClass>;
+    using Ref = std::pair<const BlockingClass*, const BlockingClass*>;
+    static auto Keys(const Key& k) { return std::tie(k.first.key, k.second.key); }
+    static auto Keys(const Ref& r) { return std::tie(r.first->key, r.second->key); }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return Keys(a) < Keys(b); }
+  };
+  std::map<std::pair<BlockingClass, BlockingClass>, ClassEdgeSighting, EdgeOrder> edges_;
 };
 
 // The library frame that made `executor` (the innermost frame of its

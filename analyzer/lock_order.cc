@@ -58,6 +58,10 @@ LockOrderNode LockOrder::LockClassNode(const Model& model, EntityId class_id) {
   return {Kind::kLockClass, key, label};
 }
 
+bool LockOrder::Wants(int kind) const {
+  return kind == trace::LOCK_ORDER || kind == trace::LOCK_IN_WORK || kind == trace::WAIT_BEGIN;
+}
+
 void LockOrder::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   switch (e.kind()) {
     case trace::LOCK_ORDER:

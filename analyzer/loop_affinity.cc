@@ -39,27 +39,7 @@ const Frame* InnermostThirdParty(const std::vector<const Frame*>& frames) {
 
 }  // namespace
 
-BoundObject& LoopAffinity::ObjectRef(EntityId id) {
-  auto [it, inserted] = objects_.try_emplace(id);
-  if (inserted) {
-    it->second.id = id;
-    if (objects_seen_++ >= kKeptForever) {
-      recent_objects_.push_back(id);
-      if (recent_objects_.size() > kRecentObjects) {
-        EntityId old = recent_objects_.front();
-        recent_objects_.pop_front();
-        if (old != id) objects_.erase(old);
-        it = objects_.find(id);
-      }
-    }
-  }
-  return it->second;
-}
-
-const BoundObject* LoopAffinity::FindObject(EntityId id) const {
-  auto it = objects_.find(id);
-  return it == objects_.end() ? nullptr : &it->second;
-}
+const BoundObject* LoopAffinity::FindObject(EntityId id) const { return objects_.Find(id); }
 
 const LoopLife* LoopAffinity::FindLoop(EntityId id) const {
   auto it = loops_.find(id);
@@ -173,6 +153,25 @@ void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e
   if (!ContinuesAfterFailure(model, failed.stack, e.stack())) AddIncident(std::move(failed));
 }
 
+bool LoopAffinity::Wants(int kind) const {
+  switch (kind) {
+    case trace::LOOP_CREATED:
+    case trace::LOOP_RUN_BEGIN:
+    case trace::LOOP_RUN_END:
+    case trace::LOOP_STOPPED:
+    case trace::LOOP_CLOSED:
+    case trace::LOOP_HANDOFF:
+    case trace::LOOP_BOUND:
+    case trace::LOOP_OBJECT_CREATED:
+    case trace::LOOP_FOREIGN_USE:
+    case trace::LOOP_CALL:
+    case trace::EXECUTOR_SUBMIT:  // may settle a failed hand-off
+      return true;
+    default:
+      return false;
+  }
+}
+
 void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   SettleFailedHandoff(model, e);
   switch (e.kind()) {
@@ -238,9 +237,9 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       return;
     }
     case trace::LOOP_BOUND: {
-      BoundObject& o = ObjectRef(e.subject());
+      BoundObject& o = objects_.Ref(e.subject());
       o.kind = static_cast<trace::EntityKind>(e.arg());
-      o.type_name = model.String(e.name());
+      o.set_type_name(model.String(e.name()));
       o.loop = e.object();
       o.bound_stack = e.stack();
       o.bound_on = e.thread();
@@ -248,10 +247,10 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       return;
     }
     case trace::LOOP_OBJECT_CREATED: {
-      BoundObject& o = ObjectRef(e.subject());
+      BoundObject& o = objects_.Ref(e.subject());
       if (o.created_stack != 0) return;  // a subclass __init__ calling its base
       o.kind = static_cast<trace::EntityKind>(e.arg());
-      o.type_name = model.String(e.name());
+      o.set_type_name(model.String(e.name()));
       o.created_stack = e.stack();
       return;
     }
@@ -419,7 +418,7 @@ std::string LoopAffinity::DescribeSite(const Model& model, StackId stack) {
 }
 
 std::string LoopAffinity::DescribeObject(const Model& model, const BoundObject& object) const {
-  std::string name = object.type_name.empty() ? "object" : object.type_name;
+  std::string name = object.type_name().empty() ? "object" : object.type_name();
   const Frame* f = SiteFrame(model, object.origin_stack());
   if (f == nullptr) return name;
   if (!f->library) return absl::StrCat(name, " made at ", At(*f));

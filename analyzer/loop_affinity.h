@@ -10,7 +10,6 @@
 #ifndef WAITGRAPH_ANALYZER_LOOP_AFFINITY_H_
 #define WAITGRAPH_ANALYZER_LOOP_AFFINITY_H_
 
-#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -20,24 +19,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "analyzer/bound_objects.h"
 #include "analyzer/model.h"
 
 namespace waitgraph::analyzer {
-
-// A loop-bound object. Primitives (Lock, Event, Queue...) are made first and
-// bound at their first use; futures, tasks and transports are bound when made.
-struct BoundObject {
-  EntityId id = 0;
-  trace::EntityKind kind = trace::ENTITY_UNKNOWN;
-  std::string type_name;  // "Queue", "Task", "_SelectorSocketTransport"
-  EntityId loop = 0;      // 0 while unbound
-  StackId created_stack = 0;
-  StackId bound_stack = 0;
-  ThreadId bound_on = 0;
-  TimeNs bound_at = 0;
-  // The stack that says where the user made it: creation if known, else binding.
-  StackId origin_stack() const { return created_stack != 0 ? created_stack : bound_stack; }
-};
 
 struct LoopLife {
   EntityId id = 0;
@@ -82,6 +67,7 @@ struct LoopsMadeOnThread {
 class LoopAffinity : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  bool Wants(int kind) const override;
 
   const BoundObject* FindObject(EntityId id) const;
   const LoopLife* FindLoop(EntityId id) const;
@@ -114,7 +100,6 @@ class LoopAffinity : public EventSink {
   static std::string DescribeSite(const Model& model, StackId stack);
 
  private:
-  BoundObject& ObjectRef(EntityId id);
   EntityId RunningLoopOf(const Model& model, ThreadId thread) const;
   void AddIncident(Incident incident);
   bool CausedByLastUse(const Model& model, const trace::Event& call) const;
@@ -124,16 +109,11 @@ class LoopAffinity : public EventSink {
   void SettleOwnerUses(EntityId loop, ThreadId runner);
 
   std::map<EntityId, LoopLife> loops_;
-  // Bound objects, bounded: the oldest are forgotten first (a long-running
-  // service makes futures without end; a crossing usually involves an
-  // object made early: a module-level client, lifespan state).
-  // So: the first kKeptForever objects stay, later ones live in a FIFO of
-  // kRecentObjects.
+  // Bound objects, bounded (see bound_objects.h): the first kKeptForever
+  // objects stay, later ones live in a FIFO of kRecentObjects.
   static constexpr size_t kKeptForever = 20000;
   static constexpr size_t kRecentObjects = 200000;
-  absl::flat_hash_map<EntityId, BoundObject> objects_;
-  size_t objects_seen_ = 0;
-  std::deque<EntityId> recent_objects_;
+  BoundObjectTable objects_{kKeptForever, kRecentObjects};
   static constexpr size_t kMaxIncidents = 100000;
   std::vector<Incident> incidents_;
   // (loop, thread, user loop) of incidents that involve a known object.

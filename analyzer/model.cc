@@ -65,7 +65,9 @@ bool Model::OverLimit() {
   return over_limit_;
 }
 
-void Model::AddChunk(const trace::TraceChunk& chunk) {
+void Model::AddChunk(const trace::TraceChunk& chunk) { AddChunk(chunk, {}); }
+
+void Model::AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::EventFields> events) {
   ++stats_.chunks;
   // A flight-recorder checkpoint stands for the chunks dropped before it.
   if (chunk.sequence() != next_sequence_ && !chunk.has_checkpoint()) ++stats_.out_of_order_chunks;
@@ -77,8 +79,9 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   }
   // Sizes as kept (a frame copies its two strings; a stack's ids take 4 bytes).
   for (const auto& s : chunk.strings()) {
-    if (InternRoom(s.value().size() + 32)) strings_[s.id()] = s.value();
+    if (InternRoom(s.value().size() + 32)) strings_.Define(s.id(), s.value());
   }
+  if (chunk.frames_size() > 0 || chunk.stacks_size() > 0) ++definitions_version_;
   for (const auto& f : chunk.frames()) {
     if (!InternRoom(String(f.file()).size() + String(f.function()).size() + 80)) continue;
     Frame frame{String(f.file()), String(f.function()), f.line(), f.library()};
@@ -103,12 +106,15 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
   TimeNs time = static_cast<TimeNs>(clock);
   // An empty chunk is the writer's heartbeat: the process was alive then.
   if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
-  for (int i = 0; i < chunk.events_size(); ++i) {
+  const size_t in_chunk = static_cast<size_t>(chunk.events_size());
+  const size_t count = in_chunk + events.size();
+  for (size_t i = 0; i < count; ++i) {
     if (OverLimit()) {
-      stats_.events_over_limit += chunk.events_size() - i;
+      stats_.events_over_limit += count - i;
       break;
     }
-    const Event& e = chunk.events(i);
+    if (i >= in_chunk) events[i - in_chunk].CopyTo(split_event_);
+    const Event& e = i < in_chunk ? chunk.events(static_cast<int>(i)) : split_event_;
     clock = e.time_delta_ns() > kMaxTime - clock ? kMaxTime : clock + e.time_delta_ns();
     time = static_cast<TimeNs>(clock);
     if (stats_.events == 0) first_time_ = time;
@@ -118,9 +124,27 @@ void Model::AddChunk(const trace::TraceChunk& chunk) {
       NotifyPendingWait();
     }
     Apply(e, time);
-    for (EventSink* sink : sinks_) sink->OnEvent(*this, e, time);
+    Dispatch(e, time);
   }
   NotifyPendingWait();
+}
+
+void Model::AddSink(EventSink* sink) {
+  sinks_.push_back(sink);
+  for (int kind = 0; kind < kKindsTabled; ++kind) {
+    if (sink->Wants(kind)) sinks_by_kind_[kind].push_back(sink);
+  }
+}
+
+void Model::Dispatch(const Event& e, TimeNs time) {
+  const int kind = e.kind();
+  if (kind >= 0 && kind < kKindsTabled) {
+    for (EventSink* sink : sinks_by_kind_[kind]) sink->OnEvent(*this, e, time);
+    return;
+  }
+  for (EventSink* sink : sinks_) {
+    if (sink->Wants(kind)) sink->OnEvent(*this, e, time);
+  }
 }
 
 bool Model::InternRoom(uint64_t bytes) {
@@ -140,8 +164,8 @@ void Model::NotifyPendingWait() {
 }
 
 const std::string& Model::String(uint32_t id) const {
-  auto it = strings_.find(id);
-  return it == strings_.end() ? EmptyString() : it->second;
+  const std::string* s = strings_.Find(id);
+  return s == nullptr ? EmptyString() : *s;
 }
 
 const Frame* Model::FrameById(uint32_t id) const {
@@ -176,21 +200,33 @@ const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors
 const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
 
 const Future* Model::FindRecentlyDoneFuture(EntityId id) const {
-  auto it = recently_done_.find(id);
-  return it == recently_done_.end() ? nullptr : &it->second;
+  auto it = recently_done_slot_.find(id);
+  return it == recently_done_slot_.end() ? nullptr : &recently_done_[it->second];
 }
 
 void Model::RememberDone(EntityId id) {
-  auto node = futures_.extract(id);
-  if (node.empty() || node.mapped().producer_kind == ProducerKind::kUnknown) return;
-  Future& f = node.mapped();
+  auto it = futures_.find(id);
+  if (it == futures_.end()) return;
+  Future f = std::move(it->second);
+  futures_.erase(it);
+  if (f.producer_kind == ProducerKind::kUnknown) return;
   f.done = true;
   f.after.clear();  // only the producer is asked for
-  if (recently_done_.insert_or_assign(id, std::move(f)).second) recently_done_order_.push_back(id);
-  while (recently_done_order_.size() > kRecentlyDoneFutures) {
-    recently_done_.erase(recently_done_order_.front());
-    recently_done_order_.pop_front();
+  auto [slot, added] = recently_done_slot_.try_emplace(id, 0);
+  if (!added) {  // done again: kept where it was
+    recently_done_[slot->second] = std::move(f);
+    return;
   }
+  if (recently_done_.size() < kRecentlyDoneFutures) {
+    slot->second = static_cast<uint32_t>(recently_done_.size());
+    recently_done_.push_back(std::move(f));
+    return;
+  }
+  // Full: the oldest is forgotten, the newest takes its place.
+  slot->second = static_cast<uint32_t>(next_done_);
+  recently_done_slot_.erase(recently_done_[next_done_].id);
+  recently_done_[next_done_] = std::move(f);
+  next_done_ = (next_done_ + 1) % kRecentlyDoneFutures;
 }
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
 const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }

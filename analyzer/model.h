@@ -13,9 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/types/span.h"
+#include "analyzer/interned_strings.h"
 #include "analyzer/source_root.h"
+#include "trace/chunk_split.h"
 #include "trace/waitgraph_trace.pb.h"
 
 namespace waitgraph::analyzer {
@@ -75,8 +79,10 @@ struct Executor {
   StackId created_stack = 0;
   StackId first_submit_stack = 0;        // the first submit: who first used it
   ThreadId own_thread = 0;  // runs its work on this one thread (CurrentThreadExecutor)
-  std::map<EntityId, ThreadId> running;  // work future -> worker
-  std::set<EntityId> queued;             // submitted, not begun
+  // Node-free (a busy pool begins and ends work all the time); `running`
+  // keeps std::map's order.
+  absl::btree_map<EntityId, ThreadId> running;  // work future -> worker
+  absl::flat_hash_set<EntityId> queued;         // submitted, not begun
   std::set<ThreadId> workers;
   bool shut_down = false;
 };
@@ -246,6 +252,9 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void OnEvent(const class Model& model, const trace::Event& event, TimeNs time) = 0;
+  // Whether OnEvent needs to see events of `kind` (asked once per kind: a
+  // sink skips the call for the kinds it ignores, most of a busy trace).
+  virtual bool Wants(int kind) const { return true; }
 };
 
 class Model {
@@ -254,6 +263,9 @@ class Model {
   const ModelLimits& limits() const { return limits_; }
   // Adds the chunk's definitions and events. Chunks must come in order.
   void AddChunk(const trace::TraceChunk& chunk);
+  // The same, for a chunk whose events were decoded apart (the reader's
+  // DecodeChunkSplit): chunk.events() first, then `events`.
+  void AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::EventFields> events);
   void set_observer(ModelObserver* observer) { observer_ = observer; }
   // The user's project (before the first chunk): frames under it are the
   // user's, even in site-packages. Empty: only stdlib/installed packages
@@ -263,7 +275,7 @@ class Model {
     source_root_as_given_ = NormaliseSourceRoot(dir, /*resolve_symlinks=*/false);
   }
   const std::string& source_root() const { return source_root_; }
-  void AddSink(EventSink* sink) { sinks_.push_back(sink); }
+  void AddSink(EventSink* sink);
 
   const trace::ProcessInfo& process() const { return process_; }
   bool has_process_info() const { return has_process_info_; }
@@ -282,7 +294,14 @@ class Model {
   // still open have lasted until now, not just until the last event.
   void AdvanceClock(TimeNs now) { last_time_ = std::max(last_time_, now); }
 
+  // The interned string `id` ("" if undefined). The reference stays valid
+  // as long as the model: a string is never moved nor overwritten (an id
+  // defined again gets a new string), so analyses may keep pointers to it
+  // instead of copies.
   const std::string& String(uint32_t id) const;
+  // Changes whenever a frame or stack is defined: what was computed from
+  // frames (a class of blocking things, a user's line) may be kept until then.
+  uint64_t definitions_version() const { return definitions_version_; }
   const Frame* FrameById(uint32_t id) const;
   const absl::flat_hash_map<uint32_t, Frame>& frames() const { return frames_; }
   // Frames of a stack, innermost first (empty for 0 or unknown ids).
@@ -372,18 +391,28 @@ class Model {
   uint64_t interned_bytes_ = 0;
   ModelObserver* observer_ = nullptr;
   std::vector<EventSink*> sinks_;
+  // The sinks that want each event kind (EventSink::Wants), by kind; kinds
+  // past the table (none yet) go to every sink that wants them.
+  static constexpr int kKindsTabled = 128;
+  std::vector<EventSink*> sinks_by_kind_[kKindsTabled];
+  void Dispatch(const trace::Event& e, TimeNs time);
+  uint64_t definitions_version_ = 0;
+  trace::Event split_event_;  // each event of `events` in turn (AddChunk)
   std::optional<EntityId> pending_wait_;
 
-  absl::flat_hash_map<uint32_t, std::string> strings_;
+  InternedStrings strings_;
   absl::flat_hash_map<uint32_t, Frame> frames_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> stacks_;
 
   std::map<ThreadId, Thread> threads_;
   std::map<EntityId, Loop> loops_;
   std::map<EntityId, Executor> executors_;
-  std::map<EntityId, Future> futures_;
-  absl::flat_hash_map<EntityId, Future> recently_done_;
-  std::deque<EntityId> recently_done_order_;  // oldest first
+  absl::flat_hash_map<EntityId, Future> futures_;  // pending only (RememberDone)
+  // The last kRecentlyDoneFutures done, a ring (oldest at next_done_), and
+  // where each is in it.
+  std::vector<Future> recently_done_;
+  size_t next_done_ = 0;
+  absl::flat_hash_map<EntityId, uint32_t> recently_done_slot_;
   std::map<EntityId, Wait> waits_;
   std::map<EntityId, Scope> scopes_;
   std::map<EntityId, Lock> locks_;

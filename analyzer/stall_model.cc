@@ -14,6 +14,11 @@ TimeNs StallBegin(TimeNs time, int64_t elapsed) {
 
 }  // namespace
 
+bool StallModel::Wants(int kind) const {
+  return kind == trace::LOOP_STALL_SAMPLE || kind == trace::LOOP_STALL || kind == trace::LOOP_STALL_GC ||
+         kind == trace::LOOP_STALL_DELAYED;
+}
+
 void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   switch (e.kind()) {
     case trace::LOOP_STALL_SAMPLE: {

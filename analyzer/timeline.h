@@ -60,6 +60,7 @@ struct LoopHandoff {
 class Timeline : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  bool Wants(int kind) const override;
 
   const std::vector<WaitSpan>& waits() const { return waits_; }
   const std::vector<LoopRun>& loop_runs() const { return loop_runs_; }

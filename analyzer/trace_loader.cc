@@ -24,7 +24,10 @@ TraceAnalysis::TraceAnalysis(std::string path, const std::string& source_root, M
   Wire();
 }
 
-void TraceAnalysis::AddChunk(const trace::TraceChunk& chunk) {
+void TraceAnalysis::AddChunk(const trace::TraceChunk& chunk) { AddChunk(chunk, {}); }
+
+void TraceAnalysis::AddChunk(const trace::TraceChunk& chunk,
+                             absl::Span<const trace::EventFields> events) {
   if (chunk.has_checkpoint()) {
     // A checkpoint reaches a model that has read chunks only when a bounded
     // trace dropped chunks before this reader saw them: what they changed is
@@ -32,7 +35,7 @@ void TraceAnalysis::AddChunk(const trace::TraceChunk& chunk) {
     if (model_->stats().chunks > 0) StartOver();
     checkpoint_ = chunk.checkpoint();
   }
-  model_->AddChunk(chunk);
+  model_->AddChunk(chunk, events);
 }
 
 void TraceAnalysis::StartOver() {
@@ -65,16 +68,17 @@ bool TraceAnalysis::Poll() {
   // reader reuses (no allocation per event).
   bool ok;
   do {
-    ok = reader_.PollEach([&](const trace::TraceChunk& chunk) { AddChunk(chunk); });
+    ok = reader_.PollEach([&](const trace::TraceChunk& chunk,
+                              absl::Span<const trace::EventFields> events) { AddChunk(chunk, events); });
   } while (ok && !reader_.at_eof());
   return ok;
 }
 
 bool TraceAnalysis::Feed(std::string_view bytes) {
-  std::vector<trace::TraceChunk> chunks;
-  bool ok = reader_.Feed(bytes, chunks);
-  for (const auto& chunk : chunks) AddChunk(chunk);
-  return ok;
+  return reader_.FeedEach(bytes, [&](const trace::TraceChunk& chunk,
+                                     absl::Span<const trace::EventFields> events) {
+    AddChunk(chunk, events);
+  });
 }
 
 std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {

@@ -36,6 +36,8 @@ class TraceAnalysis {
   bool Feed(std::string_view bytes);
   // Feeds chunks that did not come from the file (tests, fuzzing).
   void AddChunk(const trace::TraceChunk& chunk);
+  // The same, with events decoded apart (trace::DecodeChunkSplit).
+  void AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::EventFields> events);
   // Reads path() as a hand-written TextTrace (.textproto) instead of a
   // binary trace: the same analyses, for tests.
   absl::Status LoadTextTrace();

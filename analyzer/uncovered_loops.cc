@@ -8,6 +8,8 @@
 
 namespace waitgraph::analyzer {
 
+bool UncoveredLoops::Wants(int kind) const { return kind == trace::LOOP_UNCOVERED; }
+
 void UncoveredLoops::OnEvent(const Model& model, const trace::Event& e, TimeNs) {
   if (e.kind() != trace::LOOP_UNCOVERED) return;
   auto [it, fresh] = loops_.try_emplace(e.subject());

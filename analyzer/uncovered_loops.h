@@ -23,6 +23,7 @@ struct UncoveredLoop {
 class UncoveredLoops : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  bool Wants(int kind) const override;
 
   const std::map<EntityId, UncoveredLoop>& loops() const { return loops_; }
   // One line per loop class for the report's notes (empty if none).

@@ -132,7 +132,8 @@ std::optional<int> AnalyzeAll(const CommonOptions& common, std::vector<findings:
     std::optional<findings::Report> report;
     {
       Progress progress(path, STDERR_FILENO, 1000, common.force_progress);
-      report = AnalyzeTraceFile(path, error, common.render.source_root);
+      report = AnalyzeTraceFile(path, error, common.render.source_root,
+                                /*leave_to_exit=*/&path == &traces->back());
     }
     if (!report) {
       std::cerr << "waitgraph: " << error

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cli/render_json.h"
@@ -46,19 +48,30 @@ findings::Report BuildReport(const analyzer::TraceAnalysis& analysis,
   return report;
 }
 
+// Keeps `analysis` reachable (a leak checker does not count it) and never
+// destroys it: the process's exit reclaims its memory.
+static void LeaveToExit(std::unique_ptr<analyzer::TraceAnalysis> analysis) {
+  static auto* const kept = new std::vector<std::unique_ptr<analyzer::TraceAnalysis>>();
+  kept->push_back(std::move(analysis));
+}
+
 std::optional<findings::Report> AnalyzeTraceFile(const std::string& path, std::string& error,
-                                                 const std::string& source_root) {
-  analyzer::TraceAnalysis analysis(path, source_root);
-  analysis.Poll();
-  if (analysis.unusable()) {
-    error = std::string(analysis.status().message());
+                                                 const std::string& source_root,
+                                                 bool leave_to_exit) {
+  auto analysis = std::make_unique<analyzer::TraceAnalysis>(path, source_root);
+  analysis->Poll();
+  if (analysis->unusable()) {
+    error = std::string(analysis->status().message());
     return std::nullopt;
   }
-  if (analysis.model().stats().chunks == 0) {
+  if (analysis->model().stats().chunks == 0) {
     error = absl::StrCat(path, " holds no complete chunk (empty or cut off before the first)");
     return std::nullopt;
   }
-  return BuildReport(analysis, analyzer::FindDeadlocks(analysis.model()), /*writer_gone=*/true);
+  findings::Report report =
+      BuildReport(*analysis, analyzer::FindDeadlocks(analysis->model()), /*writer_gone=*/true);
+  if (leave_to_exit) LeaveToExit(std::move(analysis));
+  return report;
 }
 
 std::optional<Format> ParseFormat(const std::string& name) {

@@ -39,8 +39,8 @@ void ClosedLoopUseRule::Check(const AnalysisInput& input,
     const analyzer::BoundObject* bound = input.loop_affinity->FindObject(i.object);
     out.back().set_headline(
         i.loop_stopped ? "work handed to an event loop that never runs again"
-        : bound != nullptr && !bound->type_name.empty()
-            ? absl::StrCat(bound->type_name, " used after its event loop closed")
+        : bound != nullptr && !bound->type_name().empty()
+            ? absl::StrCat(bound->type_name(), " used after its event loop closed")
             : absl::StrCat(i.api, " on a closed event loop"));
   }
 }

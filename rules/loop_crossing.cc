@@ -26,7 +26,7 @@ void LoopCrossingRule::Check(const AnalysisInput& input,
         "asyncio.run_coroutine_threadsafe / loop.call_soon_threadsafe"));
     const analyzer::BoundObject* bound = input.loop_affinity->FindObject(i.object);
     out.back().set_headline(absl::StrCat(
-        bound != nullptr && !bound->type_name.empty() ? bound->type_name : std::string("an object"),
+        bound != nullptr && !bound->type_name().empty() ? bound->type_name() : std::string("an object"),
         " used from another ", i.user_loop != 0 ? "event loop" : "thread than its loop's"));
   }
 }

@@ -43,7 +43,7 @@ std::vector<std::vector<Incident>> GroupIncidents(const AnalysisInput& input,
     std::string what = absl::StrCat("loop ", i.loop);
     if (const analyzer::BoundObject* o = input.loop_affinity->FindObject(i.object)) {
       std::string site = SiteKey(model, o->origin_stack());
-      if (!site.empty()) what = absl::StrCat(o->type_name, "@", site);
+      if (!site.empty()) what = absl::StrCat(o->type_name(), "@", site);
     }
     auto key = std::make_tuple(what, i.api, SiteKey(model, i.stack));
     auto [it, inserted] = index.try_emplace(key, groups.size());
@@ -114,9 +114,9 @@ findings::Finding LoopIncidentFinding(const AnalysisInput& input, const RuleInfo
     if (o->bound_stack != 0 && o->bound_stack != o->origin_stack()) {
       *f.add_related() =
           Related(model, "bound to its loop here",
-                  absl::StrCat(o->type_name, " first used on its loop"), o->bound_stack);
+                  absl::StrCat(o->type_name(), " first used on its loop"), o->bound_stack);
     }
-    parts.push_back(FingerprintPart(model, o->type_name, o->origin_stack()));
+    parts.push_back(FingerprintPart(model, o->type_name(), o->origin_stack()));
   }
   if (const analyzer::LoopLife* l = affinity.FindLoop(first.loop)) {
     *f.add_related() = Related(model, "its loop was made here",

@@ -142,19 +142,54 @@ bool Decompress(std::string_view packed, uint64_t size, std::string& raw, std::s
   return true;
 }
 
-}  // namespace
+// Decompresses a body of a declared `size` into raw[0, size) in one call
+// when `raw` is already that large (every chunk after the first of a
+// trace): no streaming through zstd's window buffer. Only a body of one
+// frame, all of it used (what Decompress requires); false, for Decompress
+// to do it (and say why it fails), otherwise.
+bool DecompressAtOnce(std::string_view packed, uint64_t size, std::string& raw) {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(),
+                                                                          ZSTD_freeDCtx);
+  if (context == nullptr || raw.size() < size) return false;
+  if (ZSTD_findFrameCompressedSize(packed.data(), packed.size()) != packed.size()) return false;
+  const size_t n = ZSTD_decompressDCtx(context.get(), raw.data(), size, packed.data(), packed.size());
+  return !ZSTD_isError(n) && n == size;
+}
 
-bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why) {
+constexpr char kUndecodable[] = "does not decode: damaged, or a string in it is not UTF-8";
+
+// Parses `bytes` (a serialized chunk, or the part of one SplitChunk left)
+// into `chunk`, replacing (`merge` false) or merged into what it holds.
+bool ParseChunk(std::string_view bytes, TraceChunk& chunk, bool merge) {
+  if (!merge) return chunk.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  return chunk.MergeFromCodedStream(&in) && in.ConsumedEntireMessage();
+}
+
+// DecodeChunk, and DecodeChunkSplit with `events`: each serialized chunk
+// (the payload, a format-2 body) is split when SplitChunk takes it, else
+// parsed whole as DecodeChunk does.
+bool DecodeChunkImpl(std::string_view payload, TraceChunk& chunk, std::vector<EventFields>* events,
+                     std::string* why) {
   // A string that is not UTF-8 (a crafted trace: the shim never writes one)
   // fails the parse, and protobuf would print its own lines about it on
   // stderr: the caller says what went wrong, in one line.
   google::protobuf::LogSilencer quiet;
-  constexpr char kUndecodable[] = "does not decode: damaged, or a string in it is not UTF-8";
-  if (!chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+  thread_local std::string rest;  // kept: the next chunk reuses its memory
+  if (events != nullptr) events->clear();
+  const bool outer_split = events != nullptr && SplitChunk(payload, rest, *events);
+  if (events != nullptr && !outer_split) events->clear();
+  if (!(outer_split ? ParseChunk(rest, chunk, false) : ParseChunk(payload, chunk, false))) {
     if (why) *why = kUndecodable;
     return false;
   }
   if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
+  // A body on top of events of the outer chunk (never written): the old way.
+  if (events != nullptr && !events->empty()) {
+    events->clear();
+    return DecodeChunkImpl(payload, chunk, nullptr, why);
+  }
   const std::string& packed = chunk.zstd_body();
   const unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
@@ -169,18 +204,35 @@ bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why) 
     return false;
   }
   thread_local std::string raw;  // kept: the next chunk reuses its memory
-  if (!Decompress(packed, size, raw, why)) return false;
+  if (!DecompressAtOnce(packed, size, raw) && !Decompress(packed, size, raw, why)) return false;
   // The body is a serialized TraceChunk: parsed on top of the outer one it
   // is MergeFrom of the parsed body (repeated fields appended, scalars set),
   // without a second message and a copy of every event.
   chunk.clear_zstd_body();
-  google::protobuf::io::CodedInputStream body(reinterpret_cast<const uint8_t*>(raw.data()),
-                                              static_cast<int>(size));
-  if (!chunk.MergeFromCodedStream(&body) || !body.ConsumedEntireMessage()) {
+  const std::string_view body(raw.data(), size);
+  bool parsed;
+  if (events != nullptr && SplitChunk(body, rest, *events)) {
+    parsed = ParseChunk(rest, chunk, true);
+  } else {
+    if (events != nullptr) events->clear();
+    parsed = ParseChunk(body, chunk, true);
+  }
+  if (!parsed) {
     if (why) *why = "has a body that is not a chunk (damaged, or a string in it is not UTF-8)";
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why) {
+  return DecodeChunkImpl(payload, chunk, nullptr, why);
+}
+
+bool DecodeChunkSplit(std::string_view payload, TraceChunk& chunk, std::vector<EventFields>& events,
+                      std::string* why) {
+  return DecodeChunkImpl(payload, chunk, &events, why);
 }
 
 ChunkFileReader::ChunkFileReader(std::string path) : path_(std::move(path)) {}
@@ -237,7 +289,10 @@ bool ChunkFileReader::DecodeFrames(ChunkTake take) {
     std::string_view payload(h + kFrameHeaderSize, size);
     TraceChunk& chunk = scratch_;  // parsing clears it and reuses its events
     std::string why = "fails its checksum";
-    if (Fnv1a32(payload) != GetU32(h + 8) || !DecodeChunk(payload, chunk, &why)) {
+    split_events_.clear();
+    if (Fnv1a32(payload) != GetU32(h + 8) ||
+        !(split_ ? DecodeChunkSplit(payload, chunk, split_events_, &why)
+                 : DecodeChunk(payload, chunk, &why))) {
       buffer_.erase(0, pos);
       consumed_ += pos;
       return Fail(absl::DataLossError(absl::StrCat(
@@ -300,7 +355,10 @@ bool ChunkFileReader::Poll(std::vector<TraceChunk>& out) {
 }
 
 bool ChunkFileReader::PollEach(ChunkUse use) {
-  return PollAll([&](TraceChunk& chunk) { use(chunk); });
+  split_ = true;
+  const bool ok = PollAll([&](TraceChunk& chunk) { use(chunk, split_events_); });
+  split_ = false;
+  return ok;
 }
 
 bool ChunkFileReader::PollAll(ChunkTake take) {
@@ -323,6 +381,13 @@ bool ChunkFileReader::PollFile(ChunkTake take) {
 
 bool ChunkFileReader::Feed(std::string_view bytes, std::vector<TraceChunk>& out) {
   return FeedBytes(bytes, [&](TraceChunk& chunk) { out.push_back(std::move(chunk)); });
+}
+
+bool ChunkFileReader::FeedEach(std::string_view bytes, ChunkUse use) {
+  split_ = true;
+  const bool ok = FeedBytes(bytes, [&](TraceChunk& chunk) { use(chunk, split_events_); });
+  split_ = false;
+  return ok;
 }
 
 bool ChunkFileReader::FeedBytes(std::string_view bytes, ChunkTake take) {

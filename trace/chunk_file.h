@@ -19,6 +19,8 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "trace/chunk_split.h"
 #include "trace/waitgraph_trace.pb.h"
 
 namespace waitgraph::trace {
@@ -53,6 +55,13 @@ bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload);
 // than 64 times its compressed size (at least 16 MiB, at most 256 MiB):
 // a corrupt or crafted size cannot make the reader allocate more.
 bool DecodeChunk(std::string_view payload, TraceChunk& chunk, std::string* why = nullptr);
+// Like DecodeChunk, but the chunk's events are decoded into `events`
+// instead of chunk.events() (trace/chunk_split.h: no message per event),
+// unless the encoding is one the split does not take: then they are left in
+// chunk.events() (all or, past a first part, the rest). Same outcome and
+// `why` as DecodeChunk.
+bool DecodeChunkSplit(std::string_view payload, TraceChunk& chunk, std::vector<EventFields>& events,
+                      std::string* why = nullptr);
 
 // Reads chunks from a trace file, incrementally: each Poll() returns the
 // chunks completed since the last one. The first failure stays in status().
@@ -71,14 +80,16 @@ class ChunkFileReader {
   bool at_eof() const { return at_eof_; }
   bool Poll(std::vector<TraceChunk>& out);
   // Like Poll(), handing each chunk to `use` as it is decoded, in one
-  // message reused for every chunk: no allocation per event once the
-  // message has grown (the analyzer's streaming path).
-  using ChunkUse = absl::FunctionRef<void(const TraceChunk&)>;
+  // message reused for every chunk, its events decoded by DecodeChunkSplit:
+  // those in chunk.events() first, then `events` (the analyzer's streaming
+  // path: no allocation per event).
+  using ChunkUse = absl::FunctionRef<void(const TraceChunk& chunk, absl::Span<const EventFields> events)>;
   bool PollEach(ChunkUse use);
 
-  // Like Poll(), over bytes that did not come from the file (a fuzzer, a
-  // test): they continue whatever was fed or read before.
+  // Like Poll() and PollEach(), over bytes that did not come from the file
+  // (a fuzzer, a test): they continue whatever was fed or read before.
   bool Feed(std::string_view bytes, std::vector<TraceChunk>& out);
+  bool FeedEach(std::string_view bytes, ChunkUse use);
 
   // Bytes at the end that do not (yet) form a whole frame. Once the writer
   // is gone, a non-zero value means the trace was cut off there.
@@ -95,7 +106,8 @@ class ChunkFileReader {
   bool Fail(absl::Status status);
   bool ReadMore();
   bool CheckHeader(bool& have_header);
-  // Gives each whole frame's chunk to `take` (which may move it away).
+  // Gives each whole frame's chunk to `take` (which may move it away), its
+  // events split off into split_events_ with `split` (DecodeChunkSplit).
   using ChunkTake = absl::FunctionRef<void(TraceChunk&)>;
   bool DecodeFrames(ChunkTake take);
   bool PollFile(ChunkTake take);
@@ -125,6 +137,8 @@ class ChunkFileReader {
   uint64_t chunks_missed_ = 0;
   absl::Status status_;
   TraceChunk scratch_;  // each chunk is decoded into it (PollEach)
+  bool split_ = false;  // set while PollEach and FeedEach decode
+  std::vector<EventFields> split_events_;
 };
 
 }  // namespace waitgraph::trace
