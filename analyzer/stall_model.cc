@@ -16,7 +16,7 @@ TimeNs StallBegin(TimeNs time, int64_t elapsed) {
 
 bool StallModel::Wants(int kind) const {
   return kind == trace::LOOP_STALL_SAMPLE || kind == trace::LOOP_STALL || kind == trace::LOOP_STALL_GC ||
-         kind == trace::LOOP_STALL_DELAYED;
+         kind == trace::LOOP_STALL_DELAYED || kind == trace::LOOP_STALL_GIL;
 }
 
 void StallModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
