@@ -9,9 +9,10 @@
 //    context on its thread while it ran (the only question that names
 //    work: context-not-propagated's HandoffFor), goes with its hand-off;
 //  - a context that died (CONTEXT_GONE, over kForgetLagNs ago) goes with
-//    its accesses if it is a copy (so none of its reads is a
-//    context-not-propagated candidate), no kept copy, hand-off or
-//    mismatched reset names it, each of its writes lost-context-write
+//    its accesses if none of its reads is a context-not-propagated
+//    candidate (it is a copy, or read no var as the default), no kept
+//    copy, hand-off or mismatched reset names it, each of its writes
+//    lost-context-write
 //    would look at is settled as no finding (the first access of the
 //    parent's side after it is a set, or a read that sees a newer value),
 //    and none of its accesses is one that a kept write's search could
@@ -31,6 +32,8 @@ namespace {
 // A pass looks at everything kept: run when as many contexts died since
 // the last one as half of what is kept (amortised O(1) per context).
 constexpr size_t kMinGoneForPass = 4096;
+size_t g_min_gone_for_pass = kMinGoneForPass;
+TimeNs g_forget_lag = ContextModel::kForgetLagNs;
 constexpr int kMaxDepth = 256;  // as the rules walk chains of copies
 
 bool IsTaskCopy(const ContextCopy* copy) {
@@ -39,6 +42,11 @@ bool IsTaskCopy(const ContextCopy* copy) {
 }
 
 }  // namespace
+
+void ContextModel::SetForgetPolicyForTesting(size_t min_gone, TimeNs lag) {
+  g_min_gone_for_pass = min_gone;
+  g_forget_lag = lag;
+}
 
 size_t ContextModel::ForgottenSetters(EntityId parent, EntityId var) const {
   auto it = forgotten_setters_.find(std::make_pair(parent, var));
@@ -59,7 +67,10 @@ bool ContextModel::IsCopyBackStack(const Model& model, StackId stack) {
 void ContextModel::NoteGone(const Model& model, EntityId context, TimeNs time) {
   if (!copies_.count(context) && !first_thread_.count(context)) return;  // nothing of it kept
   gone_.emplace(context, time);
-  if (++gone_since_pass_ < std::max(kMinGoneForPass, copies_.size() / 2)) return;
+  const size_t every = g_min_gone_for_pass < kMinGoneForPass
+                           ? g_min_gone_for_pass  // tests
+                           : std::max(kMinGoneForPass, copies_.size() / 2);
+  if (++gone_since_pass_ < every) return;
   Forget(model, std::max(time, model.last_time()));
 }
 
@@ -79,8 +90,8 @@ struct Side {
 void ContextModel::Forget(const Model& model, TimeNs now) {
   gone_since_pass_ = 0;
   ++forgotten_.passes;
-  if (now < std::numeric_limits<TimeNs>::min() + kForgetLagNs) return;
-  const TimeNs cutoff = now - kForgetLagNs;
+  if (now < std::numeric_limits<TimeNs>::min() + g_forget_lag) return;
+  const TimeNs cutoff = now - g_forget_lag;
 
   auto root_of = [&](EntityId context) {
     for (int depth = 0; depth < kMaxDepth; ++depth) {

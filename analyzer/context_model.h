@@ -135,6 +135,8 @@ class ContextModel : public EventSink {
   // be forgotten: events of other threads reach the trace up to ~100 ms
   // late, so anything that could still name it has arrived by then.
   static constexpr TimeNs kForgetLagNs = 2'000'000'000;
+  // Tests: a pass after every `min_gone` deaths, with `lag` (process-wide).
+  static void SetForgetPolicyForTesting(size_t min_gone, TimeNs lag);
 
  private:
   std::vector<VarAccess> accesses_;
