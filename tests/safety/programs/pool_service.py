@@ -3,7 +3,7 @@ itself keeps while it follows the trace (issue 13 item 8).
 
 It listens on 127.0.0.1 (a port the OS picks), and CLIENTS connections of
 its own send REQUESTS requests in all, one line each. The server makes a
-task per request (a copy of the context each), which sets and reads
+task per request (a copy of the context each), which sets and reads five
 ContextVars, runs blocking work on the loop's default thread pool
 (run_in_executor, no context copy, the work reads no var) and through
 asyncio.to_thread (a copy, the work reads the request id), and answers.
@@ -25,6 +25,8 @@ import sys
 
 request_id = contextvars.ContextVar("request_id")
 user = contextvars.ContextVar("user", default=None)
+# What a web framework keeps per request (tracing span, locale, tenant...).
+request_vars = [contextvars.ContextVar("request_var_%d" % i, default=0) for i in range(4)]
 
 
 def blocking_work(n):
@@ -41,6 +43,9 @@ async def set_user(i):
 
 async def handle(i, lost_write):
     request_id.set(i)
+    for n, var in enumerate(request_vars):
+        var.set(i + n)
+    i += sum(var.get() for var in request_vars) - 4 * i - 6
     a = await asyncio.get_running_loop().run_in_executor(None, blocking_work, i)
     b = await asyncio.to_thread(work_in_copy, 1)
     if lost_write and i % 1000 == 7:
