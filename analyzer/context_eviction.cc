@@ -30,8 +30,8 @@ namespace waitgraph::analyzer {
 namespace {
 
 // A pass looks at everything kept: run when as many contexts died since
-// the last one as half of what is kept (amortised O(1) per context).
-constexpr size_t kMinGoneForPass = 4096;
+// the last one as a quarter of what is kept (amortised O(1) per context).
+constexpr size_t kMinGoneForPass = 1024;
 size_t g_min_gone_for_pass = kMinGoneForPass;
 TimeNs g_forget_lag = ContextModel::kForgetLagNs;
 constexpr int kMaxDepth = 256;  // as the rules walk chains of copies
@@ -69,7 +69,7 @@ void ContextModel::NoteGone(const Model& model, EntityId context, TimeNs time) {
   gone_.emplace(context, time);
   const size_t every = g_min_gone_for_pass < kMinGoneForPass
                            ? g_min_gone_for_pass  // tests
-                           : std::max(kMinGoneForPass, copies_.size() / 2);
+                           : std::max(kMinGoneForPass, copies_.size() / 4);
   if (++gone_since_pass_ < every) return;
   Forget(model, std::max(time, model.last_time()));
 }

@@ -134,7 +134,7 @@ class ContextModel : public EventSink {
   // How long after a context's CONTEXT_GONE (in trace time) its history may
   // be forgotten: events of other threads reach the trace up to ~100 ms
   // late, so anything that could still name it has arrived by then.
-  static constexpr TimeNs kForgetLagNs = 2'000'000'000;
+  static constexpr TimeNs kForgetLagNs = 1'000'000'000;
   // Tests: a pass after every `min_gone` deaths, with `lag` (process-wide).
   static void SetForgetPolicyForTesting(size_t min_gone, TimeNs lag);
 

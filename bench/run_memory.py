@@ -6,7 +6,8 @@ Runs tests/safety/programs/pool_service.py (an asyncio server on 127.0.0.1
 with a task, ContextVar sets and gets, a run_in_executor and a to_thread per
 request) under `waitgraph run`, and reads /proc/<run pid>/status: VmRSS once
 the warm-up requests are answered and again once all are (after `run` has
-caught up with the trace), and VmHWM just before the program exits. Prints
+caught up with the trace: the program waits at both points), and VmHWM
+just before the program exits. Prints
 the growth, per request, and the report's findings.
 
 usage: run_memory.py --waitgraph BIN [--python PY] [--requests N] [--lost-write]
@@ -66,9 +67,10 @@ def measure(waitgraph, python, requests, lost_write=False, clients=8, warm=5000,
         line = proc.stdout.readline()
         if line.strip() != b"warm":
             raise RuntimeError("the service did not warm up: %r" % line)
+        figures["warm_rss_kb"] = settled_status(proc.pid)["VmRSS"]  # the program waits
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
         warm_at = time.monotonic()
-        time.sleep(0.5)  # `run` reads the trace within ~100 ms of the program
-        figures["warm_rss_kb"] = status_kb(proc.pid)["VmRSS"]
         line = proc.stdout.readline()
         if not line.startswith(b"done"):
             raise RuntimeError("the service did not finish: %r" % line)

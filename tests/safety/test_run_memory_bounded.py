@@ -22,12 +22,12 @@ import wgtest  # noqa: E402
 
 REQUESTS = 60000
 # Measured from the middle (after 30,000 requests) to the end, so that the
-# window the context model keeps (the last ~2 s of trace: kForgetLagNs, and
+# window the context model keeps (the last ~1 s of trace: kForgetLagNs, and
 # up to a pass's worth of dead contexts) is full at both readings.
 WARM = 30000
 # Per request, on a loaded 2-core machine: 2.8 KB before dead contexts were
 # forgotten; 1.7 KB since (the context model now holds steady at the last
-# ~2 s of requests: about 60,000 accesses at 3,500 requests/s; what grows is
+# ~1-2 s of requests; what grows is
 # mostly the loop-affinity sink's, about 780 bytes per request with the
 # context model off: not bounded yet, see SECURITY.md). The bound catches
 # the context model keeping every request again, with a margin for load.

@@ -172,7 +172,7 @@ TEST(ContextForget, FindingsAreTheSameWithAndWithoutContextGone) {
     forgotten += forgetting.forgotten;
     if (!kept.findings.empty()) ++rounds_with_findings;
   }
-  analyzer::ContextModel::SetForgetPolicyForTesting(4096, analyzer::ContextModel::kForgetLagNs);
+  analyzer::ContextModel::SetForgetPolicyForTesting(1024, analyzer::ContextModel::kForgetLagNs);
   EXPECT_GT(forgotten, 1000u) << "the passes forget dead contexts";
   EXPECT_GT(rounds_with_findings, 30u) << "the traces give findings to compare";
 }

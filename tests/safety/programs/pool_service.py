@@ -12,9 +12,10 @@ With --lost-write, one request in every 1,000 also runs a helper task that
 sets `user` in its own copy of the context, which the request then reads
 and finds unset: a real lost-context-write among many clean requests.
 
-Prints "warm" once the first WARM requests are answered, "done N" when all
-are, then waits for a line on stdin before it exits (so a test can read the
-watcher's memory while the program still runs), and the digest.
+Prints "warm" once the first WARM requests are answered and waits for a
+line on stdin, prints "done N" when all are answered and waits for another
+line before it exits (so a test can read the watcher's memory at both points
+once it has caught up with the trace), then the digest.
 
 usage: pool_service.py REQUESTS [--clients N] [--warm N] [--lost-write]
 """
@@ -84,6 +85,8 @@ async def main(args):
     digest = sum(await asyncio.gather(
         *(client(port, range(c, warm, args.clients)) for c in range(args.clients))))
     print("warm", flush=True)
+    # Paused until a line on stdin: a watcher behind the trace catches up.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     digest += sum(await asyncio.gather(
         *(client(port, range(warm + c, args.requests, args.clients)) for c in range(args.clients))))
     print("done %d" % args.requests, flush=True)
