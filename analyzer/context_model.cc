@@ -72,6 +72,9 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       handoffs_[{int(h.target_kind), event.subject()}] = std::move(h);
       break;
     }
+    case trace::CONTEXT_GONE:
+      NoteGone(model, event.subject(), time);
+      break;
     case trace::LOOP_CLOSED:
       loop_closed_at_.emplace(event.subject(), time);
       break;

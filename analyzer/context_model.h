@@ -120,6 +120,24 @@ class ContextModel : public EventSink {
   // (executor work on that worker, else the thread's own start), or nullptr.
   const Handoff* HandoffFor(const VarAccess& access) const;
 
+  // How many task copies of `parent` that set `var` were forgotten (at most
+  // 2: lost-context-write asks only whether two or more did).
+  size_t ForgottenSetters(EntityId parent, EntityId var) const;
+  // What was forgotten so far (context_eviction.cc), for tests and benches.
+  struct Forgotten {
+    size_t contexts = 0;
+    size_t accesses = 0;
+    size_t work_spans = 0;
+    size_t passes = 0;
+  };
+  const Forgotten& forgotten() const { return forgotten_; }
+  // How long after a context's CONTEXT_GONE (in trace time) its history may
+  // be forgotten: events of other threads reach the trace up to ~100 ms
+  // late, so anything that could still name it has arrived by then.
+  static constexpr TimeNs kForgetLagNs = 1'000'000'000;
+  // Tests: a pass after every `min_gone` deaths, with `lag` (process-wide).
+  static void SetForgetPolicyForTesting(size_t min_gone, TimeNs lag);
+
  private:
   std::vector<VarAccess> accesses_;
   std::map<EntityId, ContextCopy> copies_;
@@ -162,6 +180,18 @@ class ContextModel : public EventSink {
   std::map<EntityId, WorkSpan> work_;     // by future id
   std::map<ThreadId, std::vector<EntityId>> work_on_thread_;
   mutable absl::flat_hash_map<ThreadId, WorkIndex> work_index_;  // cleared when work changes
+
+  // Forgetting dead contexts (context_eviction.cc): once CONTEXT_GONE says a
+  // context died, and no rule can still be answered differently without
+  // it, its accesses, copy and history go (see Forget()).
+  void NoteGone(const Model& model, EntityId context, TimeNs time);
+  void Forget(const Model& model, TimeNs now);
+  bool IsCopyBackStack(const Model& model, StackId stack);
+  std::map<EntityId, TimeNs> gone_;  // dead contexts still kept, when they died
+  size_t gone_since_pass_ = 0;
+  absl::flat_hash_map<std::pair<EntityId, EntityId>, int> forgotten_setters_;  // (parent, var)
+  absl::flat_hash_map<StackId, bool> copy_back_stacks_;
+  Forgotten forgotten_;
 };
 
 }  // namespace waitgraph::analyzer

@@ -89,7 +89,10 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
     auto [it, added] = writers.try_emplace(var);
     if (added) it->second = ChildrenThatSet(cm, search, var);
     auto of_parent = it->second.find(parent);
-    return of_parent == it->second.end() ? 0 : of_parent->second.size();
+    // Plus those the context model forgot once they died (no double count:
+    // a forgotten context's accesses are gone).
+    return (of_parent == it->second.end() ? 0 : of_parent->second.size()) +
+           cm.ForgottenSetters(parent, var);
   };
 
   for (const VarAccess& w : cm.accesses()) {

@@ -22,7 +22,7 @@ namespace {
 // Proto values (trace/waitgraph_trace.proto).
 constexpr uint32_t kContextCopied = trace::CONTEXT_COPIED, kVarSet = trace::CONTEXT_VAR_SET,
                    kVarGet = trace::CONTEXT_VAR_GET, kVarReset = trace::CONTEXT_VAR_RESET,
-                   kContextHandoff = trace::CONTEXT_HANDOFF;
+                   kContextHandoff = trace::CONTEXT_HANDOFF, kContextGone = trace::CONTEXT_GONE;
 constexpr int64_t kCopyExplicit = trace::CONTEXT_COPY_EXPLICIT;
 
 // CPython 3.11's token object (Include/internal/pycore_context.h). Only
@@ -82,6 +82,9 @@ std::unordered_map<ReadKey, LastRead, ReadKeyHash>* g_reads;
 // (its id is never given to another object), so a server making a context
 // per request keeps the state of the live ones only.
 std::unordered_map<uint64_t, std::vector<uint64_t>>* g_vars_of_context;
+// Contexts named by a CONTEXT_COPIED, alive (CONTEXT_GONE when they die).
+std::unordered_set<uint64_t>* g_named_contexts;
+constexpr size_t kMaxNamedContexts = size_t{1} << 20;
 uint64_t g_reads_generation = ~0ull;
 // Backstops (many live contexts, or contexts that are never freed):
 // forgetting costs at most a read or set recorded again.
@@ -147,12 +150,32 @@ LastRead& StateOf(uint64_t key, uint64_t var) {
   return it->second;
 }
 
-// A context died (object_ids.h): its state goes with it.
+// A context died (object_ids.h): its state goes with it, and a reader
+// hears of it (CONTEXT_GONE) if the trace named it. Called for every dead
+// object with an id: two lookups for the others.
 void ForgetContext(uint64_t ctx_id) {
+  bool named = g_named_contexts->erase(ctx_id) > 0;
   auto it = g_vars_of_context->find(ctx_id);
-  if (it == g_vars_of_context->end()) return;
-  for (uint64_t var : it->second) g_reads->erase(ReadKey{ctx_id, var});
-  g_vars_of_context->erase(it);
+  if (it != g_vars_of_context->end()) {
+    for (uint64_t var : it->second) g_reads->erase(ReadKey{ctx_id, var});
+    g_vars_of_context->erase(it);
+    named = true;
+  }
+  if (named && Active()) EmitRaw(kContextGone, ctx_id, 0, 0, 0, 0);
+}
+
+// A context the trace names as copied (its death is reported even if no
+// var is ever used in it). Bounded: one forgotten costs only its
+// CONTEXT_GONE, which makes a reader keep its history.
+uint64_t Named(uint64_t ctx_id) {
+  if (ctx_id == 0) return ctx_id;
+  try {
+    if (g_named_contexts->size() >= kMaxNamedContexts) g_named_contexts->clear();
+    g_named_contexts->insert(ctx_id);
+  } catch (const std::bad_alloc&) {
+    g_named_contexts->clear();  // only its CONTEXT_GONE is lost
+  }
+  return ctx_id;
 }
 
 void NoteUnrecordedToken(PyObject* token) {
@@ -339,7 +362,7 @@ PyObject* CopyContextPy(PyObject*, PyObject*) {
   if (ctx == nullptr || !Active()) return ctx;
   try {
     if (!CalledFromAsyncio()) {
-      EmitRaw(kContextCopied, ObjectId(ctx), ContextId(), NameOf(g_copy_context_name),
+      EmitRaw(kContextCopied, Named(ObjectId(ctx)), ContextId(), NameOf(g_copy_context_name),
               kCopyExplicit, CaptureStack());
     }
   } catch (const std::bad_alloc&) {
@@ -361,7 +384,7 @@ int64_t AsInt(PyObject* o) {
 // context_copied(ctx, api, kind): CONTEXT_COPIED(ctx <- current context).
 PyObject* ContextCopiedPy(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (!Active() || nargs < 3) Py_RETURN_NONE;
-  EmitRaw(kContextCopied, EntityOf(args[0]), ContextId(), NameOf(args[1]), AsInt(args[2]),
+  EmitRaw(kContextCopied, Named(EntityOf(args[0])), ContextId(), NameOf(args[1]), AsInt(args[2]),
           CaptureStack());
   if (PyErr_Occurred()) PyErr_Clear();
   Py_RETURN_NONE;
@@ -429,7 +452,7 @@ PyObject* TaskHookVectorcall(PyObject* callable, PyObject* const* args, size_t n
   PyObject* given = ctx_at >= 0 ? args[nargs + ctx_at] : nullptr;
   PyObject* result;
   if (given != nullptr && given != Py_None) {
-    EmitRaw(kContextCopied, ObjectId(given), ContextId(), NameOf(g_name_shared), kCopyShared,
+    EmitRaw(kContextCopied, Named(ObjectId(given)), ContextId(), NameOf(g_name_shared), kCopyShared,
             CaptureStack());
     result = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
   } else {
@@ -438,7 +461,7 @@ PyObject* TaskHookVectorcall(PyObject* callable, PyObject* const* args, size_t n
       PyErr_Clear();
       return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
     }
-    EmitRaw(kContextCopied, ObjectId(ctx), ContextId(), NameOf(g_name_create_task), kCopyTask,
+    EmitRaw(kContextCopied, Named(ObjectId(ctx)), ContextId(), NameOf(g_name_create_task), kCopyTask,
             CaptureStack());
     if (PyErr_Occurred()) PyErr_Clear();
     // Same call with context=ctx: replace the None, or append the keyword.
@@ -564,6 +587,7 @@ bool InitContextHooks(PyObject* module) {
   g_vars = new std::unordered_map<PyObject*, VarInfo>();
   g_reads = new std::unordered_map<ReadKey, LastRead, ReadKeyHash>();
   g_vars_of_context = new std::unordered_map<uint64_t, std::vector<uint64_t>>();
+  g_named_contexts = new std::unordered_set<uint64_t>();
   SetObjectGoneListener(ForgetContext);
   g_unrecorded_tokens = new std::unordered_set<PyObject*>();
   g_asyncio_code = new std::unordered_map<PyObject*, bool>();
