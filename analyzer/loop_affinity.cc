@@ -154,13 +154,8 @@ void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e
 }
 
 bool LoopAffinity::Wants(int kind) const {
+  if (IsLoopLifeEvent(kind)) return true;
   switch (kind) {
-    case trace::LOOP_CREATED:
-    case trace::LOOP_RUN_BEGIN:
-    case trace::LOOP_RUN_END:
-    case trace::LOOP_STOPPED:
-    case trace::LOOP_CLOSED:
-    case trace::LOOP_HANDOFF:
     case trace::LOOP_BOUND:
     case trace::LOOP_OBJECT_CREATED:
     case trace::LOOP_FOREIGN_USE:

@@ -248,6 +248,14 @@ class ModelObserver {
 // Sees every event after the model applied it. Each further analysis (the
 // context model, loop affinity, stalls) is a sink in its own files, reading
 // the model's entities and keeping its own state.
+
+// The events of a loop's life the model applies itself (ApplyLoopEvent) and
+// that sinks following loops also want.
+inline bool IsLoopLifeEvent(int kind) {
+  return kind == trace::LOOP_CREATED || kind == trace::LOOP_RUN_BEGIN || kind == trace::LOOP_RUN_END ||
+         kind == trace::LOOP_STOPPED || kind == trace::LOOP_CLOSED || kind == trace::LOOP_HANDOFF;
+}
+
 class EventSink {
  public:
   virtual ~EventSink() = default;

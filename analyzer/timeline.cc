@@ -6,20 +6,8 @@
 namespace waitgraph::analyzer {
 
 bool Timeline::Wants(int kind) const {
-  switch (kind) {
-    case trace::WAIT_BEGIN:
-    case trace::WAIT_TARGET:
-    case trace::WAIT_END:
-    case trace::LOOP_CREATED:
-    case trace::LOOP_RUN_BEGIN:
-    case trace::LOOP_RUN_END:
-    case trace::LOOP_STOPPED:
-    case trace::LOOP_CLOSED:
-    case trace::LOOP_HANDOFF:
-      return true;
-    default:
-      return false;
-  }
+  return IsLoopLifeEvent(kind) || kind == trace::WAIT_BEGIN || kind == trace::WAIT_TARGET ||
+         kind == trace::WAIT_END;
 }
 
 void Timeline::OnEvent(const Model& model, const trace::Event& event, TimeNs time) {
