@@ -185,23 +185,6 @@ void ClassGraph::AddEdge(const BlockingClass& from, const BlockingClass& to, con
   }
 }
 
-std::vector<ClassCycle> ClassGraph::FindCycles() const {
-  std::map<BlockingClass, std::vector<BlockingClass>> out;
-  for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
-
-  std::vector<ClassCycle> cycles;
-  for (const auto& component : StronglyConnected(out)) {
-    std::vector<BlockingClass> nodes = ShortestCycle(out, component);
-    ClassCycle cycle;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      const BlockingClass& next = nodes[(i + 1) % nodes.size()];
-      auto edge = edges_.find({nodes[i], next});
-      if (edge == edges_.end()) break;  // cannot happen: the cycle follows edges
-      cycle.edges.push_back({nodes[i], next, edge->second});
-    }
-    if (!cycle.edges.empty() && cycle.edges.size() == nodes.size()) cycles.push_back(std::move(cycle));
-  }
-  return cycles;
-}
+std::vector<ClassCycle> ClassGraph::FindCycles() const { return CyclesOf<ClassCycle>(edges_); }
 
 }  // namespace waitgraph::analyzer

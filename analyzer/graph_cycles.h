@@ -110,6 +110,31 @@ std::vector<Node> ShortestCycle(const Adjacency<Node>& out, const std::vector<No
   return nodes;
 }
 
+// The cycles of a map of observed edges ({from, to} -> the first sighting):
+// one per strongly connected component, the shortest through its smallest
+// node, each as its edges {from, to, sighting} in order (the last leads back
+// to the first). `Cycle` is a struct whose `edges` vector holds such edges.
+template <typename Cycle, typename EdgeMap>
+std::vector<Cycle> CyclesOf(const EdgeMap& edges) {
+  using Node = typename EdgeMap::key_type::first_type;
+  Adjacency<Node> out;
+  for (const auto& [key, sighting] : edges) out[key.first].push_back(key.second);
+
+  std::vector<Cycle> cycles;
+  for (const auto& component : StronglyConnected(out)) {
+    std::vector<Node> nodes = ShortestCycle(out, component);
+    Cycle cycle;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& next = nodes[(i + 1) % nodes.size()];
+      auto edge = edges.find({nodes[i], next});
+      if (edge == edges.end()) break;  // cannot happen: the cycle follows edges
+      cycle.edges.push_back({nodes[i], next, edge->second});
+    }
+    if (!cycle.edges.empty() && cycle.edges.size() == nodes.size()) cycles.push_back(std::move(cycle));
+  }
+  return cycles;
+}
+
 }  // namespace waitgraph::analyzer
 
 #endif  // WAITGRAPH_ANALYZER_GRAPH_CYCLES_H_

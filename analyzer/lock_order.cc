@@ -102,23 +102,6 @@ void LockOrder::AddEdge(const LockOrderNode& from, const LockOrderNode& to,
   edges_.try_emplace({from, to}, std::move(sighting));  // keeps the first sighting
 }
 
-std::vector<LockOrderCycle> LockOrder::FindCycles() const {
-  std::map<LockOrderNode, std::vector<LockOrderNode>> out;
-  for (const auto& [key, sighting] : edges_) out[key.first].push_back(key.second);
-
-  std::vector<LockOrderCycle> cycles;
-  for (const auto& component : StronglyConnected(out)) {
-    std::vector<LockOrderNode> nodes = ShortestCycle(out, component);
-    LockOrderCycle cycle;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      const LockOrderNode& next = nodes[(i + 1) % nodes.size()];
-      auto edge = edges_.find({nodes[i], next});
-      if (edge == edges_.end()) break;  // cannot happen: the cycle follows edges
-      cycle.edges.push_back({nodes[i], next, edge->second});
-    }
-    if (!cycle.edges.empty() && cycle.edges.size() == nodes.size()) cycles.push_back(std::move(cycle));
-  }
-  return cycles;
-}
+std::vector<LockOrderCycle> LockOrder::FindCycles() const { return CyclesOf<LockOrderCycle>(edges_); }
 
 }  // namespace waitgraph::analyzer
