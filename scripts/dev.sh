@@ -3,6 +3,9 @@
 #   scripts/dev.sh demo   install what is needed, build, record the bundled
 #                         asgiref program that deadlocks and print the diagnosis
 #   scripts/dev.sh test   install what is needed, build, run every test
+#   scripts/dev.sh bench  install what the benchmarks use too (valgrind for
+#                         the instruction counts, perf for profiles), build,
+#                         and measure the shim's overhead (bench/run_bench.py)
 # Both are idempotent: packages already there are not reinstalled, and the
 # build is incremental (build/).
 set -euo pipefail
@@ -17,6 +20,11 @@ FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 TEST_PACKAGES=(python3-asgiref python3-django python3-uvicorn python3-starlette python3-anyio
                python3-redis redis-server python3-pytest python3-pytest-asyncio graphviz wrk
                python3-uvloop gdb chromium tmux gunicorn)  # gdb: `gcore` for the attach --core tests
+
+# The benchmarks' own tools (bench/shim_instructions.py and
+# uvicorn_instructions.py count instructions under valgrind; RESULTS.md's
+# profiles come from perf).
+BENCH_PACKAGES=(valgrind linux-perf)
 
 install_packages() {
   local missing=()
@@ -72,8 +80,13 @@ case "${1:-}" in
     fi
     ctest --test-dir build --output-on-failure -j"$(nproc)"
     ;;
+  bench)
+    install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
+    build
+    /usr/bin/python3 bench/run_bench.py --waitgraph build/bin/waitgraph --python /usr/bin/python3 --repeat 5
+    ;;
   *)
-    echo "usage: scripts/dev.sh demo|test" >&2
+    echo "usage: scripts/dev.sh demo|test|bench" >&2
     exit 2
     ;;
 esac
