@@ -139,7 +139,7 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
     handoffs_.erase({int(trace::ENTITY_FUTURE), it->first});
     work_gone.insert(it->first);
-    it = work_.erase(it);
+    work_.erase(it++);  // a flat table: erase returns nothing
   }
   if (!work_gone.empty()) {
     forgotten_.work_spans += work_gone.size();
