@@ -333,7 +333,9 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   for (auto& [key, history] : by_context_var_) {
     for (auto& e : history.entries) e.access = renumbered[e.access];
   }
-  by_var_.clear();
+  // Refilled in place: each var's list keeps its memory (no reallocations
+  // per pass).
+  for (auto& [var, indices] : by_var_) indices.clear();
   for (const VarAccess& a : accesses_) by_var_[a.var].push_back(a.index);
 }
 
