@@ -14,6 +14,8 @@ void MakeRoom(std::vector<BoundObject>& v, size_t limit) {
 
 }  // namespace
 
+static_assert(sizeof(BoundObject) <= 40, "a table entry: up to 220,000 of them are kept");
+
 const std::string& BoundObject::type_name() const {
   static const std::string* const kUnknown = new std::string();
   return type_name_ != nullptr ? *type_name_ : *kUnknown;

@@ -139,7 +139,7 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
     handoffs_.erase({int(trace::ENTITY_FUTURE), it->first});
     work_gone.insert(it->first);
-    it = work_.erase(it);
+    work_.erase(it++);  // a flat table: erase returns nothing
   }
   if (!work_gone.empty()) {
     forgotten_.work_spans += work_gone.size();
@@ -333,7 +333,9 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   for (auto& [key, history] : by_context_var_) {
     for (auto& e : history.entries) e.access = renumbered[e.access];
   }
-  by_var_.clear();
+  // Refilled in place: each var's list keeps its memory (no reallocations
+  // per pass).
+  for (auto& [var, indices] : by_var_) indices.clear();
   for (const VarAccess& a : accesses_) by_var_[a.var].push_back(a.index);
 }
 

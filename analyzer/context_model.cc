@@ -15,13 +15,18 @@ EntityId ContextKey(EntityId context, ThreadId thread) {
 
 }  // namespace
 
+const std::string& ApiName::Empty() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
+
 void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs time) {
   switch (event.kind()) {
     case trace::CONTEXT_COPIED: {
       ContextCopy copy;
       copy.parent = ContextKey(event.object(), event.thread());
       copy.kind = static_cast<trace::ContextCopyKind>(event.arg());
-      copy.api = model.String(event.name());
+      copy.set_api(model.String(event.name()));
       copy.stack = event.stack();
       copy.time = time;
       copy.thread = event.thread();
@@ -65,7 +70,7 @@ void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs
       Handoff h;
       h.context = ContextKey(event.object(), event.thread());
       h.target_kind = static_cast<trace::EntityKind>(event.arg());
-      h.api = model.String(event.name());
+      h.set_api(model.String(event.name()));
       h.stack = event.stack();
       h.time = time;
       h.thread = event.thread();

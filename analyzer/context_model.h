@@ -29,10 +29,23 @@ namespace waitgraph::analyzer {
 // synthetic id per thread: kThreadContextBit | native tid.
 inline constexpr EntityId kThreadContextBit = EntityId{1} << 63;
 
-struct ContextCopy {
+// The name of the API behind a copy or hand-off ("create_task",
+// "copy_context", "run_in_executor"...): the model's interned string
+// (Model::String, stable), not a copy per entry.
+class ApiName {
+ public:
+  const std::string& api() const { return api_ != nullptr ? *api_ : Empty(); }
+  // `name` must outlive the entry: the model's interned string.
+  void set_api(const std::string& name) { api_ = &name; }
+
+ private:
+  static const std::string& Empty();
+  const std::string* api_ = nullptr;
+};
+
+struct ContextCopy : ApiName {
   EntityId parent = 0;
   trace::ContextCopyKind kind = trace::CONTEXT_COPY_NONE;
-  std::string api;  // "create_task", "copy_context", ...
   StackId stack = 0;
   TimeNs time = 0;
   ThreadId thread = 0;
@@ -51,10 +64,9 @@ struct VarAccess {
   size_t index = 0;             // position in accesses()
 };
 
-struct Handoff {
+struct Handoff : ApiName {
   EntityId context = 0;         // the caller's context
   trace::EntityKind target_kind = trace::ENTITY_UNKNOWN;
-  std::string api;
   StackId stack = 0;
   TimeNs time = 0;
   ThreadId thread = 0;
@@ -139,12 +151,14 @@ class ContextModel : public EventSink {
   static void SetForgetPolicyForTesting(size_t min_gone, TimeNs lag);
 
  private:
+  // One entry per context, copy, hand-off or piece of work: flat tables, no
+  // node each (nothing depends on their order).
   std::vector<VarAccess> accesses_;
-  std::map<EntityId, ContextCopy> copies_;
+  absl::flat_hash_map<EntityId, ContextCopy> copies_;
   std::map<EntityId, std::string> var_names_;
   std::set<EntityId> per_task_vars_;
   std::map<EntityId, TimeNs> loop_closed_at_;
-  std::map<EntityId, ThreadId> first_thread_;
+  absl::flat_hash_map<EntityId, ThreadId> first_thread_;
   // The accesses of one var in one context, in trace order, each with the
   // set in force after it: "which set does a read at time t see" is then a
   // binary search, not a walk over the context's history per question.
@@ -176,8 +190,8 @@ class ContextModel : public EventSink {
 
   std::map<EntityId, std::vector<size_t>> by_var_;  // indices into accesses_
   absl::flat_hash_map<std::pair<EntityId, EntityId>, VarHistory> by_context_var_;
-  std::map<std::pair<int, EntityId>, Handoff> handoffs_;  // (target kind, future id | native tid)
-  std::map<EntityId, WorkSpan> work_;     // by future id
+  absl::flat_hash_map<std::pair<int, EntityId>, Handoff> handoffs_;  // (target kind, future id | native tid)
+  absl::flat_hash_map<EntityId, WorkSpan> work_;  // by future id
   std::map<ThreadId, std::vector<EntityId>> work_on_thread_;
   mutable absl::flat_hash_map<ThreadId, WorkIndex> work_index_;  // cleared when work changes
 
@@ -187,7 +201,7 @@ class ContextModel : public EventSink {
   void NoteGone(const Model& model, EntityId context, TimeNs time);
   void Forget(const Model& model, TimeNs now);
   bool IsCopyBackStack(const Model& model, StackId stack);
-  std::map<EntityId, TimeNs> gone_;  // dead contexts still kept, when they died
+  absl::flat_hash_map<EntityId, TimeNs> gone_;  // dead contexts still kept, when they died
   size_t gone_since_pass_ = 0;
   absl::flat_hash_map<std::pair<EntityId, EntityId>, int> forgotten_setters_;  // (parent, var)
   absl::flat_hash_map<StackId, bool> copy_back_stacks_;

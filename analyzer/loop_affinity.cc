@@ -237,8 +237,6 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       o.set_type_name(model.String(e.name()));
       o.loop = e.object();
       o.bound_stack = e.stack();
-      o.bound_on = e.thread();
-      o.bound_at = time;
       return;
     }
     case trace::LOOP_OBJECT_CREATED: {

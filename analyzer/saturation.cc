@@ -14,7 +14,7 @@ int KeyKind(PoolKind kind) { return kind == PoolKind::kExecutor ? 0 : 1; }
 void SaturationModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   switch (e.kind()) {
     case trace::EXECUTOR_SUBMIT:
-      jobs_[e.object()] = Job{model.String(e.name()), e.stack()};
+      jobs_[e.object()] = Job{&model.String(e.name()), e.stack()};
       UpdateExecutor(model, e.subject(), time);
       break;
     case trace::WORK_BEGIN:
@@ -98,7 +98,7 @@ void SaturationModel::UpdateExecutor(const Model& model, EntityId id, TimeNs tim
       h.thread = worker;
       h.thread_name = model.ThreadLabel(worker);
       if (auto j = jobs_.find(future); j != jobs_.end()) {
-        h.job = j->second.name;
+        h.job = *j->second.name;
         h.stack = j->second.stack;
       }
       if (ep.holders.size() < model.limits().per_entity) ep.holders.push_back(std::move(h));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "analyzer/model.h"
 
 namespace waitgraph::analyzer {
@@ -48,7 +49,7 @@ class SaturationModel : public EventSink {
 
  private:
   struct Job {
-    std::string name;
+    const std::string* name = nullptr;  // the model's interned string, not a copy
     StackId stack = 0;
   };
   struct Limiter {
@@ -60,7 +61,9 @@ class SaturationModel : public EventSink {
   void UpdateLimiter(EntityId limiter, TimeNs time);
   void RefreshHolderWaits(const Model& model, SaturationEpisode& episode);
 
-  std::map<EntityId, Job> jobs_;         // executor work future -> what was submitted
+  // Executor work future -> what was submitted: an entry per job in flight,
+  // added and dropped for every job, so a flat table (no node each).
+  absl::flat_hash_map<EntityId, Job> jobs_;
   std::map<EntityId, Limiter> limiters_;
   std::map<std::pair<int, EntityId>, size_t> open_;  // (kind, pool) -> episodes_ index
   std::vector<SaturationEpisode> episodes_;

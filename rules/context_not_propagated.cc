@@ -39,7 +39,7 @@ void ContextNotPropagatedRule::Check(const AnalysisInput& input,
     // A library's own bookkeeping: set and read both inside library code.
     if (InnermostIsLibrary(model, set->stack) && InnermostIsLibrary(model, r.stack)) continue;
 
-    const std::string api = ApiOf(model, h->stack, h->api);
+    const std::string api = ApiOf(model, h->stack, h->api());
     const std::string handoff_site = WhereIn(model, h->stack);
     const std::string read_site = WhereIn(model, r.stack);
     if (!reported.insert({r.var, handoff_site, read_site}).second) continue;

@@ -62,7 +62,7 @@ std::string DescribeContext(const analyzer::Model& model, const analyzer::Contex
     if (thread == 0) return "a context the trace does not see being made";
     return absl::StrCat("the context of thread ", model.ThreadLabel(thread));
   }
-  std::string api = ApiOf(model, copy->stack, copy->api);
+  std::string api = ApiOf(model, copy->stack, copy->api());
   switch (copy->kind) {
     case trace::CONTEXT_COPY_TASK:
     case trace::CONTEXT_COPY_LOCAL:

@@ -170,7 +170,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
     }
 
     const std::string var = cm.VarLabel(w.var);
-    const std::string api = ApiOf(model, copy->stack, copy->api);
+    const std::string api = ApiOf(model, copy->stack, copy->api());
     const std::string copy_site = WhereIn(model, copy->stack);
     const std::string read_site = WhereIn(model, miss->stack);
     const std::string child_desc = absl::StrCat("the task made by ", api, " at ", copy_site);
