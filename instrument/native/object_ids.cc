@@ -112,7 +112,7 @@ IdTable* g_by_object;
 size_t g_sweep_at = 0;
 constexpr size_t kMinSweep = 4096;
 // Most ids go to short-lived objects: the newest weak-referenced entries
-// are kept in a queue that every new id looks a few steps further into (a
+// are kept in a queue that every new one looks a few steps further into (a
 // live one goes to the back), so the weak reference of a dead object (a
 // GC-tracked object) is released soon after it dies, not at the next
 // sweep, and does not bring the program's collections earlier.
@@ -324,7 +324,6 @@ uint64_t ObjectId(PyObject* obj) {
   // is made), not in the middle of a hook that just asked for a known id.
   TellGone();
   if (g_by_object->size() >= g_sweep_at) SweepDeadEntries();
-  ReleaseDeadYoung();
   uint64_t id = g_next_id++;
   PyObject* ref = WeakRefTo(obj);
   Entry* e = g_by_object->Insert(obj, id, ref);
@@ -332,7 +331,13 @@ uint64_t ObjectId(PyObject* obj) {
     Py_XDECREF(ref);
     return e->id;
   }
-  if (ref != nullptr) g_young->push_back(Young{obj, id});
+  if (ref != nullptr) {
+    // The queue is looked into as it grows (not per id: the ids of hooked
+    // types add nothing to it, and its live entries, the loop's among them,
+    // would be cycled through for nothing).
+    ReleaseDeadYoung();
+    g_young->push_back(Young{obj, id});
+  }
   return id;
 }
 
