@@ -31,9 +31,12 @@ inline constexpr uint32_t kFrameMagic = 0x31434757;  // "WGC1"
 // compressed with zstd (TraceChunk.zstd_body); 1, uncompressed, is read too.
 inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint32_t kFormatUncompressed = 1;
-// The zstd level the shim writes with: fast enough for the writer thread
-// to keep up with a busy program (see bench/RESULTS.md).
-inline constexpr int kZstdLevel = 3;
+// The zstd level the shim writes with: -1, zstd's first "fast" level, is
+// as small as level 3 on the shim's chunks (4.5 against 4.7 bytes per event
+// on asyncio_executor_heavy) for 31% fewer compression instructions on the
+// writer thread; -4 was half again larger (bench/RESULTS.md, issue 12 third
+// pass). Not 0: to EncodeChunk that means uncompressed (format 1).
+inline constexpr int kZstdLevel = -1;
 // A frame larger than this is treated as corruption, not as a huge chunk.
 inline constexpr uint32_t kMaxFramePayload = 64u << 20;
 

@@ -108,15 +108,35 @@ uint64_t ContextId() {
   return ctx == nullptr ? 0 : ObjectId(ctx);
 }
 
-VarInfo* Var(PyObject* var) {
-  uint64_t epoch = TheRecorder().intern_epoch();
+// The VarInfo of each recently used var, by address: ContextVar.get is the
+// hottest hook (a request handler reads a few vars many times), and a
+// slot's compare is cheaper than the map's hash look-up. A slot can never
+// go stale: g_vars holds its var (so the address is never another var's)
+// and never drops an entry (so the VarInfo does not move).
+struct VarSlot {
+  PyObject* var = nullptr;
+  VarInfo* info = nullptr;
+};
+constexpr size_t kVarSlots = 64;
+VarSlot g_var_slots[kVarSlots];
+
+VarInfo* VarSlow(PyObject* var) {
   auto it = g_vars->find(var);
   if (it == g_vars->end()) {
     Py_INCREF(var);
     it = g_vars->emplace(var, VarInfo{}).first;
     it->second.id = NewEntityId();
   }
-  VarInfo& info = it->second;
+  VarSlot& slot = g_var_slots[(reinterpret_cast<uintptr_t>(var) >> 4) % kVarSlots];
+  slot.var = var;
+  slot.info = &it->second;
+  return &it->second;
+}
+
+VarInfo* Var(PyObject* var) {
+  const VarSlot& slot = g_var_slots[(reinterpret_cast<uintptr_t>(var) >> 4) % kVarSlots];
+  VarInfo& info = slot.var == var ? *slot.info : *VarSlow(var);
+  uint64_t epoch = TheRecorder().intern_epoch();
   if (info.name_epoch != epoch) {
     PyObject* name = PyObject_GetAttrString(var, "name");
     if (name == nullptr) PyErr_Clear();
