@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Runs one testdata case under `waitgraph run` and checks it against its
-expect.json; then checks that `analyze` and `check` agree on the trace.
+expect.json; then checks that `analyze` and `check` agree on the trace, and
+that `analyze` gives the same report byte for byte with every event sent to
+every analysis (WAITGRAPH_TESTING_EVERY_EVENT_TO_EVERY_SINK=1: a kind an
+analysis handles but left out of its EventSink::Wants() would be dropped).
 
 usage: check_case.py --waitgraph BIN --case DIR [--python PY] [--hang-timeout S] [--keep DIR]
 
