@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -130,10 +131,19 @@ void Model::AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::Eve
   NotifyPendingWait();
 }
 
+namespace {
+// Model::SetEveryEventToEverySink: read when a sink is added, never per event.
+std::atomic<bool> sinks_see_every_event{false};
+}  // namespace
+
+void Model::SetEveryEventToEverySink(bool on) { sinks_see_every_event.store(on); }
+bool Model::every_event_to_every_sink() { return sinks_see_every_event.load(); }
+
 void Model::AddSink(EventSink* sink) {
   sinks_.push_back(sink);
+  sinks_unfiltered_ = every_event_to_every_sink();
   for (int kind = 0; kind < kKindsTabled; ++kind) {
-    if (sink->Wants(kind)) sinks_by_kind_[kind].push_back(sink);
+    if (sinks_unfiltered_ || sink->Wants(kind)) sinks_by_kind_[kind].push_back(sink);
   }
 }
 
@@ -144,7 +154,7 @@ void Model::Dispatch(const Event& e, TimeNs time) {
     return;
   }
   for (EventSink* sink : sinks_) {
-    if (sink->Wants(kind)) sink->OnEvent(*this, e, time);
+    if (sinks_unfiltered_ || sink->Wants(kind)) sink->OnEvent(*this, e, time);
   }
 }
 

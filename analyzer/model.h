@@ -284,6 +284,12 @@ class Model {
   }
   const std::string& source_root() const { return source_root_; }
   void AddSink(EventSink* sink);
+  // Testing: the sinks added from now on (by any model) see every event,
+  // whatever their Wants() says. A test analyses traces with and without
+  // it and requires the same report, so a kind a sink handles but left out
+  // of its Wants() cannot be dropped unnoticed.
+  static void SetEveryEventToEverySink(bool on);
+  static bool every_event_to_every_sink();
 
   const trace::ProcessInfo& process() const { return process_; }
   bool has_process_info() const { return has_process_info_; }
@@ -403,6 +409,7 @@ class Model {
   // past the table (none yet) go to every sink that wants them.
   static constexpr int kKindsTabled = 128;
   std::vector<EventSink*> sinks_by_kind_[kKindsTabled];
+  bool sinks_unfiltered_ = false;  // SetEveryEventToEverySink when the sinks were added
   void Dispatch(const trace::Event& e, TimeNs time);
   uint64_t definitions_version_ = 0;
   trace::Event split_event_;  // each event of `events` in turn (AddChunk)

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "analyzer/model.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/policy.h"
@@ -112,6 +113,10 @@ std::optional<int> ParseCommon(const ParsedOptions& opts, const char* command, C
   }
   const char* progress = std::getenv("WAITGRAPH_PROGRESS");
   out.force_progress = progress != nullptr && std::string(progress) == "always";
+  // Tests: every analysis sees every event, whatever its Wants() says (the
+  // report must not change; tests/integration/check_case.py compares).
+  const char* unfiltered = std::getenv("WAITGRAPH_TESTING_EVERY_EVENT_TO_EVERY_SINK");
+  analyzer::Model::SetEveryEventToEverySink(unfiltered != nullptr && std::string(unfiltered) == "1");
   out.traces = opts.positional;
   out.traces.insert(out.traces.end(), opts.after_dashes.begin(), opts.after_dashes.end());
   if (out.traces.empty()) return Usage("no trace given", command);

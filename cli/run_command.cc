@@ -50,7 +50,8 @@ names that process, its pid and its role (master, worker N).
                         <pid>.wgtrace per Python process); keep it for
                         `waitgraph analyze` and `check`. Each other Python
                         process of the run writes PATH-STEM.<pid>.wgtrace
-                        beside it. An existing PATH is replaced only if it
+                        beside it (.<pid>.2 and on: the same pid after an
+                        exec). An existing PATH is replaced only if it
                         is your own regular file.
   --trace-max SIZE      bound each trace file to SIZE (e.g. 64M, 1G): a
                         flight recorder that drops the oldest events and

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -147,6 +148,23 @@ std::string PerProcessName(const std::string& path, pid_t pid) {
   return absl::StrCat(path, ".", pid);
 }
 
+namespace {
+
+// The process images of one pid that may each write a trace (a fork, then
+// execs that each start Python again).
+constexpr int kMaxImagesPerPid = 16;
+
+// "dir/trace.<pid>.wgtrace", 2 -> "dir/trace.<pid>.2.wgtrace".
+std::string ImageName(const std::string& per_process, int n) {
+  if (absl::EndsWith(per_process, kTraceExtension)) {
+    return absl::StrCat(per_process.substr(0, per_process.size() - kTraceExtension.size()), ".", n,
+                        kTraceExtension);
+  }
+  return absl::StrCat(per_process, ".", n);
+}
+
+}  // namespace
+
 int OpenNewTrace(const std::string& path, pid_t pid, std::string& opened) {
   int fd = CreateExclusive(path);
   if (fd >= 0 || errno != EEXIST) {
@@ -164,11 +182,21 @@ int OpenNewTrace(const std::string& path, pid_t pid, std::string& opened) {
     return fd;
   }
   // Someone else's file (another process of the same run, an old trace, or
-  // something planted): never touch it, write our own beside it.
-  std::string own = PerProcessName(path, pid);
-  fd = CreateExclusive(own);
-  if (fd >= 0) opened = own;
-  return fd;
+  // something planted): never touch it, write our own beside it. That name
+  // may be taken too, by this very pid's image before an exec (a forked
+  // child that execs Python: os.fork + os.execv, uvloop's subprocesses):
+  // then the next free PATH-STEM.<pid>.<n>.
+  const std::string own = PerProcessName(path, pid);
+  for (int n = 1; n <= kMaxImagesPerPid; ++n) {
+    std::string name = n == 1 ? own : ImageName(own, n);
+    fd = CreateExclusive(name);
+    if (fd >= 0) {
+      opened = name;
+      return fd;
+    }
+    if (errno != EEXIST) return -1;
+  }
+  return -1;  // errno EEXIST
 }
 
 std::optional<unsigned long long> ProcessStartTicks(pid_t pid) {

@@ -53,7 +53,9 @@ std::string ExpandPid(const std::string& pattern, pid_t pid);
 std::string PerProcessName(const std::string& path, pid_t pid);
 
 // Opens a trace for writing: `path` if it can be created, or if it exists
-// PerProcessName(path, pid). Sets `opened` to the path actually created.
+// PerProcessName(path, pid), or if that exists too (the same pid's image
+// before an exec) PATH-STEM.<pid>.<n>.wgtrace, n = 2, 3, ... Sets `opened`
+// to the path actually created.
 // An existing FIFO owned by the effective uid is opened without blocking
 // (ENXIO when nobody reads it). Returns the fd, or -1 with errno.
 int OpenNewTrace(const std::string& path, pid_t pid, std::string& opened);

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Runs one testdata case under `waitgraph run` and checks it against its
-expect.json; then checks that `analyze` and `check` agree on the trace.
+expect.json; then checks that `analyze` and `check` agree on the trace, and
+that `analyze` gives the same report byte for byte with every event sent to
+every analysis (WAITGRAPH_TESTING_EVERY_EVENT_TO_EVERY_SINK=1: a kind an
+analysis handles but left out of its EventSink::Wants() would be dropped).
 
 usage: check_case.py --waitgraph BIN --case DIR [--python PY] [--hang-timeout S] [--keep DIR]
 
@@ -166,6 +169,15 @@ def check(args, case, expect, tmp, c):
         c.expect(got_run == got_analyze, "run report and analyze agree on (code, name, severity)",
                  "run only:     %s\nanalyze only: %s" % (
                      sorted(set(got_run) - set(got_analyze)), sorted(set(got_analyze) - set(got_run))))
+
+    # Every sink fed every event, whatever its Wants() says: the same report,
+    # byte for byte (a kind a sink handles but left out of Wants() is dropped).
+    unfiltered_env = dict(os.environ, WAITGRAPH_TESTING_EVERY_EVENT_TO_EVERY_SINK="1")
+    u = wgtest.run([wg, "analyze", trace, "--format", "json"] + root, limit=60, env=unfiltered_env)
+    c.expect(u.returncode == 0 and u.stdout == a.stdout,
+             "analyze with every event sent to every sink gives the same report",
+             "%s\nfiltered:\n%s\nunfiltered:\n%s" % (u.describe(), a.stdout.decode("utf-8", "replace"),
+                                                       u.stdout.decode("utf-8", "replace")))
 
     # Text format: every finding's name shows.
     t = wgtest.run([wg, "analyze", trace, "--format", "text"] + root, limit=60)

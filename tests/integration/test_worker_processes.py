@@ -90,6 +90,8 @@ def main():
     with wgtest.scratch_dir("wg-workers-") as tmp:
         fork_in_threaded_program(args, tmp, c)
         fork_then_exec(args, tmp, c)
+        fork_then_exec_to_one_path(args, tmp, c)
+        uvloop_subprocess(args, tmp, c)
         term_flush(args, tmp, c)
         live_workers_of_other_users(args, tmp, c)
         empty_directory(args, tmp, c)
@@ -222,6 +224,69 @@ def fork_then_exec(args, tmp, c):
                  == sorted((t["path"], t.get("role", "")) for t in traces),
                  "fork-exec: analyze DIR leaves the superseded trace out too, the same roles",
                  json.dumps(offline, indent=1))
+
+
+def fork_then_exec_to_one_path(args, tmp, c):
+    """`run --trace FILE` (no '%p'): each process writes FILE-STEM.<pid>.wgtrace,
+    and a child's exec'd image, whose pid already has that file (its forked
+    image's), the next free FILE-STEM.<pid>.<n>.wgtrace. Before, the exec'd
+    Python printed "cannot write trace ...: File exists" and ran unrecorded
+    (found by anyio's suite: uvloop's subprocesses fork and exec)."""
+    print("== fork-exec-one-path: os.fork() then os.execvp of Python, run --trace FILE")
+    program = os.path.join(PROGRAMS, "fork_exec.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    out = os.path.join(tmp, "fork-exec-one-path")
+    os.makedirs(out, exist_ok=True)
+    report = os.path.join(tmp, "fork-exec-one-path.json")
+    r = wgtest.run([args.waitgraph, "run", "--trace", os.path.join(out, "t.wgtrace"), "--format", "json",
+                    "--report", report, "--", args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == plain.stdout and b"cannot write trace" not in r.stderr,
+             "fork-exec-one-path: the exec'd children run as without the shim, and are not refused a trace",
+             "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
+    data = read_json(report, "fork-exec-one-path", c)
+    if data is None:
+        return
+    exec_images = [t for t in data["traces"] if t["events"] > 10 and t["pid"] != parent_pid_of(data)]
+    c.expect(len(exec_images) >= 2,
+             "fork-exec-one-path: both exec'd children recorded, each in a file of its own",
+             json.dumps(data["traces"], indent=1))
+
+
+def uvloop_subprocess(args, tmp, c):
+    """uvloop forks from C and runs Python's fork handlers in the child,
+    which execs at once: that forked image is not followed (before, each one
+    left a trace of 0 events, a "worker N" with a note that it never stopped
+    cleanly); the exec'd Python records itself."""
+    print("== uvloop-subprocess: a subprocess started on a uvloop loop")
+    program = os.path.join(PROGRAMS, "uvloop_subprocess.py")
+    plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
+    if not c.expect(plain.returncode == 0 and b"child ran" in plain.stdout,
+                    "uvloop-subprocess: runs without the shim (python3-uvloop installed)", plain.describe()):
+        return
+    out = os.path.join(tmp, "uvloop-subprocess")
+    os.makedirs(out, exist_ok=True)
+    report = os.path.join(tmp, "uvloop-subprocess.json")
+    r = wgtest.run([args.waitgraph, "run", "--trace", os.path.join(out, "t.wgtrace"), "--format", "json",
+                    "--report", report, "--", args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    c.expect(r.returncode == 0 and r.stdout == plain.stdout and b"cannot write trace" not in r.stderr,
+             "uvloop-subprocess: output as without the shim", "without:\n%s\nwith:\n%s" % (
+                 plain.describe(), r.describe()))
+    data = read_json(report, "uvloop-subprocess", c)
+    if data is None:
+        return
+    described = json.dumps(data["traces"], indent=1)
+    c.expect(len(data["traces"]) == 2 and all(t["events"] > 0 for t in data["traces"])
+             and not any(t.get("role", "").startswith("worker") for t in data["traces"]),
+             "uvloop-subprocess: two traces, the parent's and the exec'd child's; no empty forked image",
+             described)
+    c.expect(not any("clean stop" in n for n in data["notes"]),
+             "uvloop-subprocess: no trace that never stopped cleanly", json.dumps(data["notes"], indent=1))
+
+
+def parent_pid_of(data):
+    pids = [t["pid"] for t in data["traces"]]
+    parents = [t["pid"] for t in data["traces"] if t["parent_pid"] not in pids]
+    return parents[0] if parents else None
 
 
 def term_flush(args, tmp, c):

@@ -44,7 +44,7 @@ struct Analysed {
 inline constexpr char kTraceSourceRoot[] = "/srv";
 
 // Analyses the TextTrace at `path` and runs every rule, as the CLI does.
-inline std::unique_ptr<Analysed> AnalyseTextTraceAt(const std::string& path) {
+inline std::unique_ptr<Analysed> AnalyseTextTraceOnce(const std::string& path) {
   auto a = std::make_unique<Analysed>(
       std::make_unique<analyzer::TraceAnalysis>(path, kTraceSourceRoot));
   absl::Status status = a->analysis->LoadTextTrace();
@@ -53,6 +53,28 @@ inline std::unique_ptr<Analysed> AnalyseTextTraceAt(const std::string& path) {
   rules::Registry registry;
   rules::RegisterAllRules(registry);
   a->findings = registry.Run(rules::InputFor(*a->analysis, deadlocks));
+  return a;
+}
+
+// What an analysis reports: its findings in full and the trace's notes.
+inline std::string ReportOf(const Analysed& a) {
+  std::string report;
+  for (const auto& f : a.findings) report += f.DebugString() + "\n";
+  for (const auto& note : a.analysis->Notes(/*writer_gone=*/true)) report += "note: " + note + "\n";
+  return report;
+}
+
+// AnalyseTextTraceOnce, checking on the way that no analysis misses an event
+// kind it handles: the same trace, with every event sent to every sink
+// whatever its Wants() says, must give the same report.
+inline std::unique_ptr<Analysed> AnalyseTextTraceAt(const std::string& path) {
+  auto a = AnalyseTextTraceOnce(path);
+  analyzer::Model::SetEveryEventToEverySink(true);
+  auto unfiltered = AnalyseTextTraceOnce(path);
+  analyzer::Model::SetEveryEventToEverySink(false);
+  EXPECT_EQ(ReportOf(*a), ReportOf(*unfiltered))
+      << path << ": a sink's Wants() leaves out an event kind it handles (left: filtered, right: every "
+      << "event to every sink)";
   return a;
 }
 

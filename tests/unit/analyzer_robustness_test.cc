@@ -2,9 +2,12 @@
 // streams (well-framed but meaningless: ends without begins, dangling ids,
 // odd args) through the model, both graphs and every rule; and a real trace
 // cut at every byte offset.
+#include <unistd.h>
+
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <string>
 
 #include "google/protobuf/text_format.h"
 
@@ -83,7 +86,7 @@ TEST(AnalyzerRobustness, RealTraceCutAtEveryOffset) {
   }
   std::string bytes(trace::kFileMagic);
   for (const auto& chunk : text.chunks()) bytes += trace::FrameChunk(chunk.SerializeAsString());
-  const std::string path = testing::TempDir() + "/cut.wgtrace";
+  const std::string path = testing::TempDir() + "/" + std::to_string(getpid()) + "-cut.wgtrace";
   for (size_t cut = 0; cut <= bytes.size(); ++cut) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
     analyzer::TraceAnalysis analysis(path);

@@ -1,6 +1,9 @@
 // The trace framing: complete, growing, truncated and corrupt files.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "trace/chunk_file.h"
@@ -21,7 +24,9 @@ std::string Chunk(uint64_t sequence, int events) {
 }
 
 std::string WriteFile(const std::string& name, const std::string& bytes) {
-  std::string path = testing::TempDir() + "/" + name;
+  // The pid: other test binaries (and other checkouts' runs) write files
+  // of the same names in the same temporary directory at the same time.
+  std::string path = testing::TempDir() + "/" + std::to_string(getpid()) + "-" + name;
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }

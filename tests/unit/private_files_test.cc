@@ -66,6 +66,15 @@ TEST(PrivateFiles, TracesAreNewFilesOnly) {
   ASSERT_GE(fd, 0);
   close(fd);
   EXPECT_EQ(opened, dir + "/t.43.wgtrace");
+  // The same pid again (its image after an exec): the next free number.
+  fd = OpenNewTrace(path, 43, opened);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  EXPECT_EQ(opened, dir + "/t.43.2.wgtrace");
+  fd = OpenNewTrace(path, 43, opened);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  EXPECT_EQ(opened, dir + "/t.43.3.wgtrace");
   // A symlink at the path is never followed.
   std::string target = dir + "/target", link = dir + "/l.wgtrace";
   std::ofstream(target) << "keep";

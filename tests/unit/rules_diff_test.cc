@@ -1,6 +1,7 @@
 // Diff tests: each testdata/traces/<case>.textproto, analysed and run through
 // every rule, must give exactly the findings listed in <case>.expected
 // ("CODE name" per line; an empty file means: silent).
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -67,6 +68,20 @@ INSTANTIATE_TEST_SUITE_P(Traces, RulesDiffTest,
                                          "context_local_read_while_creator_runs",
                                          "context_local_read_after_creator_loop_closed",
                                          "context_local_thread_critical_write"));
+
+// Every hand-written trace, listed above or not: no analysis misses an event
+// kind it handles because its Wants() left the kind out (Analyse compares the
+// report with one where every sink saw every event).
+TEST(SinkFilters, EveryTraceGivesTheSameReportWithEveryEventToEverySink) {
+  int traces = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(TraceDir())) {
+    if (entry.path().extension() != ".textproto") continue;
+    SCOPED_TRACE(entry.path().string());
+    testing_support::AnalyseTextTraceAt(entry.path().string());
+    ++traces;
+  }
+  EXPECT_GT(traces, 40);
+}
 
 TEST(CrossCallDeadlock, TwoPoolsWaitingOnEachOtherNameBothPoolsAndBothWaits) {
   auto a = Analyse("two_pools_wait_on_each_other");

@@ -341,6 +341,19 @@ def _before_fork():
     _fork_ns = time.monotonic_ns()
 
 
+_python_forks = 0  # os.fork/os.forkpty calls under way (_hooks_process)
+
+
+def python_fork_begins():
+    global _python_forks
+    _python_forks += 1
+
+
+def python_fork_ends():
+    global _python_forks
+    _python_forks = max(0, _python_forks - 1)
+
+
 def _follow_forks():
     return os.environ.get("WAITGRAPH_FOLLOW_FORK", "1") != "0"
 
@@ -366,12 +379,14 @@ def _after_fork_in_child():
     # records its own trace from here (a pre-fork server's worker, a
     # multiprocessing "fork" worker), to the same path pattern: '%p' gives
     # it its own name, and a fixed path, which exists, PATH-STEM.<pid>.
-    global _owner_pid, _pointer_file, _lock
+    global _owner_pid, _pointer_file, _lock, _python_forks
     parent_was_recording = _owner_pid is not None and _pattern is not None
+    forked_by_python = _python_forks > 0
+    _python_forks = 0  # the child's only thread is the forking one (its post hook ends at 0)
     _owner_pid = None
     _pointer_file = None
     _lock = threading.RLock()  # another thread of the parent may have held it
-    if not parent_was_recording or not _follow_forks() or _forked_by_subprocess():
+    if not parent_was_recording or not _follow_forks() or not forked_by_python or _forked_by_subprocess():
         return
     try:
         _hooks.after_fork_in_child()  # the watchdog threads are not in the child
