@@ -204,4 +204,11 @@ std::vector<ClassCycle> ClassGraph::FindCycles() const {
   return cycles;
 }
 
+void ClassGraph::CountKept(KeptCounts& out) const {
+  out.insert(out.end(), {
+      {"classes.cached", thread_classes_.size() + loop_classes_.size() + executor_classes_.size()},
+      {"classes.edges", edges_.size()},
+  });
+}
+
 }  // namespace waitgraph::analyzer

@@ -121,4 +121,8 @@ std::vector<LockOrderCycle> LockOrder::FindCycles() const {
   return cycles;
 }
 
+void LockOrder::CountKept(KeptCounts& out) const {
+  out.push_back({"lock_order.edges", edges_.size()});
+}
+
 }  // namespace waitgraph::analyzer
