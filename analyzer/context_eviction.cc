@@ -77,7 +77,10 @@ void ContextModel::NoteGone(const Model& model, EntityId context, TimeNs time) {
 }
 
 void ContextModel::ForgetWhenIdle(const Model& model) {
-  if (gone_.empty()) return;
+  // Only for deaths the last pass did not look at, or saw too recent: the
+  // contexts that stay for a rule's sake are not looked at again and again
+  // (a pass is O(what is kept), and a paused program writes heartbeats).
+  if (gone_since_pass_ == 0 && !gone_too_recent_at_pass_) return;
   const TimeNs now = model.last_trace_time();
   if (now < last_pass_at_ || now - last_pass_at_ < std::max<TimeNs>(g_forget_lag, 1)) return;
   Forget(model, now);
@@ -166,8 +169,13 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   // 2. Which dead contexts may go: candidates, then everything that must
   // stay takes its parent and what its kept writes' searches meet with it.
   absl::flat_hash_set<EntityId> going;
+  gone_too_recent_at_pass_ = false;
   for (const auto& [context, died] : gone_) {
-    if (died <= cutoff) going.insert(context);
+    if (died <= cutoff) {
+      going.insert(context);
+    } else {
+      gone_too_recent_at_pass_ = true;
+    }
   }
   if (going.empty()) return;
 

@@ -195,6 +195,7 @@ class ContextModel : public EventSink {
   std::map<EntityId, TimeNs> gone_;  // dead contexts still kept, when they died
   size_t gone_since_pass_ = 0;
   TimeNs last_pass_at_ = 0;  // trace time of the last pass
+  bool gone_too_recent_at_pass_ = false;  // the last pass left deaths younger than the lag
   absl::flat_hash_map<std::pair<EntityId, EntityId>, int> forgotten_setters_;  // (parent, var)
   absl::flat_hash_map<StackId, bool> copy_back_stacks_;
   Forgotten forgotten_;

@@ -90,28 +90,40 @@ def read_line(proc, pid, stats, samples, started):
         line = proc.stdout.readline()
         if not line.startswith(b"served "):
             return line
-        kept = kept_counts(stats)
+        kept = kept_counts(stats)  # as of run's last catch-up (see settled_kept)
         samples.append({"served": int(line.split()[1]), "rss_kb": status_kb(pid)["VmRSS"],
                         "seconds": round(time.monotonic() - started, 1), "kept": kept})
 
 
-def settled_kept(path, limit=30.0, idle=3.0):
-    """The tables once `run` has applied every event the program wrote (the
-    events count unchanged over two rewrites of the file, 1 s apart) and the
-    program has been idle `idle` seconds: the context model forgets the
-    contexts that died over 1 s of trace before (ContextModel::kForgetLagNs)."""
+def settled_kept(path, limit=900.0, idle=3.0):
+    """The tables once `run` has caught up with the trace and the program
+    has been idle `idle` seconds (the context model forgets the contexts
+    that died over 1 s of trace before: ContextModel::kForgetLagNs). `run`
+    rewrites the file every second, but only between two reads of the
+    trace, which it reads to its end each time: while it lags the program
+    the file is not rewritten. So: two rewrites made since the wait began,
+    with the same events count."""
     if path is None:
         return {}
-    started = time.monotonic()
+    started = time.time()
     deadline = started + limit
-    last = kept_counts(path)
-    while time.monotonic() < deadline:
-        time.sleep(1.1)
+    last, last_mtime = None, 0.0
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            continue
+        if mtime <= started or mtime == last_mtime:
+            continue  # not rewritten since the wait began, or since the last look
         now = kept_counts(path)
-        if now and now.get("events") == last.get("events") and time.monotonic() - started >= idle:
+        last_mtime = mtime
+        if (last and now and now.get("events") == last.get("events")
+                and time.time() - started >= idle):
             return now
         last = now
-    return last
+    raise RuntimeError("run --model-stats was not rewritten twice with the same events "
+                       "within %d s (run far behind the program?)" % limit)
 
 
 def measure(waitgraph, python, requests, lost_write=False, clients=8, warm=5000, tmp=None,
@@ -141,8 +153,9 @@ def measure(waitgraph, python, requests, lost_write=False, clients=8, warm=5000,
         line = read_line(proc, proc.pid, stats, figures["samples"], started)
         if line.strip() != b"warm":
             raise RuntimeError("the service did not warm up: %r" % line)
-        figures["warm_rss_kb"] = settled_status(proc.pid)["VmRSS"]  # the program waits
+        # The program waits: `run` catches up, then both are read.
         figures["warm_kept"] = settled_kept(stats)
+        figures["warm_rss_kb"] = settled_status(proc.pid)["VmRSS"]
         proc.stdin.write(b"\n")
         proc.stdin.flush()
         warm_at = time.monotonic()
@@ -150,9 +163,9 @@ def measure(waitgraph, python, requests, lost_write=False, clients=8, warm=5000,
         if not line.startswith(b"done"):
             raise RuntimeError("the service did not finish: %r" % line)
         figures["requests_per_s"] = round((requests - warm) / max(0.001, time.monotonic() - warm_at))
+        figures["end_kept"] = settled_kept(stats)
         end = settled_status(proc.pid)
         figures["end_rss_kb"] = end["VmRSS"]
-        figures["end_kept"] = settled_kept(stats)
         proc.stdin.write(b"\n")
         proc.stdin.flush()
         # The end-of-run analysis happens after the program exits: sample
