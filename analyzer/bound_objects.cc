@@ -88,6 +88,7 @@ BoundObject& BoundObjectTable::Add(EntityId id) {
     // Full: the newest takes the oldest's place, which is forgotten.
     slot = Slot(kept_forever_ + oldest_);
     if (hashed_) index_.erase(recent_[oldest_].id);
+    ++forgotten_;
     recent_[oldest_] = BoundObject();
     oldest_ = (oldest_ + 1) % recent_capacity_;
   }

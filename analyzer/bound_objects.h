@@ -57,6 +57,9 @@ class BoundObjectTable {
   BoundObject& Ref(EntityId id);
   const BoundObject* Find(EntityId id) const;
   size_t size() const { return forever_.size() + recent_.size(); }
+  // How many objects were forgotten to make room (the table is full).
+  uint64_t forgotten() const { return forgotten_; }
+  size_t capacity() const { return kept_forever_ + recent_capacity_; }
   // False once an id came out of order: the hash index is in use.
   bool ids_in_order() const { return !hashed_; }
 
@@ -77,6 +80,7 @@ class BoundObjectTable {
   // is at oldest_ (the next to be replaced).
   std::vector<BoundObject> recent_;
   size_t oldest_ = 0;
+  uint64_t forgotten_ = 0;
   EntityId last_added_ = 0;  // in order: the largest id kept or forgotten
   // Every kept id's slot, once ids came out of order (unused before).
   bool hashed_ = false;

@@ -187,4 +187,11 @@ void ClassGraph::AddEdge(const BlockingClass& from, const BlockingClass& to, con
 
 std::vector<ClassCycle> ClassGraph::FindCycles() const { return CyclesOf<ClassCycle>(edges_); }
 
+void ClassGraph::CountKept(KeptCounts& out) const {
+  out.insert(out.end(), {
+      {"classes.cached", thread_classes_.size() + loop_classes_.size() + executor_classes_.size()},
+      {"classes.edges", edges_.size()},
+  });
+}
+
 }  // namespace waitgraph::analyzer

@@ -55,6 +55,8 @@ struct ClassCycle {
 class ClassGraph : public ModelObserver {
  public:
   void OnWaitBegin(const Model& model, const Wait& wait) override;
+  // Appends what it keeps now (see KeptCounts in model.h).
+  void CountKept(KeptCounts& out) const;
 
   // Elementary cycles, one (the shortest) per strongly connected component.
   std::vector<ClassCycle> FindCycles() const;

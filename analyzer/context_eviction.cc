@@ -71,7 +71,19 @@ void ContextModel::NoteGone(const Model& model, EntityId context, TimeNs time) {
                            ? g_min_gone_for_pass  // tests
                            : std::max(kMinGoneForPass, copies_.size() / 4);
   if (++gone_since_pass_ < every) return;
-  Forget(model, std::max(time, model.last_time()));
+  // The trace's own time, not `run`'s clock: while `run` lags its program,
+  // events of other threads that name the context may still be unread.
+  Forget(model, std::max(time, model.last_trace_time()));
+}
+
+void ContextModel::ForgetWhenIdle(const Model& model) {
+  // Only for deaths the last pass did not look at, or saw too recent: the
+  // contexts that stay for a rule's sake are not looked at again and again
+  // (a pass is O(what is kept), and a paused program writes heartbeats).
+  if (gone_since_pass_ == 0 && !gone_too_recent_at_pass_) return;
+  const TimeNs now = model.last_trace_time();
+  if (now < last_pass_at_ || now - last_pass_at_ < std::max<TimeNs>(g_forget_lag, 1)) return;
+  Forget(model, now);
 }
 
 namespace {
@@ -89,6 +101,7 @@ struct Side {
 
 void ContextModel::Forget(const Model& model, TimeNs now) {
   gone_since_pass_ = 0;
+  last_pass_at_ = now;
   ++forgotten_.passes;
   if (now < std::numeric_limits<TimeNs>::min() + g_forget_lag) return;
   const TimeNs cutoff = now - g_forget_lag;
@@ -156,8 +169,13 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   // 2. Which dead contexts may go: candidates, then everything that must
   // stay takes its parent and what its kept writes' searches meet with it.
   absl::flat_hash_set<EntityId> going;
+  gone_too_recent_at_pass_ = false;
   for (const auto& [context, died] : gone_) {
-    if (died <= cutoff) going.insert(context);
+    if (died <= cutoff) {
+      going.insert(context);
+    } else {
+      gone_too_recent_at_pass_ = true;
+    }
   }
   if (going.empty()) return;
 
@@ -311,6 +329,11 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
     by_context_var_.erase(it++);
   }
+  // A forgotten parent had no kept copy (a kept copy keeps its parent) and,
+  // long dead, gets no new one: nothing asks how many of its copies set a
+  // var any more.
+  absl::erase_if(forgotten_setters_,
+                 [&](const auto& entry) { return going.contains(entry.first.first); });
   for (EntityId context : going) {
     copies_.erase(context);
     first_thread_.erase(context);
@@ -337,6 +360,30 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   // per pass).
   for (auto& [var, indices] : by_var_) indices.clear();
   for (const VarAccess& a : accesses_) by_var_[a.var].push_back(a.index);
+}
+
+void ContextModel::CountKept(KeptCounts& out) const {
+  uint64_t work_on_threads = 0;
+  for (const auto& [thread, futures] : work_on_thread_) work_on_threads += futures.size();
+  uint64_t by_var = 0;
+  for (const auto& [var, indices] : by_var_) by_var += indices.size();
+  out.insert(out.end(), {
+      {"contexts.accesses", accesses_.size()},
+      {"contexts.accesses_by_var", by_var},
+      {"contexts.copies", copies_.size()},
+      {"contexts.context_vars", by_context_var_.size()},
+      {"contexts.first_threads", first_thread_.size()},
+      {"contexts.handoffs", handoffs_.size()},
+      {"contexts.work_spans", work_.size()},
+      {"contexts.work_on_threads", work_on_threads},
+      {"contexts.gone_kept", gone_.size()},
+      {"contexts.forgotten_setters", forgotten_setters_.size()},
+      {"contexts.copy_back_stacks", copy_back_stacks_.size()},
+      {"contexts.var_names", var_names_.size()},
+      {"contexts.loops_closed", loop_closed_at_.size()},
+      {"contexts.forgotten_contexts", forgotten_.contexts},
+      {"contexts.forget_passes", forgotten_.passes},
+  });
 }
 
 }  // namespace waitgraph::analyzer

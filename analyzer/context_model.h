@@ -92,6 +92,7 @@ struct WorkSpan {
 class ContextModel : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  void CountKept(KeptCounts& out) const override;
 
   const std::vector<VarAccess>& accesses() const { return accesses_; }
   const ContextCopy* CopyOf(EntityId context) const;
@@ -147,6 +148,10 @@ class ContextModel : public EventSink {
   // be forgotten: events of other threads reach the trace up to ~100 ms
   // late, so anything that could still name it has arrived by then.
   static constexpr TimeNs kForgetLagNs = 1'000'000'000;
+  // After each chunk: dead contexts too few to start a pass by their count
+  // (a service gone idle, or one making few contexts) are looked at once
+  // the trace has moved on by the lag since the last pass.
+  void ForgetWhenIdle(const Model& model);
   // Tests: a pass after every `min_gone` deaths, with `lag` (process-wide).
   static void SetForgetPolicyForTesting(size_t min_gone, TimeNs lag);
 
@@ -203,6 +208,8 @@ class ContextModel : public EventSink {
   bool IsCopyBackStack(const Model& model, StackId stack);
   absl::flat_hash_map<EntityId, TimeNs> gone_;  // dead contexts still kept, when they died
   size_t gone_since_pass_ = 0;
+  TimeNs last_pass_at_ = 0;  // trace time of the last pass
+  bool gone_too_recent_at_pass_ = false;  // the last pass left deaths younger than the lag
   absl::flat_hash_map<std::pair<EntityId, EntityId>, int> forgotten_setters_;  // (parent, var)
   absl::flat_hash_map<StackId, bool> copy_back_stacks_;
   Forgotten forgotten_;

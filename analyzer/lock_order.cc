@@ -104,4 +104,8 @@ void LockOrder::AddEdge(const LockOrderNode& from, const LockOrderNode& to,
 
 std::vector<LockOrderCycle> LockOrder::FindCycles() const { return CyclesOf<LockOrderCycle>(edges_); }
 
+void LockOrder::CountKept(KeptCounts& out) const {
+  out.push_back({"lock_order.edges", edges_.size()});
+}
+
 }  // namespace waitgraph::analyzer

@@ -50,6 +50,7 @@ struct LockOrderCycle {
 class LockOrder : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  void CountKept(KeptCounts& out) const override;
   bool Wants(int kind) const override;
 
   // One shortest cycle per strongly connected component.

@@ -68,8 +68,13 @@ class LoopAffinity : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
   bool Wants(int kind) const override;
+  void CountKept(KeptCounts& out) const override;
 
   const BoundObject* FindObject(EntityId id) const;
+  // The bound-object table is full: how many objects it forgot (the
+  // oldest after the first kKeptForever), and how many it keeps.
+  uint64_t objects_forgotten() const { return objects_.forgotten(); }
+  size_t objects_capacity() const { return objects_.capacity(); }
   const LoopLife* FindLoop(EntityId id) const;
   const std::map<EntityId, LoopLife>& loops() const { return loops_; }
   // Everything found, in time order, including hand-offs into a stopped

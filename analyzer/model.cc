@@ -107,7 +107,10 @@ void Model::AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::Eve
   uint64_t clock = std::min<uint64_t>(chunk.base_time_ns(), kMaxTime);
   TimeNs time = static_cast<TimeNs>(clock);
   // An empty chunk is the writer's heartbeat: the process was alive then.
-  if (time > 0 && stats_.events > 0) last_time_ = std::max(last_time_, time);
+  if (time > 0 && stats_.events > 0) {
+    last_time_ = std::max(last_time_, time);
+    last_trace_time_ = std::max(last_trace_time_, time);
+  }
   const size_t in_chunk = static_cast<size_t>(chunk.events_size());
   const size_t count = in_chunk + events.size();
   for (size_t i = 0; i < count; ++i) {
@@ -121,6 +124,7 @@ void Model::AddChunk(const trace::TraceChunk& chunk, absl::Span<const trace::Eve
     time = static_cast<TimeNs>(clock);
     if (stats_.events == 0) first_time_ = time;
     last_time_ = std::max(last_time_, time);
+    last_trace_time_ = std::max(last_trace_time_, time);
     ++stats_.events;
     if (pending_wait_ && !(e.kind() == trace::WAIT_TARGET && e.subject() == *pending_wait_)) {
       NotifyPendingWait();
@@ -172,6 +176,41 @@ void Model::NotifyPendingWait() {
   const Wait* w = FindWait(*pending_wait_);
   pending_wait_.reset();
   if (w != nullptr && observer_ != nullptr) observer_->OnWaitBegin(*this, *w);
+}
+
+void Model::CountKept(KeptCounts& out) const {
+  uint64_t queued = 0, running = 0, workers = 0;
+  for (const auto& [id, ex] : executors_) {
+    queued += ex.queued.size();
+    running += ex.running.size();
+    workers += ex.workers.size();
+  }
+  uint64_t snapshot_tasks = 0;
+  for (const auto& [loop, snapshot] : snapshots_) snapshot_tasks += snapshot.tasks.size();
+  uint64_t tasks_by_loop = 0;
+  for (const auto& [loop, ids] : task_ids_by_loop_) tasks_by_loop += ids.size();
+  out.insert(out.end(), {
+      {"model.threads", threads_.size()},
+      {"model.loops", loops_.size()},
+      {"model.executors", executors_.size()},
+      {"model.executor_queued", queued},
+      {"model.executor_running", running},
+      {"model.executor_workers", workers},
+      {"model.futures_pending", futures_.size()},
+      {"model.futures_recently_done", recently_done_.size()},
+      {"model.waits", waits_.size()},
+      {"model.scopes", scopes_.size()},
+      {"model.locks", locks_.size()},
+      {"model.lock_classes", lock_classes_.size()},
+      {"model.semaphores", semaphores_.size()},
+      {"model.tasks", tasks_.size()},
+      {"model.task_ids_by_loop", tasks_by_loop},
+      {"model.snapshots", snapshots_.size()},
+      {"model.snapshot_tasks", snapshot_tasks},
+      {"model.frames", frames_.size()},
+      {"model.stacks", stacks_.size()},
+      {"model.interned_bytes", interned_bytes_},
+  });
 }
 
 const std::string& Model::String(uint32_t id) const {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -256,6 +257,12 @@ inline bool IsLoopLifeEvent(int kind) {
          kind == trace::LOOP_STOPPED || kind == trace::LOOP_CLOSED || kind == trace::LOOP_HANDOFF;
 }
 
+// How many entries an analysis keeps now, table by table ("tasks",
+// "accesses"): what `run` writes with WAITGRAPH_MODEL_STATS, and what the
+// tests that check a long run stays bounded compare. Counts, not bytes: a
+// count that does not grow with the requests served is the honest figure.
+using KeptCounts = std::vector<std::pair<std::string, uint64_t>>;
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
@@ -263,6 +270,8 @@ class EventSink {
   // Whether OnEvent needs to see events of `kind` (asked once per kind: a
   // sink skips the call for the kinds it ignores, most of a busy trace).
   virtual bool Wants(int kind) const { return true; }
+  // Appends what it keeps now (see KeptCounts), each name prefixed.
+  virtual void CountKept(KeptCounts& out) const {}
 };
 
 class Model {
@@ -295,6 +304,10 @@ class Model {
   bool has_process_info() const { return has_process_info_; }
   TimeNs first_time() const { return first_time_; }
   TimeNs last_time() const { return last_time_; }
+  // The latest time the trace itself gave (its events and the writer's
+  // heartbeats), never the clock AdvanceClock moved: what has been read of
+  // the trace so far (`run` may lag its program).
+  TimeNs last_trace_time() const { return last_trace_time_; }
   bool shim_stopped() const { return shim_stopped_; }
   // The last event is PROCESS_EXEC: the process image was replaced by exec
   // (its threads are gone; its waits ended with it).
@@ -304,6 +317,8 @@ class Model {
   bool superseded_by_exec() const { return replaced_by_exec_ && exec_recorded_nothing_; }
   const std::string& shim_disabled_reason() const { return shim_disabled_reason_; }
   const ModelStats& stats() const { return stats_; }
+  // Appends what the model keeps now (see KeptCounts).
+  void CountKept(KeptCounts& out) const;
   // The traced process is still alive at `now` (same CLOCK_MONOTONIC): waits
   // still open have lasted until now, not just until the last event.
   void AdvanceClock(TimeNs now) { last_time_ = std::max(last_time_, now); }
@@ -391,6 +406,7 @@ class Model {
   uint64_t next_sequence_ = 0;
   TimeNs first_time_ = 0;
   TimeNs last_time_ = 0;
+  TimeNs last_trace_time_ = 0;
   bool shim_stopped_ = false;
   bool replaced_by_exec_ = false;
   bool exec_recorded_nothing_ = false;

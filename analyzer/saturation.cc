@@ -115,6 +115,7 @@ void SaturationModel::UpdateExecutor(const Model& model, EntityId id, TimeNs tim
     ep.end = time;
     ep.open = false;
     open_.erase(it);
+    DropShortestIfFull();
   }
 }
 
@@ -141,6 +142,24 @@ void SaturationModel::UpdateLimiter(EntityId id, TimeNs time) {
     ep.end = time;
     ep.open = false;
     open_.erase(it);
+    DropShortestIfFull();
+  }
+}
+
+void SaturationModel::DropShortestIfFull() {
+  if (episodes_.size() <= kMaxEpisodes) return;
+  size_t shortest = episodes_.size();
+  for (size_t i = 0; i < episodes_.size(); ++i) {
+    if (episodes_[i].open) continue;
+    if (shortest == episodes_.size() || episodes_[i].duration() < episodes_[shortest].duration()) {
+      shortest = i;
+    }
+  }
+  if (shortest == episodes_.size()) return;
+  episodes_.erase(episodes_.begin() + static_cast<std::ptrdiff_t>(shortest));
+  ++episodes_dropped_;
+  for (auto& [key, index] : open_) {
+    if (index > shortest) --index;
   }
 }
 
@@ -150,6 +169,17 @@ std::vector<SaturationEpisode> SaturationModel::Episodes(const Model& model) con
     if (ep.open) ep.end = std::max(model.last_time(), ep.begin);
   }
   return out;
+}
+
+void SaturationModel::CountKept(KeptCounts& out) const {
+  uint64_t limiter_entries = 0;
+  for (const auto& [id, l] : limiters_) limiter_entries += l.holders.size() + l.waiters.size();
+  out.insert(out.end(), {
+      {"saturation.jobs", jobs_.size()},
+      {"saturation.limiters", limiters_.size()},
+      {"saturation.limiter_entries", limiter_entries},
+      {"saturation.episodes", episodes_.size()},
+  });
 }
 
 }  // namespace waitgraph::analyzer

@@ -43,9 +43,16 @@ struct SaturationEpisode {
 class SaturationModel : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  void CountKept(KeptCounts& out) const override;
 
   // Every episode in order of beginning; open ones end at the last time.
   std::vector<SaturationEpisode> Episodes(const Model& model) const;
+  // Bounded (issue 13 item 8: a service saturated now and then for days
+  // makes an episode each time): past kMaxEpisodes, the shortest closed
+  // episode is dropped (the rule reports each pool's longest, and those
+  // past its threshold). How many were dropped, for the report's note.
+  static constexpr size_t kMaxEpisodes = 10000;
+  uint64_t episodes_dropped() const { return episodes_dropped_; }
 
  private:
   struct Job {
@@ -60,6 +67,7 @@ class SaturationModel : public EventSink {
   void UpdateExecutor(const Model& model, EntityId executor, TimeNs time);
   void UpdateLimiter(EntityId limiter, TimeNs time);
   void RefreshHolderWaits(const Model& model, SaturationEpisode& episode);
+  void DropShortestIfFull();
 
   // Executor work future -> what was submitted: an entry per job in flight,
   // added and dropped for every job, so a flat table (no node each).
@@ -67,6 +75,7 @@ class SaturationModel : public EventSink {
   std::map<EntityId, Limiter> limiters_;
   std::map<std::pair<int, EntityId>, size_t> open_;  // (kind, pool) -> episodes_ index
   std::vector<SaturationEpisode> episodes_;
+  uint64_t episodes_dropped_ = 0;
 };
 
 }  // namespace waitgraph::analyzer

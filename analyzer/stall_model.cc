@@ -117,4 +117,8 @@ std::vector<Stall> StallModel::Stalls(const Model& model) const {
   return out;
 }
 
+void StallModel::CountKept(KeptCounts& out) const {
+  out.insert(out.end(), {{"stalls.stalls", stalls_.size()}, {"stalls.samples", samples_kept_}});
+}
+
 }  // namespace waitgraph::analyzer

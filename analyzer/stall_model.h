@@ -74,6 +74,7 @@ struct Stall {
 class StallModel : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  void CountKept(KeptCounts& out) const override;
   bool Wants(int kind) const override;
 
   // Every stall, in the order they began; unfinished ones end at the

@@ -53,6 +53,9 @@ class TraceAnalysis {
   const LockOrder& lock_order() const { return *lock_order_; }
   const UncoveredLoops& uncovered_loops() const { return *uncovered_loops_; }
   const absl::Status& status() const { return reader_.status(); }
+  // What the model and every analysis keep now, table by table (see
+  // KeptCounts in model.h).
+  KeptCounts CountKept() const;
 
   // True if nothing usable was read: the caller should fail with status().
   bool unusable() const { return !status().ok() && model_->stats().chunks == 0; }

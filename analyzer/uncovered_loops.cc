@@ -63,4 +63,8 @@ std::vector<std::string> UncoveredLoops::Notes(const Model& model) const {
   return notes;
 }
 
+void UncoveredLoops::CountKept(KeptCounts& out) const {
+  out.push_back({"uncovered_loops.loops", loops_.size()});
+}
+
 }  // namespace waitgraph::analyzer

@@ -23,6 +23,7 @@ struct UncoveredLoop {
 class UncoveredLoops : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  void CountKept(KeptCounts& out) const override;
   bool Wants(int kind) const override;
 
   const std::map<EntityId, UncoveredLoop>& loops() const { return loops_; }

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
+#include "cli/json_writer.h"
 #include "cli/options.h"
 #include "cli/policy.h"
 #include "cli/process_tree.h"
@@ -72,6 +74,13 @@ names that process, its pid and its role (master, worker N).
                         recorded or not, at once
   --format text|json    report format (default text)
   --report FILE         write the report to FILE (default: stderr)
+  --model-stats FILE    write, as JSON, how many entries the analysis keeps
+                        in each of its tables (tasks, contexts, var
+                        accesses, loop-bound objects...) for each process:
+                        rewritten (atomically) every second while the
+                        program runs and once more at its end. For checking
+                        that following a long-running service stays bounded
+                        ({"traces": [{"trace", "pid", "events", "kept": {...}}]})
   --source-root DIR, --color auto|always|never, --full-stacks
                         as for analyze (see `waitgraph analyze --help`)
 
@@ -247,6 +256,7 @@ struct RunOptions {
   double hang_timeout = 2.0;
   Format format = Format::kText;
   std::string report_path;  // empty: stderr
+  std::string model_stats_path;  // --model-stats; empty: none
   std::optional<uint64_t> trace_max;  // --trace-max
   std::vector<std::string> program;
   Policy policy;  // waitgraph.toml and `# waitgraph: ignore[...]` comments
@@ -256,7 +266,8 @@ struct RunOptions {
 std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   auto opts = ParseOptions(args, {.with_value = WithReportStyleValues({"--trace", "--hang-timeout",
                                                                      "--format", "--report",
-                                                                     "--on-hang", "--trace-max"}),
+                                                                     "--on-hang", "--trace-max",
+                                                                     "--model-stats"}),
                                   .flags = WithReportStyleFlags({"--record-argv"}),
                                   .stop_at_positional = true});
   if (!opts.ok()) return Usage(std::string(opts.status().message()));
@@ -272,6 +283,7 @@ std::optional<int> ParseRunOptions(const Args& args, RunOptions& out) {
   if (!config.ok()) return Usage(std::string(config.status().message()));
   out.policy.config = *config;
   out.report_path = opts->Get("--report").value_or("");
+  out.model_stats_path = opts->Get("--model-stats").value_or("");
   const int report_fd = out.report_path.empty() ? STDERR_FILENO : -1;
   if (auto error = ResolveReportStyle(*opts, *config, report_fd, out.style)) return Usage(*error);
   // Suppression comments are read only from files under the source root.
@@ -396,6 +408,53 @@ std::vector<findings::Report> ReportAfterHang(const Hang& hang, pid_t child, Run
   return reports;
 }
 
+// --model-stats: what each trace's analysis keeps now, written to a
+// temporary file renamed over `path` (a reader never sees half of it).
+void WriteModelStats(const RunTraces& traces, const std::string& path) {
+  std::string json = "{\"traces\": [";
+  bool first_trace = true;
+  for (const analyzer::TraceAnalysis* t : traces.traces()) {
+    absl::StrAppend(&json, first_trace ? "" : ", ", "{\"trace\": ", JsonQuote(t->path()),
+                    ", \"pid\": ", t->model().process().pid(),
+                    ", \"events\": ", t->model().stats().events, ", \"kept\": {");
+    first_trace = false;
+    bool first = true;
+    for (const auto& [name, count] : t->CountKept()) {
+      absl::StrAppend(&json, first ? "" : ", ", JsonQuote(name), ": ", count);
+      first = false;
+    }
+    json += "}}";
+  }
+  json += "]}\n";
+  const std::string tmp = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json;
+    if (!out.flush()) return;  // a statistic, not the report: never fails the run
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+// Rewrites --model-stats at most once a second while following.
+class ModelStatsWriter {
+ public:
+  explicit ModelStatsWriter(std::string path) : path_(std::move(path)) {}
+  void Now(const RunTraces& traces) {
+    if (path_.empty()) return;
+    WriteModelStats(traces, path_);
+    last_ = std::chrono::steady_clock::now();
+  }
+  void Tick(const RunTraces& traces) {
+    if (!path_.empty() && std::chrono::steady_clock::now() - last_ >= std::chrono::seconds(1)) {
+      Now(traces);
+    }
+  }
+
+ private:
+  std::string path_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 }  // namespace
 
 int RunCommand(const Args& args) {
@@ -442,12 +501,14 @@ int RunCommand(const Args& args) {
 
   RunTraces traces(pattern, run_id);
   traces.set_source_root(opts.style.source_root);
+  ModelStatsWriter model_stats(opts.model_stats_path);
   int status = 0;
   for (;;) {
     if (waitpid(child, &status, WNOHANG) == child) break;
     std::this_thread::sleep_for(kPollInterval);
     traces.Poll();
     traces.AdvanceClock(MonotonicNowNs());
+    model_stats.Tick(traces);
     std::optional<Hang> hang = FindHang(traces, opts.hang_timeout);
     if (!hang) continue;
     std::vector<findings::Report> reports =
@@ -457,6 +518,7 @@ int RunCommand(const Args& args) {
   }
 
   traces.Poll();
+  model_stats.Now(traces);
   if (traces.traces().empty()) {
     if (opts.trace.empty()) rmdir(where.c_str());  // our run directory, if left empty
     std::cerr << "waitgraph: no trace was recorded (" << opts.program[0]

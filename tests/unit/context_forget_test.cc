@@ -177,5 +177,51 @@ TEST(ContextForget, FindingsAreTheSameWithAndWithoutContextGone) {
   EXPECT_GT(rounds_with_findings, 30u) << "the traces give findings to compare";
 }
 
+// A trace without CONTEXT_GONE (an older shim's, or one cut out): the
+// context model cannot forget, and what bounds `analyze` is the model's
+// memory limit (item 5's caps): past it the rest of the trace is left out,
+// and the report says so. Here a server's trace of 300,000 requests, each a
+// task copy that sets and reads a var, under a 16 MiB limit.
+TEST(ContextForget, WithoutContextGoneTheMemoryLimitBoundsTheAnalysis) {
+  analyzer::TraceAnalysis analysis("no-gone", analyzer::ModelLimits{.memory_bytes = 16u << 20});
+  analysis.AddChunk(Definitions());
+  constexpr EntityId kRequests = 300000, kPerChunk = 1000, kRoot = 1;
+  TimeNs now = 1000;
+  uint64_t sequence = 1;
+  for (EntityId first = 10; first < 10 + kRequests; first += kPerChunk) {
+    trace::TraceChunk chunk;
+    chunk.set_format_version(trace::kFormatVersion);
+    chunk.set_sequence(sequence++);
+    chunk.set_base_time_ns(static_cast<uint64_t>(now));
+    auto add = [&](trace::EventKind kind, EntityId subject, EntityId object, int64_t arg) {
+      trace::Event* ev = chunk.add_events();
+      ev->set_kind(kind);
+      ev->set_time_delta_ns(1000);
+      ev->set_thread(kMainThread);
+      ev->set_subject(subject);
+      ev->set_object(object);
+      ev->set_arg(arg);
+      ev->set_stack(kPlainStack);
+      ev->set_name(kind == trace::CONTEXT_COPIED ? 6 : 5);
+      now += 1000;
+    };
+    for (EntityId ctx = first; ctx < first + kPerChunk; ++ctx) {
+      add(trace::CONTEXT_COPIED, ctx, kRoot, trace::CONTEXT_COPY_TASK);
+      add(trace::CONTEXT_VAR_SET, 7, ctx, 0);
+      add(trace::CONTEXT_VAR_GET, 7, ctx, 1);
+    }
+    analysis.AddChunk(chunk);
+  }
+  const analyzer::ModelStats& stats = analysis.model().stats();
+  EXPECT_GT(stats.events_over_limit, 0u) << "the limit was reached, the rest left out";
+  EXPECT_GT(stats.events, 0u);
+  EXPECT_EQ(analysis.contexts().forgotten().contexts, 0u) << "no CONTEXT_GONE: nothing forgotten";
+  bool noted = false;
+  for (const std::string& note : analysis.Notes(/*writer_gone=*/true)) {
+    noted |= note.find("larger than one analysis takes") != std::string::npos;
+  }
+  EXPECT_TRUE(noted) << "the report says the trace was cut";
+}
+
 }  // namespace
 }  // namespace waitgraph

@@ -15,9 +15,10 @@ and finds unset: a real lost-context-write among many clean requests.
 Prints "warm" once the first WARM requests are answered and waits for a
 line on stdin, prints "done N" when all are answered and waits for another
 line before it exits (so a test can read the watcher's memory at both points
-once it has caught up with the trace), then the digest.
+once it has caught up with the trace), then the digest. With --progress N,
+prints "served K" after every N requests answered (without waiting).
 
-usage: pool_service.py REQUESTS [--clients N] [--warm N] [--lost-write]
+usage: pool_service.py REQUESTS [--clients N] [--warm N] [--lost-write] [--progress N]
 """
 import argparse
 import asyncio
@@ -56,13 +57,20 @@ async def handle(i, lost_write):
     return a + b + request_id.get()
 
 
-async def serve_connection(reader, writer, lost_write):
+served = 0
+
+
+async def serve_connection(reader, writer, lost_write, progress):
+    global served
     while True:
         line = await reader.readline()
         if not line:
             break
         result = await asyncio.create_task(handle(int(line), lost_write))
         writer.write(b"%d\n" % result)
+        served += 1
+        if progress and served % progress == 0:
+            print("served %d" % served, flush=True)
     writer.close()
 
 
@@ -79,7 +87,7 @@ async def client(port, numbers):
 
 async def main(args):
     server = await asyncio.start_server(
-        lambda r, w: serve_connection(r, w, args.lost_write), "127.0.0.1", 0)
+        lambda r, w: serve_connection(r, w, args.lost_write, args.progress), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     warm = min(args.warm, args.requests)
     digest = sum(await asyncio.gather(
@@ -101,6 +109,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--warm", type=int, default=5000)
     parser.add_argument("--lost-write", action="store_true")
+    parser.add_argument("--progress", type=int, default=0)
     args = parser.parse_args()
     digest = asyncio.run(main(args))
     sys.stdin.readline()
