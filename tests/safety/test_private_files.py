@@ -9,6 +9,7 @@ written through:
   - the per-user directory (${TMPDIR}/waitgraph-<uid>) pre-created by the
     other user, or a symlink there: `run` refuses it, the shim writes no
     pointer, and nothing lands in it.
+  - a symlink at `--model-stats FILE`'s old temporary name (FILE.tmp).
 Traces are created 0600, the per-user directory and run directories 0700,
 and the program's arguments are recorded only with an opt-in.
 
@@ -59,7 +60,8 @@ def main():
     root = tempfile.mkdtemp(prefix="wg-private-")
     os.chmod(root, 0o755)  # the other user must reach the shared directories inside
     try:
-        checks = [planted_symlink, precreated_file, foreign_user_dir, symlinked_user_dir]
+        checks = [planted_symlink, precreated_file, foreign_user_dir, symlinked_user_dir,
+                  planted_stats_symlink]
         if os.geteuid() != 0:  # setpriv needs root to act as another user
             print("not root: skipping the checks with files planted by another user")
             checks = []
@@ -112,6 +114,27 @@ def precreated_file(args, shared, c):
     own = glob.glob(os.path.join(shared, "app.*.wgtrace"))
     c.expect(len(own) == 1 and os.lstat(own[0]).st_uid == os.geteuid(),
              "the trace went to a new file of ours", str(own))
+
+
+def planted_stats_symlink(args, shared, c):
+    print("== a symlink planted where --model-stats once wrote its temporary file")
+    victim = os.path.join(shared, "root-only.txt")
+    with open(victim, "w") as f:
+        f.write("root's data\n")
+    os.chmod(victim, 0o600)
+    stats = os.path.join(shared, "stats.json")
+    as_nobody("ln", "-s", victim, stats + ".tmp")
+    r = wgtest.run([args.waitgraph, "run", "--model-stats", stats, "--", args.python, PROGRAM],
+                   limit=LIMIT, env=clean_env(shared), cwd=shared)
+    c.expect(r.returncode == 0, "`run --model-stats` runs the program", r.describe())
+    with open(victim) as f:
+        c.expect(f.read() == "root's data\n", "the symlink's target is untouched")
+    if c.expect(os.path.isfile(stats) and not os.path.islink(stats), "the statistics were written"):
+        with open(stats) as f:
+            c.expect("kept" in json.load(f)["traces"][0], "they are the kept counts")
+        c.expect(mode(stats) == 0o600, "mode 0600 (got %04o)" % mode(stats))
+    left = sorted(os.path.basename(p) for p in glob.glob(stats + ".*"))
+    c.expect(left == ["stats.json.tmp"], "no temporary file is left beside it", str(left))
 
 
 def foreign_user_dir(args, shared, c):
