@@ -363,19 +363,15 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
 }
 
 void ContextModel::CountKept(KeptCounts& out) const {
-  uint64_t work_on_threads = 0;
-  for (const auto& [thread, futures] : work_on_thread_) work_on_threads += futures.size();
-  uint64_t by_var = 0;
-  for (const auto& [var, indices] : by_var_) by_var += indices.size();
   out.insert(out.end(), {
       {"contexts.accesses", accesses_.size()},
-      {"contexts.accesses_by_var", by_var},
+      {"contexts.accesses_by_var", EntriesIn(by_var_)},
       {"contexts.copies", copies_.size()},
       {"contexts.context_vars", by_context_var_.size()},
       {"contexts.first_threads", first_thread_.size()},
       {"contexts.handoffs", handoffs_.size()},
       {"contexts.work_spans", work_.size()},
-      {"contexts.work_on_threads", work_on_threads},
+      {"contexts.work_on_threads", EntriesIn(work_on_thread_)},
       {"contexts.gone_kept", gone_.size()},
       {"contexts.forgotten_setters", forgotten_setters_.size()},
       {"contexts.copy_back_stacks", copy_back_stacks_.size()},

@@ -425,19 +425,15 @@ std::string LoopAffinity::DescribeObject(const Model& model, const BoundObject& 
 }
 
 void LoopAffinity::CountKept(KeptCounts& out) const {
-  uint64_t loops_made = 0;
-  for (const auto& [thread, loops] : loops_by_thread_) loops_made += loops.size();
-  uint64_t pending_handoffs = 0;
-  for (const auto& [loop, handoffs] : pending_handoffs_) pending_handoffs += handoffs.size();
   out.insert(out.end(), {
       {"loop_affinity.loops", loops_.size()},
       {"loop_affinity.objects", objects_.size()},
       {"loop_affinity.incidents", incidents_.size()},
       {"loop_affinity.object_incident_keys", object_incidents_.size()},
-      {"loop_affinity.pending_handoffs", pending_handoffs},
+      {"loop_affinity.pending_handoffs", EntriesIn(pending_handoffs_)},
       {"loop_affinity.pending_owner_uses", pending_owner_use_count_},
       {"loop_affinity.failed_handoffs", failed_handoffs_.size()},
-      {"loop_affinity.loops_made", loops_made},
+      {"loop_affinity.loops_made", EntriesIn(loops_by_thread_)},
       {"loop_affinity.last_uses", last_use_.size()},
   });
 }

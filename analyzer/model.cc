@@ -187,8 +187,6 @@ void Model::CountKept(KeptCounts& out) const {
   }
   uint64_t snapshot_tasks = 0;
   for (const auto& [loop, snapshot] : snapshots_) snapshot_tasks += snapshot.tasks.size();
-  uint64_t tasks_by_loop = 0;
-  for (const auto& [loop, ids] : task_ids_by_loop_) tasks_by_loop += ids.size();
   out.insert(out.end(), {
       {"model.threads", threads_.size()},
       {"model.loops", loops_.size()},
@@ -204,7 +202,7 @@ void Model::CountKept(KeptCounts& out) const {
       {"model.lock_classes", lock_classes_.size()},
       {"model.semaphores", semaphores_.size()},
       {"model.tasks", tasks_.size()},
-      {"model.task_ids_by_loop", tasks_by_loop},
+      {"model.task_ids_by_loop", EntriesIn(task_ids_by_loop_)},
       {"model.snapshots", snapshots_.size()},
       {"model.snapshot_tasks", snapshot_tasks},
       {"model.frames", frames_.size()},

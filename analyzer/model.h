@@ -258,10 +258,18 @@ inline bool IsLoopLifeEvent(int kind) {
 }
 
 // How many entries an analysis keeps now, table by table ("tasks",
-// "accesses"): what `run` writes with WAITGRAPH_MODEL_STATS, and what the
-// tests that check a long run stays bounded compare. Counts, not bytes: a
-// count that does not grow with the requests served is the honest figure.
+// "accesses"): what `run --model-stats` writes, and what the tests that
+// check a long run stays bounded compare. Counts, not bytes: a count that
+// does not grow with the requests served is the honest figure.
 using KeptCounts = std::vector<std::pair<std::string, uint64_t>>;
+
+// The entries of every container a table maps its keys to (for KeptCounts).
+template <typename Table>
+uint64_t EntriesIn(const Table& table) {
+  uint64_t n = 0;
+  for (const auto& [key, values] : table) n += values.size();
+  return n;
+}
 
 class EventSink {
  public:

@@ -235,11 +235,7 @@ def fork_then_exec_to_one_path(args, tmp, c):
     print("== fork-exec-one-path: os.fork() then os.execvp of Python, run --trace FILE")
     program = os.path.join(PROGRAMS, "fork_exec.py")
     plain = wgtest.run([args.python, program], limit=30, env=base_env(tmp))
-    out = os.path.join(tmp, "fork-exec-one-path")
-    os.makedirs(out, exist_ok=True)
-    report = os.path.join(tmp, "fork-exec-one-path.json")
-    r = wgtest.run([args.waitgraph, "run", "--trace", os.path.join(out, "t.wgtrace"), "--format", "json",
-                    "--report", report, "--", args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    r, report = run_with_one_trace_path(args, tmp, "fork-exec-one-path", program)
     c.expect(r.returncode == 0 and r.stdout == plain.stdout and b"cannot write trace" not in r.stderr,
              "fork-exec-one-path: the exec'd children run as without the shim, and are not refused a trace",
              "without:\n%s\nwith:\n%s" % (plain.describe(), r.describe()))
@@ -263,11 +259,7 @@ def uvloop_subprocess(args, tmp, c):
     if not c.expect(plain.returncode == 0 and b"child ran" in plain.stdout,
                     "uvloop-subprocess: runs without the shim (python3-uvloop installed)", plain.describe()):
         return
-    out = os.path.join(tmp, "uvloop-subprocess")
-    os.makedirs(out, exist_ok=True)
-    report = os.path.join(tmp, "uvloop-subprocess.json")
-    r = wgtest.run([args.waitgraph, "run", "--trace", os.path.join(out, "t.wgtrace"), "--format", "json",
-                    "--report", report, "--", args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    r, report = run_with_one_trace_path(args, tmp, "uvloop-subprocess", program)
     c.expect(r.returncode == 0 and r.stdout == plain.stdout and b"cannot write trace" not in r.stderr,
              "uvloop-subprocess: output as without the shim", "without:\n%s\nwith:\n%s" % (
                  plain.describe(), r.describe()))
@@ -281,6 +273,18 @@ def uvloop_subprocess(args, tmp, c):
              described)
     c.expect(not any("clean stop" in n for n in data["notes"]),
              "uvloop-subprocess: no trace that never stopped cleanly", json.dumps(data["notes"], indent=1))
+
+
+def run_with_one_trace_path(args, tmp, name, program):
+    """`run --trace <tmp>/<name>/t.wgtrace --format json` of `program`: every
+    process of it is given the same trace path. Returns the result and the
+    report's path."""
+    out = os.path.join(tmp, name)
+    os.makedirs(out, exist_ok=True)
+    report = os.path.join(tmp, name + ".json")
+    r = wgtest.run([args.waitgraph, "run", "--trace", os.path.join(out, "t.wgtrace"), "--format", "json",
+                    "--report", report, "--", args.python, program], limit=30, env=base_env(tmp), cwd=tmp)
+    return r, report
 
 
 def parent_pid_of(data):

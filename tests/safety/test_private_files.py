@@ -75,6 +75,15 @@ def main():
     return c.finish()
 
 
+def root_only_file(shared):
+    """A root-owned 0600 file holding "root's data": what a planted symlink aims at."""
+    victim = os.path.join(shared, "root-only.txt")
+    with open(victim, "w") as f:
+        f.write("root's data\n")
+    os.chmod(victim, 0o600)
+    return victim
+
+
 def run_with_shim(args, shared, trace, c, extra=None):
     env = wgtest.shim_env(args.waitgraph, trace, clean_env(shared), checker=c)
     env.update(extra or {})
@@ -87,10 +96,7 @@ def run_with_shim(args, shared, trace, c, extra=None):
 
 def planted_symlink(args, shared, c):
     print("== a symlink planted at the trace path")
-    victim = os.path.join(shared, "root-only.txt")
-    with open(victim, "w") as f:
-        f.write("root's data\n")
-    os.chmod(victim, 0o600)
+    victim = root_only_file(shared)
     trace = os.path.join(shared, "app.wgtrace")
     as_nobody("ln", "-s", victim, trace)
     run_with_shim(args, shared, trace, c)
@@ -118,10 +124,7 @@ def precreated_file(args, shared, c):
 
 def planted_stats_symlink(args, shared, c):
     print("== a symlink planted where --model-stats once wrote its temporary file")
-    victim = os.path.join(shared, "root-only.txt")
-    with open(victim, "w") as f:
-        f.write("root's data\n")
-    os.chmod(victim, 0o600)
+    victim = root_only_file(shared)
     stats = os.path.join(shared, "stats.json")
     as_nobody("ln", "-s", victim, stats + ".tmp")
     r = wgtest.run([args.waitgraph, "run", "--model-stats", stats, "--", args.python, PROGRAM],
