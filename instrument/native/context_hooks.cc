@@ -11,6 +11,7 @@
 #include "instrument/native/hook.h"
 #include "instrument/native/emit.h"
 #include "instrument/native/interp_frames.h"
+#include "instrument/native/kept_counts.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/stack_walker.h"
 #include "instrument/native/recorder.h"
@@ -602,6 +603,15 @@ PyMethodDef kContextMethods[] = {
 };
 
 }  // namespace
+
+void CountContextHooks(KeptCounts& out) {
+  out.emplace_back("context_hooks.vars", g_vars->size());
+  out.emplace_back("context_hooks.reads", g_reads->size());
+  out.emplace_back("context_hooks.contexts_read", g_vars_of_context->size());
+  out.emplace_back("context_hooks.named_contexts", g_named_contexts->size());
+  out.emplace_back("context_hooks.unrecorded_tokens", g_unrecorded_tokens->size());
+  out.emplace_back("context_hooks.asyncio_code", g_asyncio_code->size());
+}
 
 bool InitContextHooks(PyObject* module) {
   g_vars = new std::unordered_map<PyObject*, VarInfo>();

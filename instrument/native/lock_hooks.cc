@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/kept_counts.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
 #include "instrument/native/stack_walker.h"
@@ -852,6 +853,12 @@ void LeaveLockWork(uint64_t entity) {
       return;
     }
   }
+}
+
+void CountLockHooks(KeptCounts& out) {
+  out.emplace_back("lock_hooks.lock_classes", g_classes->size());
+  out.emplace_back("lock_hooks.code_objects", g_skip_code->size());
+  out.emplace_back("lock_hooks.pairs_seen", g_pairs_seen->size());
 }
 
 bool InitLockHooks(PyObject* module) {

@@ -40,6 +40,7 @@
 #include "instrument/native/fast_hooks.h"
 #include "instrument/native/gc_pauses.h"
 #include "instrument/native/hook.h"
+#include "instrument/native/kept_counts.h"
 #include "instrument/native/lock_hooks.h"
 #include "instrument/native/loop_checks.h"
 #include "instrument/native/loop_snapshot.h"
@@ -259,6 +260,27 @@ PyObject* EventsAppended(PyObject*, PyObject*) {
   return PyLong_FromUnsignedLongLong(TheRecorder().events_appended());
 }
 
+// kept_counts(): {"module.table": entries} of what the shim keeps now.
+PyObject* KeptCountsPy(PyObject*, PyObject*) {
+  KeptCounts counts;
+  CountObjectIds(counts);
+  CountContextHooks(counts);
+  CountLockHooks(counts);
+  CountStackWalker(counts);
+  CountRecorder(counts);
+  PyObject* dict = PyDict_New();
+  for (const auto& [name, n] : counts) {
+    PyObject* value = dict == nullptr ? nullptr : PyLong_FromUnsignedLongLong(n);
+    if (value == nullptr || PyDict_SetItemString(dict, name, value) < 0) {
+      Py_XDECREF(value);
+      Py_XDECREF(dict);
+      return nullptr;
+    }
+    Py_DECREF(value);
+  }
+  return dict;
+}
+
 PyObject* SetDebug(PyObject*, PyObject* on) {
   SetHookDebug(PyObject_IsTrue(on) == 1);
   Py_RETURN_NONE;
@@ -292,6 +314,7 @@ PyMethodDef kMethods[] = {
     {"trace_path", TracePath, METH_NOARGS, nullptr},
     {"events_appended", EventsAppended, METH_NOARGS, "Events recorded by this process so far."},
     {"set_debug", SetDebug, METH_O, nullptr},
+    {"kept_counts", KeptCountsPy, METH_NOARGS, "What the shim keeps now: {table: entries}."},
     {"private_dir", PrivateDirPy, METH_NOARGS, "The per-user directory (created, verified)."},
     {"write_live_pointer", WriteLivePointerPy, METH_O, "Write this process's live pointer."},
     {nullptr, nullptr, 0, nullptr},

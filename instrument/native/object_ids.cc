@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "instrument/native/kept_counts.h"
+
 namespace waitgraph::shim {
 namespace {
 
@@ -297,6 +299,12 @@ bool InitObjectIds(PyObject* /*module*/) {
 }
 
 void SetObjectGoneListener(void (*listener)(uint64_t id)) { g_gone_listener = listener; }
+
+void CountObjectIds(KeptCounts& out) {
+  out.emplace_back("object_ids.ids", g_by_object->size());
+  out.emplace_back("object_ids.young", g_young->size());
+  out.emplace_back("object_ids.gone_untold", g_gone_pending->size());
+}
 
 uint64_t NewEntityId() { return g_next_id++; }
 

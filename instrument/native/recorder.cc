@@ -39,6 +39,10 @@ struct Recorder::Session {
   std::unique_ptr<FlightRing> ring;  // a bounded trace (regular files only)
   uint64_t sequence = 0;
   uint64_t last_chunk_ns = 0;
+  // What the writer took from the producers; emptied after each write and
+  // given back to them at the next swap, so that the producers' buffers
+  // keep their capacity instead of growing anew from nothing every flush.
+  PendingData taken;
 
   // Under Recorder::mutex_.
   std::string path;  // the file actually created, once kOpen
@@ -307,6 +311,16 @@ void Recorder::Disable(const char* why) {
   }
 }
 
+void Recorder::CountKept(KeptCounts& out) {
+  out.emplace_back("recorder.strings", strings_.size());
+  out.emplace_back("recorder.stacks", stacks_.size());
+  out.emplace_back("recorder.remembered_bytes", remembered_bytes_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  out.emplace_back("recorder.buffered_events", pending_.events.size());
+}
+
+void CountRecorder(KeptCounts& out) { TheRecorder().CountKept(out); }
+
 void Recorder::CountRemembered(size_t bytes) {
   remembered_bytes_ += bytes;
   if (remembered_bytes_ <= kMaxRememberedBytes) return;
@@ -363,18 +377,42 @@ void Recorder::Append(const EventRecord& e) {
       overflow = true;
     } else {
       pending_.events.push_back(e);
+      if (pending_.events.size() == kEarlyWriteEvents) wake_.notify_one();
     }
   }
   if (overflow) Disable("event buffer overflow (trace writer cannot keep up)");
 }
 
+namespace {
+
+// Empties `data` for reuse. A buffer grown far past the early-write mark (a
+// backlog while the writer was starved) is released, not kept for ever.
+void Recycle(PendingData& data) {
+  if (data.events.capacity() > 2 * Recorder::kEarlyWriteEvents) {
+    std::vector<EventRecord>().swap(data.events);
+  }
+  data.events.clear();
+  data.strings.clear();
+  data.frames.clear();
+  data.stacks.clear();
+  data.epochs.clear();
+}
+
+}  // namespace
+
 bool Recorder::FlushPending(Session& session) {
-  PendingData data;
+  PendingData& data = session.taken;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (session.abandoned) return true;
     data.swap(pending_);
   }
+  bool ok = WriteTaken(session, data);
+  Recycle(data);
+  return ok;
+}
+
+bool Recorder::WriteTaken(Session& session, PendingData& data) {
   const uint64_t now = MonotonicNs();
   if (session.sequence > 0 && data.empty() && now - session.last_chunk_ns < kHeartbeatNs) {
     return true;  // nothing new, and a chunk went out recently
@@ -478,7 +516,8 @@ void Recorder::WriterLoop(Session& s) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait_for(lock, Millis(s.flush_ms), [&] {
-        return s.stop_requested || s.abandoned || s.flush_requested != s.flush_done;
+        return s.stop_requested || s.abandoned || s.flush_requested != s.flush_done ||
+               pending_.events.size() >= kEarlyWriteEvents;
       });
       if (s.abandoned) return;
       stopping = s.stop_requested;

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "instrument/native/kept_counts.h"
 #include "trace/waitgraph_trace.pb.h"
 
 namespace waitgraph::shim {
@@ -74,6 +75,11 @@ class Recorder {
   // At most this many buffered events; beyond it (writer stuck) recording
   // stops with a warning rather than eating the program's memory.
   static constexpr size_t kMaxBufferedEvents = size_t{1} << 22;
+  // The writer is woken early, before its next flush_ms tick, when this
+  // many events are buffered: a burst's backlog (48 bytes an event, and the
+  // chunk built from it) stays a few MB instead of growing for flush_ms,
+  // and the allocator is not left holding a large peak afterwards.
+  static constexpr size_t kEarlyWriteEvents = size_t{1} << 14;
   // With nothing to write, an empty "heartbeat" chunk goes out this often.
   static constexpr uint64_t kHeartbeatNs = 100u * 1000 * 1000;
   // A chunk's payload stays under this (a backlog is split into several
@@ -139,6 +145,8 @@ class Recorder {
   void Append(const EventRecord& e);
   // Disables recording with one warning on stderr (first call only).
   void Disable(const char* why);
+  // What it keeps (see kept_counts.h): intern tables, buffered events.
+  void CountKept(KeptCounts& out);
 
  private:
   // Intern tables are looked up by string_view: a hit builds no std::string
@@ -155,6 +163,8 @@ class Recorder {
   // Takes what is pending and writes it as one or more chunks (writer
   // thread only). Returns false on a write error.
   bool FlushPending(Session& session);
+  // Writes `data` (taken from the producers) as one or more chunks.
+  bool WriteTaken(Session& session, PendingData& data);
   // Where the writer's chunks go: the file, or the flight ring around it.
   static std::function<bool(trace::TraceChunk&)> FrameWriterOf(Session& session);
   static void StartRing(Session& session, const std::string& opened);

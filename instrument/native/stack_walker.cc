@@ -12,6 +12,15 @@ StackWalker& TheStackWalker() {
   return *walker;
 }
 
+void StackWalker::CountKept(KeptCounts& out) const {
+  out.emplace_back("stack_walker.code_objects", codes_.size());
+  out.emplace_back("stack_walker.frames", frames_.size());
+  out.emplace_back("stack_walker.sites", sites_.size());
+  out.emplace_back("stack_walker.site_stacks", site_stacks_.size());
+}
+
+void CountStackWalker(KeptCounts& out) { TheStackWalker().CountKept(out); }
+
 void StackWalker::Configure(std::string shim_prefix, std::vector<std::string> library_prefixes) {
   shim_prefix_ = std::move(shim_prefix);
   library_prefixes_ = std::move(library_prefixes);

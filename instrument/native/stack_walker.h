@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "instrument/native/kept_counts.h"
 #include "instrument/native/recorder.h"
 
 namespace waitgraph::shim {
@@ -67,6 +68,8 @@ class StackWalker {
   // (not its callers): an asyncio task's await chain, whose suspended
   // coroutine frames have no f_back. Borrowed; GIL held.
   uint32_t CaptureFrames(Recorder& recorder, PyFrameObject* const* frames, int count);
+  // What it keeps (see kept_counts.h).
+  void CountKept(KeptCounts& out) const;
 
  private:
   struct CodeInfo {

@@ -11,7 +11,8 @@ and set WAITGRAPH_TRACE=<path> (that is what `waitgraph run -- PROGRAM`
 does); the bundled sitecustomize.py starts the shim at interpreter start.
 """
 
-from ._runtime import begin_scope, end_scope, flush, is_running, scope, start, stop, trace_path
+from ._runtime import (begin_scope, end_scope, flush, is_running, kept_counts, scope, start, stop,
+                       trace_path)
 
 __all__ = ["start", "stop", "is_running", "trace_path", "flush", "scope", "begin_scope",
-           "end_scope"]
+           "end_scope", "kept_counts"]

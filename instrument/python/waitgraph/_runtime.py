@@ -77,6 +77,13 @@ def flush():
     return is_running() and _native.flush()
 
 
+def kept_counts():
+    """What the shim keeps in memory now, table by table: {"part.table":
+    entries}. A long-running program's counts level off (dead objects'
+    state is forgotten); a count that keeps growing is a leak to report."""
+    return _native.kept_counts()
+
+
 def begin_scope(name):
     """SCOPE_BEGIN: a named span of the program (e.g. one pytest test, name =
     its node id); findings are attributed to the innermost open scope.

@@ -1,21 +1,26 @@
 """A server making a context per request: batches of asyncio tasks (each in
 its own copy of the context), each setting and reading ContextVars and
 running a helper in copy_context().run. Prints how much VmRSS and VmHWM
-grew between a warm-up and the end, in KB, and a digest of what the
-requests returned (the same with and without the shim). Under the shim,
-what is still buffered for the trace is written out before each
-measurement: what counts is what the shim keeps, not its backlog.
+grew between a warm-up and the end, in KB, a digest of what the requests
+returned (the same with and without the shim) and, under the shim, what
+the shim keeps (waitgraph.kept_counts()) half-way and at the end, as JSON.
+Under the shim, what is still buffered for the trace is written out before
+each measurement: what counts is what the shim keeps, not its backlog.
 
 usage: context_churn.py REQUESTS"""
 import asyncio
 import contextvars
+import json
 import sys
 
 try:
-    from waitgraph import flush
+    from waitgraph import flush, kept_counts
 except ImportError:  # without the shim
     def flush():
         return False
+
+    def kept_counts():
+        return {}
 
 request_id = contextvars.ContextVar("request_id")
 user = contextvars.ContextVar("user", default=None)
@@ -55,12 +60,17 @@ async def serve(first, count):
 async def main(total):
     digest = await serve(0, BATCH)
     before = status_kb()
+    half = None
     for first in range(BATCH, total, BATCH):
         digest += await serve(first, min(BATCH, total - first))
+        if half is None and first + BATCH >= total // 2:
+            flush()
+            half = kept_counts()
     after = status_kb()
     print("rss growth KB: %d" % (after["VmRSS"] - before["VmRSS"]))
     print("hwm growth KB: %d" % (after["VmHWM"] - before["VmHWM"]))
     print("digest: %d" % digest)
+    print("kept: %s" % json.dumps({"half": half, "end": kept_counts()}, sort_keys=True))
 
 
 asyncio.run(main(int(sys.argv[1])))
