@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/kept_counts.h"
+#include "instrument/native/object_ids.h"
 #include "instrument/native/state.h"
 
 namespace waitgraph::shim {
@@ -33,8 +35,14 @@ OwnerSlot& SlotOf(PyObject* lock) {
 }
 
 // Pending acquirers (the slow path) of contended locks, keyed by the lock's
-// entity id. GIL-protected, like everything here.
+// entity id. GIL-protected, like everything here. A lock's entry goes when
+// it is next taken with nobody queued, or when it dies (a lock made per
+// request or per connection): ForgetDeadLock.
 std::unordered_map<uint64_t, std::vector<uint64_t>> g_pending;
+
+void ForgetDeadLock(uint64_t id) {
+  if (!g_pending.empty()) g_pending.erase(id);
+}
 PyObject* g_get_running_loop = nullptr;
 PyObject* g_current_tasks = nullptr;  // asyncio.tasks._current_tasks: loop -> task
 PyObject* g_str_locked = nullptr;
@@ -161,7 +169,10 @@ bool InitAsyncLockOwners(PyObject* module) {
   g_str_locked = PyUnicode_InternFromString("_locked");
   g_str_waiters = PyUnicode_InternFromString("_waiters");
   if (g_str_locked == nullptr || g_str_waiters == nullptr) return false;
+  AddObjectGoneListener(ForgetDeadLock);
   return PyModule_AddFunctions(module, kMethods) == 0;
 }
+
+void CountAsyncLockOwners(KeptCounts& out) { out.emplace_back("async_lock_owners.contended_locks", g_pending.size()); }
 
 }  // namespace waitgraph::shim

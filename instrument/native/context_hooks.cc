@@ -618,7 +618,7 @@ bool InitContextHooks(PyObject* module) {
   g_reads = new std::unordered_map<ReadKey, LastRead, ReadKeyHash>();
   g_vars_of_context = new std::unordered_map<uint64_t, std::vector<uint64_t>>();
   g_named_contexts = new std::unordered_set<uint64_t>();
-  SetObjectGoneListener(ForgetContext);
+  AddObjectGoneListener(ForgetContext);
   g_unrecorded_tokens = new std::unordered_set<PyObject*>();
   g_asyncio_code = new std::unordered_map<PyObject*, bool>();
   g_copy_context_name = PyUnicode_InternFromString("copy_context");

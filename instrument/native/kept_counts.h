@@ -20,6 +20,7 @@ void CountContextHooks(KeptCounts& out);
 void CountRecorder(KeptCounts& out);
 void CountStackWalker(KeptCounts& out);
 void CountLockHooks(KeptCounts& out);
+void CountAsyncLockOwners(KeptCounts& out);
 
 }  // namespace waitgraph::shim
 

@@ -266,6 +266,7 @@ PyObject* KeptCountsPy(PyObject*, PyObject*) {
   CountObjectIds(counts);
   CountContextHooks(counts);
   CountLockHooks(counts);
+  CountAsyncLockOwners(counts);
   CountStackWalker(counts);
   CountRecorder(counts);
   PyObject* dict = PyDict_New();

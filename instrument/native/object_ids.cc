@@ -125,7 +125,15 @@ struct Young {
 std::deque<Young>* g_young;
 constexpr size_t kMaxYoung = 4096;
 constexpr int kReleasesPerId = 4;
-void (*g_gone_listener)(uint64_t id) = nullptr;
+// Who hears of deaths (ObjectGoneListener): a few parts, each with state
+// keyed by ids.
+constexpr int kMaxGoneListeners = 4;
+ObjectGoneListener g_gone_listeners[kMaxGoneListeners] = {};
+int g_gone_listener_count = 0;
+
+void TellListeners(uint64_t id) {
+  for (int i = 0; i < g_gone_listener_count; ++i) g_gone_listeners[i](id);
+}
 
 // The most numerous short-lived objects (asyncio futures and tasks,
 // contexts: one per scheduled callback) are told dead by their type's
@@ -223,16 +231,14 @@ void TellGone() {
   if (g_gone_pending->empty()) return;
   static std::vector<uint64_t>* telling = new std::vector<uint64_t>();
   telling->swap(*g_gone_pending);  // in case the listener frees more of them
-  if (g_gone_listener != nullptr) {
-    for (uint64_t id : *telling) g_gone_listener(id);
-  }
+  for (uint64_t id : *telling) TellListeners(id);
   telling->clear();
 }
 
 // The object of `e` died: its listener hears of it, and the weak reference
 // (without callback: runs no Python code) is released.
 void ReleaseDead(const Entry& e) {
-  if (g_gone_listener != nullptr) g_gone_listener(e.id);
+  TellListeners(e.id);
   Py_DECREF(e.weakref);
 }
 
@@ -298,7 +304,9 @@ bool InitObjectIds(PyObject* /*module*/) {
   return true;
 }
 
-void SetObjectGoneListener(void (*listener)(uint64_t id)) { g_gone_listener = listener; }
+void AddObjectGoneListener(ObjectGoneListener listener) {
+  if (g_gone_listener_count < kMaxGoneListeners) g_gone_listeners[g_gone_listener_count++] = listener;
+}
 
 void CountObjectIds(KeptCounts& out) {
   out.emplace_back("object_ids.ids", g_by_object->size());

@@ -31,9 +31,12 @@ uint64_t NewEntityId();
 uint64_t ObjectId(PyObject* obj);
 // Called with the id of each object that dies while it has one, soon after
 // the death: at a later ObjectId() call that makes a new id, or a sweep
-// (never inside a Py_DECREF; GIL held; must not raise or call Python). One listener (the
-// context hooks forget a dead context's state).
-void SetObjectGoneListener(void (*listener)(uint64_t id));
+// (never inside a Py_DECREF; GIL held; must not raise or call Python).
+// Listeners forget what they keep by id: the context hooks a dead
+// context's state, the asyncio lock owners a dead lock's acquirers. At
+// most four (module init).
+using ObjectGoneListener = void (*)(uint64_t id);
+void AddObjectGoneListener(ObjectGoneListener listener);
 // Module init. False (with a Python error) on failure.
 bool InitObjectIds(PyObject* module);
 

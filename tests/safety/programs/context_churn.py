@@ -1,6 +1,8 @@
 """A server making a context per request: batches of asyncio tasks (each in
-its own copy of the context), each setting and reading ContextVars and
-running a helper in copy_context().run. Prints how much VmRSS and VmHWM
+its own copy of the context), each setting and reading ContextVars,
+running a helper in copy_context().run and taking a lock of its own that a
+second task of the request waits for (a contended asyncio.Lock made per
+request, as per-connection locks are). Prints how much VmRSS and VmHWM
 grew between a warm-up and the end, in KB, a digest of what the requests
 returned (the same with and without the shim) and, under the shim, what
 the shim keeps (waitgraph.kept_counts()) half-way and at the end, as JSON.
@@ -46,10 +48,18 @@ def load_user(i):
         user.reset(token)
 
 
+async def audit(lock):
+    async with lock:  # queues: handle() holds it
+        return 1
+
+
 async def handle(i):
     request_id.set(i)
-    await asyncio.sleep(0)
-    return contextvars.copy_context().run(load_user, i) + (user.get() is None)
+    lock = asyncio.Lock()
+    async with lock:
+        auditor = asyncio.ensure_future(audit(lock))
+        await asyncio.sleep(0)
+    return contextvars.copy_context().run(load_user, i) + (user.get() is None) + await auditor
 
 
 async def serve(first, count):
