@@ -49,6 +49,43 @@ std::string DescribeHolder(const Model& model, const analyzer::PoolHolder& h) {
   return out;
 }
 
+analyzer::StackId HolderStack(const analyzer::PoolHolder& h) { return h.wait ? h.wait->stack : h.stack; }
+
+// The holder a finding points at, the same from run to run whichever
+// episode happened to last longest: the first (in time) whose stack
+// reaches the program's own code; else the first with any frame (a holder
+// submitted from library code only, e.g. asyncio's run_in_executor called
+// by a task that is asgiref's own coroutine). Null if none has a stack.
+const analyzer::PoolHolder* PrimaryHolder(const Model& model,
+                                          const std::vector<const SaturationEpisode*>& episodes) {
+  const analyzer::PoolHolder* any = nullptr;
+  for (const SaturationEpisode* ep : episodes) {
+    for (const auto& h : ep->holders) {
+      const analyzer::Frame* fr = model.UserFrame(HolderStack(h));
+      if (fr == nullptr) continue;
+      if (!fr->library) return &h;
+      if (any == nullptr) any = &h;
+    }
+  }
+  return any;
+}
+
+// What identifies the finding across runs: the pool's kind and every
+// holder of every episode past the threshold (sorted, unique), not only
+// the longest episode's.
+std::vector<std::string> FingerprintParts(const Model& model,
+                                          const std::vector<const SaturationEpisode*>& episodes) {
+  std::vector<std::string> parts{episodes.front()->kind == PoolKind::kExecutor ? "executor" : "limiter"};
+  for (const SaturationEpisode* ep : episodes) {
+    for (const auto& h : ep->holders) {
+      parts.push_back(FingerprintPart(model, h.job.empty() ? "holder" : h.job, HolderStack(h)));
+    }
+  }
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+  return parts;
+}
+
 constexpr char kDoNotHold[] =
     "do not hold a worker while waiting for something slow (a lock, another request, a "
     "queue)";
@@ -152,11 +189,9 @@ void ExecutorSaturationRule::Check(const AnalysisInput& input,
     const SaturationEpisode& ep = *p.longest;
     findings::Finding f = NewFinding(info());
     std::vector<std::string> holders;
-    std::vector<std::string> parts{ep.kind == PoolKind::kExecutor ? "executor" : "limiter"};
     for (const auto& h : ep.holders) {
       holders.push_back(DescribeHolder(model, h));
-      const analyzer::Wait* wait = h.wait ? &*h.wait : nullptr;
-      analyzer::StackId stack = wait ? wait->stack : h.stack;
+      analyzer::StackId stack = HolderStack(h);
       findings::RelatedLocation rel;
       rel.set_role("holds a worker");
       rel.set_message(holders.back());
@@ -164,19 +199,18 @@ void ExecutorSaturationRule::Check(const AnalysisInput& input,
       if (fr != nullptr) *rel.mutable_location() = ToLocation(*fr);
       for (auto& loc : ToStack(model, stack)) *rel.add_stack() = std::move(loc);
       *f.add_related() = std::move(rel);
-      if (fr != nullptr && !f.has_location()) {
-        *f.mutable_location() = ToLocation(*fr);
-        for (auto& loc : ToStack(model, stack)) *f.add_stack() = std::move(loc);
-      }
-      parts.push_back(FingerprintPart(model, h.job.empty() ? "holder" : h.job, stack));
     }
+    if (const analyzer::PoolHolder* h = PrimaryHolder(model, p.episodes)) {
+      analyzer::StackId stack = HolderStack(*h);
+      *f.mutable_location() = ToLocation(*model.UserFrame(stack));
+      for (auto& loc : ToStack(model, stack)) *f.add_stack() = std::move(loc);
+    }
+    std::vector<std::string> parts = FingerprintParts(model, p.episodes);
     if (!f.has_location() && ep.queued_stack != 0) {
       if (const analyzer::Frame* fr = model.UserFrame(ep.queued_stack)) {
         *f.mutable_location() = ToLocation(*fr);
       }
     }
-    std::sort(parts.begin(), parts.end());
-    parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
     std::string often = p.episodes.size() == 1 ? "" : absl::StrCat(" (", p.episodes.size(),
                                                                      " times)");
     f.set_headline(absl::StrCat(ep.kind == PoolKind::kExecutor ? "every worker" : "every token",

@@ -90,6 +90,20 @@ TEST(ExecutorSaturation, AnyioLimiterHoldersAreTheSampledWorkerThreads) {
                                       "waiting in queue.Queue.get"));
 }
 
+// One finding per pool, the same from run to run: it tells the longest
+// episode's duration but points at the first holder submitted from the
+// program's own code, not at whichever episode lasted longest (asgiref's
+// suite: a stdlib line one run, the test's line the next).
+TEST(ExecutorSaturation, PointsAtTheProgramsLineWhicheverEpisodeLastedLongest) {
+  auto a = Analyse("executor_saturated_twice");
+  const findings::Finding* f = Find(*a, "executor-saturation");
+  ASSERT_NE(f, nullptr);
+  EXPECT_THAT(f->message(), HasSubstr("for 1.20 s (2 times)"));
+  EXPECT_EQ(f->location().line(), 12u);
+  EXPECT_THAT(f->location().path(), HasSubstr("app.py"));
+  EXPECT_THAT(f->message(), HasSubstr("held by: single_thread_executor runs audit"));
+}
+
 TEST(ExecutorSaturation, ThresholdIsConfigurable) {
   setenv("WAITGRAPH_SATURATION_MS", "1000", 1);
   auto a = Analyse("limiter_saturated_by_streams");
