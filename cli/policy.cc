@@ -1,5 +1,7 @@
 #include "cli/policy.h"
 
+#include "cli/output_file.h"
+
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
@@ -327,9 +329,10 @@ absl::Status WriteBaseline(const std::string& path, const std::vector<findings::
   if (!google::protobuf::util::MessageToJsonString(baseline, &json, options).ok()) {
     return absl::InternalError("cannot encode the baseline");
   }
-  std::ofstream out(path, std::ios::trunc);
-  out << json;
-  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write baseline ", path));
+  std::string error;
+  if (!WriteOutputFile(path, json, error)) {
+    return absl::PermissionDeniedError(absl::StrCat("baseline: ", error));
+  }
   return absl::OkStatus();
 }
 

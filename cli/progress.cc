@@ -6,18 +6,10 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "cli/output_file.h"
 
 namespace waitgraph::cli {
 namespace {
-
-void WriteAll(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n <= 0) return;  // stderr gone: progress is not worth an error
-    done += size_t(n);
-  }
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cli/output_file.h"
 #include "cli/render_json.h"
 #include "cli/render_junit.h"
 #include "cli/render_sarif.h"
@@ -97,13 +98,7 @@ bool WriteOutput(const std::string& path, const std::string& text, std::string& 
     std::cout << text << std::flush;
     return true;
   }
-  std::ofstream out(path, std::ios::trunc);
-  if (out) out << text;
-  if (!out) {
-    error = absl::StrCat("cannot write ", path, ": ", std::strerror(errno));
-    return false;
-  }
-  return true;
+  return WriteOutputFile(path, text, error);
 }
 
 }  // namespace waitgraph::cli

@@ -39,7 +39,8 @@ struct RenderOptions {
 };
 std::string Render(const std::vector<findings::Report>& reports, const RenderOptions& options);
 
-// Writes `text` to `path` ("-" = stdout). False, with `error`, if it cannot.
+// Writes `text` to `path` ("-" = stdout; a file as output_file.h says).
+// False, with `error`, if it cannot.
 bool WriteOutput(const std::string& path, const std::string& text, std::string& error);
 
 }  // namespace waitgraph::cli

@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/json_writer.h"
 #include "cli/options.h"
+#include "cli/output_file.h"
 #include "cli/policy.h"
 #include "cli/process_tree.h"
 #include "cli/report.h"
@@ -408,23 +409,10 @@ std::vector<findings::Report> ReportAfterHang(const Hang& hang, pid_t child, Run
   return reports;
 }
 
-// Writes all of `text` to `fd`, retrying short writes and EINTR.
-bool WriteAll(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
 
-// --model-stats: what each trace's analysis keeps now, written to a
-// temporary file renamed over `path` (a reader never sees half of it). The
-// temporary file gets a fresh name, created exclusively with mode 0600
-// (mkstemp): a name next to `path` that someone else planted, or a symlink,
-// is never written through.
+// --model-stats: what each trace's analysis keeps now, written as
+// output_file.h says (a reader never sees half of it; nothing someone else
+// planted at `path` is written through).
 void WriteModelStats(const RunTraces& traces, const std::string& path) {
   std::string json = "{\"traces\": [";
   bool first_trace = true;
@@ -441,12 +429,8 @@ void WriteModelStats(const RunTraces& traces, const std::string& path) {
     json += "}}";
   }
   json += "]}\n";
-  std::string tmp = absl::StrCat(path, ".XXXXXX");
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) return;  // a statistic, not the report: never fails the run
-  bool written = WriteAll(fd, json);
-  written = close(fd) == 0 && written;
-  if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+  std::string error;
+  WriteOutputFile(path, json, error);  // a statistic, not the report: never fails the run
 }
 
 // Rewrites --model-stats at most once a second while following.

@@ -9,7 +9,10 @@ written through:
   - the per-user directory (${TMPDIR}/waitgraph-<uid>) pre-created by the
     other user, or a symlink there: `run` refuses it, the shim writes no
     pointer, and nothing lands in it.
-  - a symlink at `--model-stats FILE`'s old temporary name (FILE.tmp).
+  - a symlink at `--model-stats FILE`'s old temporary name (FILE.tmp);
+  - a symlink at `run --report FILE` aiming at a root-only file (the report
+    replaces the symlink), or at a device (/dev/null: refused, exit 4);
+    `--report /dev/stdout` still prints the report (cli/output_file.h).
 Traces are created 0600, the per-user directory and run directories 0700,
 and the program's arguments are recorded only with an opt-in.
 
@@ -31,6 +34,8 @@ import wgtest  # noqa: E402
 PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs", "small_service.py")
 SECRET = "--password=hunter2-not-for-traces"
 LIMIT = 30.0
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 def as_nobody(*argv):
@@ -61,7 +66,7 @@ def main():
     os.chmod(root, 0o755)  # the other user must reach the shared directories inside
     try:
         checks = [planted_symlink, precreated_file, foreign_user_dir, symlinked_user_dir,
-                  planted_stats_symlink]
+                  planted_stats_symlink, planted_report_symlinks]
         if os.geteuid() != 0:  # setpriv needs root to act as another user
             print("not root: skipping the checks with files planted by another user")
             checks = []
@@ -135,9 +140,43 @@ def planted_stats_symlink(args, shared, c):
     if c.expect(os.path.isfile(stats) and not os.path.islink(stats), "the statistics were written"):
         with open(stats) as f:
             c.expect("kept" in json.load(f)["traces"][0], "they are the kept counts")
-        c.expect(mode(stats) == 0o600, "mode 0600 (got %04o)" % mode(stats))
+        c.expect(mode(stats) == 0o666 & ~UMASK, "a plain create's mode (got %04o)" % mode(stats))
     left = sorted(os.path.basename(p) for p in glob.glob(stats + ".*"))
     c.expect(left == ["stats.json.tmp"], "no temporary file is left beside it", str(left))
+
+
+def planted_report_symlinks(args, shared, c):
+    print("== symlinks planted at `run --report FILE`")
+    victim = root_only_file(shared)
+    report = os.path.join(shared, "report.txt")
+    as_nobody("ln", "-s", victim, report)
+    r = wgtest.run([args.waitgraph, "run", "--report", report, "--", args.python, PROGRAM],
+                   limit=LIMIT, env=clean_env(shared), cwd=shared)
+    c.expect(r.returncode == 0, "`run --report` over a planted symlink runs", r.describe())
+    with open(victim) as f:
+        c.expect(f.read() == "root's data\n", "the symlink's target is untouched")
+    st = os.lstat(report)
+    c.expect(stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid(),
+             "the report replaced the symlink with a file of ours")
+    with open(report) as f:
+        c.expect("waitgraph" in f.read(), "it holds the report")
+    left = glob.glob(report + ".*")
+    c.expect(left == [], "no temporary file is left beside it", str(left))
+
+    device = os.path.join(shared, "device.txt")
+    as_nobody("ln", "-s", "/dev/null", device)
+    r = wgtest.run([args.waitgraph, "run", "--report", device, "--", args.python, PROGRAM],
+                   limit=LIMIT, env=clean_env(shared), cwd=shared)
+    lines = r.stderr.decode().strip().splitlines()
+    c.expect(r.returncode == 4 and lines and "cannot write %s" % device in lines[-1] and
+             "not followed" in lines[-1],
+             "a symlink to a device made by someone else in a shared directory is refused (exit 4)",
+             r.describe())
+
+    r = wgtest.run([args.waitgraph, "run", "--report", "/dev/stdout", "--", args.python, PROGRAM],
+                   limit=LIMIT, env=clean_env(shared), cwd=shared)
+    c.expect(r.returncode == 0 and b"waitgraph" in r.stdout, "`--report /dev/stdout` prints the report",
+             r.describe())
 
 
 def foreign_user_dir(args, shared, c):
