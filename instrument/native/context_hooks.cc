@@ -71,10 +71,12 @@ struct LastRead {
   uint64_t set_epoch = 0;  // var's `epoch` at the last recorded set
 };
 
-// Keys hold a strong reference: a ContextVar cannot be weakly referenced,
-// and keeping it alive means its address (our key) is never reused for
-// another var while the process runs. Vars are meant to be long-lived
-// module globals, so this costs little.
+// Keys are borrowed: a ContextVar cannot be weakly referenced, so the
+// type's tp_dealloc is wrapped (VarDealloc) to drop a var's entry as it
+// dies, before its address can be another var's. Vars are meant to be
+// module globals, but a program that makes one per request or per object
+// (a library's "ContextVar(f'{name}-{id}')") must neither keep them alive
+// nor grow this table.
 std::unordered_map<PyObject*, VarInfo>* g_vars;
 // The last recorded read of each (context, var): a read that would say the
 // same thing again (same outcome, nothing set since) is not recorded.
@@ -111,9 +113,9 @@ uint64_t ContextId() {
 
 // The VarInfo of each recently used var, by address: ContextVar.get is the
 // hottest hook (a request handler reads a few vars many times), and a
-// slot's compare is cheaper than the map's hash look-up. A slot can never
-// go stale: g_vars holds its var (so the address is never another var's)
-// and never drops an entry (so the VarInfo does not move).
+// slot's compare is cheaper than the map's hash look-up. A slot never goes
+// stale: a var's death empties its slot with its entry (VarDealloc), and
+// an entry does not move while it is in the map.
 struct VarSlot {
   PyObject* var = nullptr;
   VarInfo* info = nullptr;
@@ -124,7 +126,6 @@ VarSlot g_var_slots[kVarSlots];
 VarInfo* VarSlow(PyObject* var) {
   auto it = g_vars->find(var);
   if (it == g_vars->end()) {
-    Py_INCREF(var);
     it = g_vars->emplace(var, VarInfo{}).first;
     it->second.id = NewEntityId();
   }
@@ -132,6 +133,18 @@ VarInfo* VarSlow(PyObject* var) {
   slot.var = var;
   slot.info = &it->second;
   return &it->second;
+}
+
+destructor g_original_var_dealloc = nullptr;
+
+// ContextVar's tp_dealloc, wrapped (installed at module init, for good):
+// the var's entry and cache slot go with it. ContextVar has no finalizer
+// and cannot be subclassed, so every var dies through here.
+void VarDealloc(PyObject* var) {
+  VarSlot& slot = g_var_slots[(reinterpret_cast<uintptr_t>(var) >> 4) % kVarSlots];
+  if (slot.var == var) slot = VarSlot{};
+  if (!g_vars->empty()) g_vars->erase(var);
+  g_original_var_dealloc(var);
 }
 
 VarInfo* Var(PyObject* var) {
@@ -615,6 +628,8 @@ void CountContextHooks(KeptCounts& out) {
 
 bool InitContextHooks(PyObject* module) {
   g_vars = new std::unordered_map<PyObject*, VarInfo>();
+  g_original_var_dealloc = PyContextVar_Type.tp_dealloc;
+  PyContextVar_Type.tp_dealloc = VarDealloc;
   g_reads = new std::unordered_map<ReadKey, LastRead, ReadKeyHash>();
   g_vars_of_context = new std::unordered_map<uint64_t, std::vector<uint64_t>>();
   g_named_contexts = new std::unordered_set<uint64_t>();

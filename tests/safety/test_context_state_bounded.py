@@ -2,7 +2,8 @@
 """Issue 13 item 8: the shim's per-context state levels off in a server
 making a context per request. programs/context_churn.py serves 120,000
 request-like asyncio tasks (a context each, plus a copy_context().run per
-request, ContextVar sets, resets and gets) and prints what the shim keeps
+request, ContextVar sets, resets and gets, a ContextVar and a contended
+asyncio.Lock made per request) and prints what the shim keeps
 (waitgraph.kept_counts(), table by table) half-way and at the end, and how
 much VmRSS and VmHWM grew after a warm-up. The state of a dead context is
 forgotten when it dies (instrument/native/context_hooks.cc), so under the

@@ -1,13 +1,15 @@
 """A server making a context per request: batches of asyncio tasks (each in
 its own copy of the context), each setting and reading ContextVars,
-running a helper in copy_context().run and taking a lock of its own that a
-second task of the request waits for (a contended asyncio.Lock made per
-request, as per-connection locks are). Prints how much VmRSS and VmHWM
-grew between a warm-up and the end, in KB, a digest of what the requests
-returned (the same with and without the shim) and, under the shim, what
-the shim keeps (waitgraph.kept_counts()) half-way and at the end, as JSON.
-Under the shim, what is still buffered for the trace is written out before
-each measurement: what counts is what the shim keeps, not its backlog.
+running a helper in copy_context().run, setting a ContextVar made for the
+request alone (as libraries that make a var per object do) and taking a
+lock of its own that a second task of the request waits for (a contended
+asyncio.Lock made per request, as per-connection locks are). Prints how
+much VmRSS and VmHWM grew between a warm-up and the end, in KB, a digest
+of what the requests returned (the same with and without the shim) and,
+under the shim, what the shim keeps (waitgraph.kept_counts()) half-way and
+at the end, as JSON. Under the shim, what is still buffered for the trace
+is written out before each measurement: what counts is what the shim
+keeps, not its backlog.
 
 usage: context_churn.py REQUESTS"""
 import asyncio
@@ -55,11 +57,14 @@ async def audit(lock):
 
 async def handle(i):
     request_id.set(i)
+    scratch = contextvars.ContextVar("scratch")
+    scratch.set(i)
     lock = asyncio.Lock()
     async with lock:
         auditor = asyncio.ensure_future(audit(lock))
         await asyncio.sleep(0)
-    return contextvars.copy_context().run(load_user, i) + (user.get() is None) + await auditor
+    return (contextvars.copy_context().run(load_user, i) + (user.get() is None) + await auditor +
+            scratch.get() - i)
 
 
 async def serve(first, count):
