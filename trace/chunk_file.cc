@@ -51,16 +51,25 @@ std::string FrameChunk(std::string_view payload) {
 }
 
 bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload) {
+  return EncodeChunk(chunk, std::string_view(), zstd_level, payload);
+}
+
+bool EncodeChunk(const TraceChunk& chunk, std::string_view events, int zstd_level,
+                 std::string& payload) {
   payload.clear();
   if (zstd_level == 0) {
     TraceChunk plain = chunk;
     plain.set_format_version(kFormatUncompressed);
-    return plain.SerializeToString(&payload);
+    if (!plain.SerializeToString(&payload)) return false;
+    payload.append(events);
+    return true;
   }
   // The body is the whole chunk serialized as it is (no copy: a reader's
   // merge sets format_version and sequence to the same values again).
   std::string raw;
-  if (!chunk.SerializeToString(&raw)) return false;
+  raw.reserve(chunk.ByteSizeLong() + events.size());  // the events appended without a copy
+  if (!chunk.AppendToString(&raw)) return false;
+  raw.append(events);
   // One compression context and one output buffer per writing thread, kept:
   // ZSTD_compress would allocate and clear a fresh context for every chunk
   // (a chunk goes out every 50 ms), and a new buffer would be zero-filled.

@@ -51,6 +51,13 @@ std::string FrameChunk(std::string_view payload);
 // at `zstd_level`), or format 1 with `zstd_level` 0. False if it cannot be
 // encoded (cannot happen below kMaxFramePayload).
 bool EncodeChunk(const TraceChunk& chunk, int zstd_level, std::string& payload);
+// The same for `chunk` plus `events`, entries appended by AppendEvent
+// (trace/chunk_split.h), that `chunk` holds no message for: the shim's
+// writer, which encodes its events without a protobuf message each. The
+// payload is the one EncodeChunk gives for the chunk with those events in
+// chunk.events(), when `chunk` sets no field after events.
+bool EncodeChunk(const TraceChunk& chunk, std::string_view events, int zstd_level,
+                 std::string& payload);
 // Parses a frame's payload into `chunk`, decompressing a format-2 body.
 // False if it is not a chunk (a chunk of a newer format parses: check its
 // format_version before using it), and then `why` says why, in words.

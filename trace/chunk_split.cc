@@ -156,4 +156,47 @@ bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFiel
   return true;
 }
 
+namespace {
+
+// An event's entry is built in a small stack buffer and appended at once:
+// its tag, its length (one byte: the body is at most a tag and ten bytes per
+// field), then the body.
+constexpr size_t kMaxEventBody = 8 * (1 + 10);
+static_assert(kMaxEventBody < 0x80, "an event's length must fit in one varint byte");
+
+inline uint8_t* PutVarint(uint64_t value, uint8_t* p) {
+  while (value >= 0x80) {
+    *p++ = uint8_t(value | 0x80);
+    value >>= 7;
+  }
+  *p++ = uint8_t(value);
+  return p;
+}
+
+// One varint field, left out when zero (proto3).
+inline uint8_t* PutField(int field, uint64_t value, uint8_t* p) {
+  if (value == 0) return p;
+  *p++ = uint8_t(field << 3 | kVarint);
+  return PutVarint(value, p);
+}
+
+}  // namespace
+
+void AppendEvent(const EventFields& e, std::string& out) {
+  uint8_t entry[2 + kMaxEventBody];
+  uint8_t* const body = entry + 2;
+  uint8_t* p = body;
+  p = PutField(1, e.time_delta_ns, p);
+  p = PutField(2, e.thread, p);
+  p = PutField(3, uint64_t(int64_t(e.kind)), p);  // an enum is an int32 on the wire
+  p = PutField(4, e.subject, p);
+  p = PutField(5, e.object, p);
+  p = PutField(6, e.stack, p);
+  p = PutField(7, e.name, p);
+  p = PutField(8, uint64_t(e.arg), p);
+  entry[0] = uint8_t(kEventsField << 3 | kLengthDelimited);
+  entry[1] = uint8_t(p - body);
+  out.append(reinterpret_cast<const char*>(entry), size_t(p - entry));
+}
+
 }  // namespace waitgraph::trace

@@ -42,6 +42,15 @@ struct EventFields {
 // `rest` are then unspecified.
 bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFields>& events);
 
+// The writing side (the shim's writer thread): appends `event` to `out` as
+// one TraceChunk.events entry (field 8), byte for byte as protobuf
+// serializes it (fields in number order, zero values left out, the kind
+// sign-extended like an int32). The rest of a chunk serialized by protobuf
+// followed by its events appended this way is the chunk protobuf would
+// serialize, as long as the chunk sets no field after events (a writer's
+// chunks never do: checkpoint and zstd_body are set on other chunks).
+void AppendEvent(const EventFields& event, std::string& out);
+
 }  // namespace waitgraph::trace
 
 #endif  // WAITGRAPH_TRACE_CHUNK_SPLIT_H_

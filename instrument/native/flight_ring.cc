@@ -66,6 +66,16 @@ void EventRefs(const trace::Event& e, Ids& refs) {
   }
 }
 
+// The same for an event the writer has not made a message of.
+template <typename Ids>
+void EventRefs(const EventRecord& e, Ids& refs) {
+  AddUnique(refs.stacks, e.stack);
+  AddUnique(refs.strings, e.name);
+  if (e.kind == trace::LOCK_ORDER && e.arg > 0 && e.arg <= int64_t(UINT32_MAX)) {
+    AddUnique(refs.stacks, uint32_t(e.arg));
+  }
+}
+
 // What `chunk` names: its frames' strings, its stacks' frames, its events'
 // stacks and names.
 template <typename Ids>
@@ -162,7 +172,8 @@ void FlightRing::Defined::Add(const trace::TraceChunk& chunk) {
   for (const auto& s : chunk.stacks()) Mark(stacks, s.id());
 }
 
-bool FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
+bool FlightRing::Prepare(int& fd, trace::TraceChunk& chunk,
+                         const std::vector<const EventRecord*>& events) {
   if (!failed_ && !chunks_.empty() && size_ + chunk_budget() > max_bytes_ && !Wrap(fd, chunk.sequence())) {
     if (errno == 0) errno = EIO;
     failed_ = true;
@@ -186,6 +197,7 @@ bool FlightRing::Prepare(int& fd, trace::TraceChunk& chunk) {
   }
   Ids refs;
   for (const trace::Event& e : chunk.events()) EventRefs(e, refs);
+  for (const EventRecord* e : events) EventRefs(*e, refs);
   for (uint32_t id : refs.strings) {
     if (!Has(defined_.strings, id)) AddUnique(missing.strings, id);
   }

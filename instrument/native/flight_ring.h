@@ -56,7 +56,8 @@ class FlightRing {
   // file growing; false (with errno) if it failed for want of space
   // (ENOSPC, EDQUOT, EFBIG): the storage is full, the chunk is not to be
   // written, and the writer stops with its one warning.
-  bool Prepare(int& fd, trace::TraceChunk& chunk);
+  // `events`: the chunk's events, which the message does not hold.
+  bool Prepare(int& fd, trace::TraceChunk& chunk, const std::vector<const EventRecord*>& events);
   // Appends `frame` (the chunk numbered `sequence`). False with errno.
   bool Write(int fd, const std::string& frame, uint64_t sequence);
 

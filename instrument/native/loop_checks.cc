@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "instrument/native/emit.h"
+#include "instrument/native/instance_attrs.h"
 #include "instrument/native/interp_frames.h"
 #include "instrument/native/object_ids.h"
 #include "instrument/native/recorder.h"
@@ -86,6 +87,21 @@ PyObject* RunningLoop() {
     return Py_NewRef(Py_None);
   }
   return r;
+}
+
+// loop._closed and loop._thread_id, read per call_soon/create_* (and per
+// call_soon_threadsafe): straight from the loop's inline values when they
+// are there (instance_attrs.h), else by the generic look-up.
+WgAttrSlot g_closed_slot, g_threadsafe_closed_slot, g_thread_id_slot;
+
+// `loop`'s attribute `name`: 1 and a new reference in *value, 0 if it has
+// none, -1 with an exception set (as _PyObject_LookupAttr).
+int LoopAttr(PyObject* loop, PyObject* name, WgAttrSlot* slot, PyObject** value) {
+  if (PyObject* v = WgInstanceAttr(loop, name, slot)) {
+    *value = Py_NewRef(v);
+    return 1;
+  }
+  return _PyObject_LookupAttr(loop, name, value);
 }
 
 // self._loop (new reference) or nullptr when absent/None.
@@ -280,13 +296,13 @@ PyObject* LoopCallPre(PyObject*, PyObject* const* args, size_t nargsf, PyObject*
   PyObject* loop = args[2];
   bool suspect = false;
   PyObject* closed = nullptr;
-  if (_PyObject_LookupAttr(loop, s_closed, &closed) > 0) {
+  if (LoopAttr(loop, s_closed, &g_closed_slot, &closed) > 0) {
     suspect = closed == Py_True;
     Py_DECREF(closed);
   }
   if (!suspect && (flags & kCheckThread)) {
     PyObject* tid = nullptr;
-    if (_PyObject_LookupAttr(loop, s_thread_id, &tid) > 0) {
+    if (LoopAttr(loop, s_thread_id, &g_thread_id_slot, &tid) > 0) {
       if (tid != Py_None && PyLong_Check(tid)) {
         unsigned long owner = PyLong_AsUnsignedLong(tid);
         if (PyErr_Occurred()) {
@@ -440,7 +456,7 @@ PyObject* CallSoonThreadsafePre(PyObject*, PyObject* const* args, size_t nargsf,
     Py_RETURN_NONE;
   }
   PyObject* closed = nullptr;
-  if (_PyObject_LookupAttr(loop, s_closed, &closed) <= 0) {  // not a loop as we know it
+  if (LoopAttr(loop, s_closed, &g_threadsafe_closed_slot, &closed) <= 0) {  // not a loop as we know it
     PyErr_Clear();
     Py_RETURN_NONE;
   }

@@ -37,6 +37,15 @@ struct EventRecord {
   uint32_t kind;
 };
 
+// The events of one chunk as the writer hands them to be written: the
+// records (the flight ring looks at the ids they name) and their encoding
+// (trace::AppendEvent), which the chunk's message does not hold: no
+// protobuf message is built per event.
+struct ChunkEvents {
+  std::vector<const EventRecord*> records;
+  std::string encoded;
+};
+
 struct FrameDef {
   uint32_t id, file, function, line;
   bool library;
@@ -166,7 +175,7 @@ class Recorder {
   // Writes `data` (taken from the producers) as one or more chunks.
   bool WriteTaken(Session& session, PendingData& data);
   // Where the writer's chunks go: the file, or the flight ring around it.
-  static std::function<bool(trace::TraceChunk&)> FrameWriterOf(Session& session);
+  static std::function<bool(trace::TraceChunk&, const ChunkEvents&)> FrameWriterOf(Session& session);
   static void StartRing(Session& session, const std::string& opened);
   void ResetTables();
   // Counts `bytes` more remembered; past kMaxRememberedBytes forgets the

@@ -314,5 +314,32 @@ TEST(ShimRecording, ExplicitApi) {
   fs::remove_all(tmp);
 }
 
+// The loop checks read loop._closed and loop._thread_id from the loop's
+// inline values when they are there (native/instance_attrs.h): a closed
+// loop, one whose attributes moved into a dict, a loop class given a
+// `_closed` property after the shim first read it (and losing it again),
+// and a loop run by another thread are each seen as Python sees them. One
+// LOOP_CALL per line the program prints as suspect, none for the others.
+TEST(ShimRecording, LoopChecksSeeTheLoopStateWhereverItIsKept) {
+  std::string tmp = TempDir();
+  std::string trace_path = tmp + "/loop_state.wgtrace";
+  Child c = Spawn(Program("loop_state_program.py"), trace_path, tmp);
+  std::string out = ReadAll(c.out_fd);
+  close(c.out_fd);
+  int status = Wait(c.pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  Trace t = DecodeFile(trace_path);
+  ASSERT_TRUE(t.ok);
+  std::vector<uint32_t> lines;  // the program's line of each call_soon check that fired
+  for (const Event* e : Find(t, trace::LOOP_CALL, "call_soon")) {
+    ASSERT_GE(e->stack.size(), 2u);
+    EXPECT_EQ(e->stack[0].function, "call_soon_on");
+    lines.push_back(e->stack[1].line);
+  }
+  // plain closed, dict closed, patched after, other thread.
+  EXPECT_THAT(lines, ::testing::ElementsAre(27, 34, 46, 57)) << out;
+  fs::remove_all(tmp);
+}
+
 }  // namespace
 }  // namespace waitgraph::shimtest

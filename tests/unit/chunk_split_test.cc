@@ -209,5 +209,77 @@ TEST(ChunkSplit, DamagedChunksFailAlikeOrDecodeAlike) {
   EXPECT_GT(decoded, 1000);  // not all of them fail
 }
 
+// The writing side: the shim's writer encodes events with AppendEvent and
+// appends them to the rest of the chunk serialized by protobuf. That must
+// be the very bytes protobuf writes for the chunk holding those events (the
+// on-disk format does not change), for zeros (left out), the widest values,
+// negative args (10 bytes) and every field alone.
+EventFields RandomFields(std::mt19937_64& rng) {
+  auto value = [&rng]() -> uint64_t {
+    switch (rng() % 5) {
+      case 0: return 0;
+      case 1: return rng() % 128;
+      case 2: return rng() % (1u << 21);
+      case 3: return ~uint64_t{0} - rng() % 3;
+      default: return rng();
+    }
+  };
+  EventFields e;
+  e.time_delta_ns = value();
+  e.thread = value();
+  e.subject = value();
+  e.object = value();
+  e.arg = int64_t(value());
+  e.stack = uint32_t(value());
+  e.name = uint32_t(value());
+  e.kind = int32_t(rng() % 3 == 0 ? 0 : rng() % 3 == 0 ? value() : 1 + rng() % 60);
+  return e;
+}
+
+TEST(ChunkSplit, AppendEventWritesWhatProtobufWrites) {
+  std::mt19937_64 rng(56);
+  for (int round = 0; round < 200; ++round) {
+    TraceChunk chunk;
+    chunk.set_format_version(kFormatVersion);
+    chunk.set_sequence(round);
+    chunk.set_base_time_ns(rng());
+    if (round % 2) chunk.add_strings()->set_value("Future.result");
+    if (round % 3) chunk.add_stacks()->add_frames(7);
+    TraceChunk with_events = chunk;
+    std::string appended;
+    const int count = round == 0 ? 0 : 1 + int(rng() % 50);
+    for (int i = 0; i < count; ++i) {
+      const EventFields e = round == 1 && i < 9 ? EventFields{} : RandomFields(rng);
+      e.CopyTo(*with_events.add_events());
+      AppendEvent(e, appended);
+    }
+    ASSERT_EQ(chunk.SerializeAsString() + appended, with_events.SerializeAsString()) << round;
+    for (int level : {0, kZstdLevel}) {
+      std::string by_protobuf, by_append;
+      ASSERT_TRUE(EncodeChunk(with_events, level, by_protobuf));
+      ASSERT_TRUE(EncodeChunk(chunk, appended, level, by_append));
+      EXPECT_EQ(by_append, by_protobuf) << round << " level " << level;
+    }
+  }
+  for (int field = 0; field < 8; ++field) {  // each field alone, at its widest
+    EventFields e;
+    switch (field) {
+      case 0: e.time_delta_ns = ~uint64_t{0}; break;
+      case 1: e.thread = ~uint64_t{0}; break;
+      case 2: e.kind = -1; break;
+      case 3: e.subject = ~uint64_t{0}; break;
+      case 4: e.object = ~uint64_t{0}; break;
+      case 5: e.stack = ~uint32_t{0}; break;
+      case 6: e.name = ~uint32_t{0}; break;
+      default: e.arg = INT64_MIN; break;
+    }
+    TraceChunk one;
+    e.CopyTo(*one.add_events());
+    std::string appended;
+    AppendEvent(e, appended);
+    EXPECT_EQ(appended, one.SerializeAsString()) << field;
+  }
+}
+
 }  // namespace
 }  // namespace waitgraph::trace

@@ -125,14 +125,43 @@ def _expand(path):
     return os.path.abspath(path.replace("%p", str(os.getpid())))
 
 
+_LIBRARY_PATHS = ("stdlib", "platstdlib", "purelib", "platlib")
+
+
+def _library_paths():
+    """sysconfig.get_paths()'s stdlib, platstdlib, purelib and platlib,
+    without sysconfig.get_config_vars(): that loads the interpreter's
+    build-time variables (~4M instructions at every start), none of which
+    these paths use. The few variables they name are filled in as sysconfig
+    fills them in; a scheme naming any other variable gets sysconfig's own
+    answer."""
+    import sysconfig
+
+    values = {
+        "base": os.path.normpath(sys.prefix),
+        "platbase": os.path.normpath(sys.exec_prefix),
+        "installed_base": os.path.normpath(sys.base_prefix),
+        "installed_platbase": os.path.normpath(sys.base_exec_prefix),
+        "platlibdir": sys.platlibdir,
+        "py_version_short": "%d.%d" % sys.version_info[:2],
+        "py_version_nodot": "%d%d" % sys.version_info[:2],
+        "abiflags": getattr(sys, "abiflags", ""),
+    }
+    templates = sysconfig.get_paths(expand=False)
+    try:
+        return [os.path.normpath(os.path.expanduser(templates[k]).format(**values))
+                if k in templates else None for k in _LIBRARY_PATHS]
+    except (KeyError, IndexError, ValueError, AttributeError):
+        paths = sysconfig.get_paths()
+        return [paths.get(k) for k in _LIBRARY_PATHS]
+
+
 def _library_prefixes():
     import site
-    import sysconfig
 
     dirs = []
     try:
-        paths = sysconfig.get_paths()
-        dirs += [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+        dirs += _library_paths()
     except Exception:
         pass
     try:
