@@ -17,7 +17,10 @@
 //    parent's side after it is a set, or a read that sees a newer value),
 //    and none of its accesses is one that a kept write's search could
 //    meet before its own answer.
-// How many task copies of a parent that set a var were forgotten is kept
+// A write settled as no finding keeps that verdict (VarAccess::
+// settled_not_lost; the rule takes it), so what its search met may go even
+// when the write's own context stays for another reason. How many task
+// copies of a parent that set a var were forgotten is kept
 // (lost-context-write asks whether two or more did). Anything unsure stays:
 // keeping is always exact, the rules see the same data as without a pass.
 #include <algorithm>
@@ -209,7 +212,7 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
     if (history.entries.empty() || history.entries.back().top < 0) continue;
     const VarAccess& w = accesses_[history.entries[history.entries.back().top].access];
-    if (IsCopyBackStack(model, w.stack)) continue;
+    if (w.settled_not_lost || IsCopyBackStack(model, w.stack)) continue;
     // As lost-context-write: the child's last use, then the write must
     // still be what the child holds.
     const TimeNs child_last = std::max(w.time, history.use.last);
@@ -241,13 +244,22 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
       staying.push_back(context);
       continue;
     }
-    asked_by[context].push_back({w.index, answer->index});
     bool no_finding = answer->kind != VarAccess::kGet;  // a set (or reset) of the parent side's own
     if (!no_finding) {
       const VarAccess* seen = VisibleBinding(answer->context, var, answer->time);
       no_finding = seen != nullptr && seen->time > w.time;  // it sees a newer value
     }
-    if (!no_finding) staying.push_back(context);  // a finding, maybe: kept, with what its search met
+    if (no_finding) {
+      // Final (the child is long dead, the answer older than the lag): the
+      // write keeps its verdict, so a context kept for another reason (the
+      // caller of a task whose write was lost) does not keep what its
+      // search met, nor that what its own writes' searches met, and so on
+      // along every later request of a connection.
+      accesses_[w.index].settled_not_lost = true;
+      continue;
+    }
+    asked_by[context].push_back({w.index, answer->index});
+    staying.push_back(context);  // a finding, maybe: kept, with what its search met
   }
   // Named by a kept hand-off, or by a reset in another context than its set;
   // or a context no copy made (a thread's, or one copied out of sight) that
@@ -284,8 +296,8 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
   }
 
-  // What stays keeps its parent, and what its writes' searches met up to
-  // their answers (a kept write is asked about again at the end).
+  // What stays keeps its parent, and what its unsettled writes' searches
+  // met up to their answers (such a write is asked about again at the end).
   while (!staying.empty()) {
     const EntityId context = staying.back();
     staying.pop_back();
