@@ -223,7 +223,12 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     const std::optional<TimeNs> creator_gone = CreatorGoneAt(*copy);
     const std::vector<size_t>& of_var = AccessesOfVar(var);
     const VarAccess* answer = nullptr;
-    for (auto p = std::upper_bound(of_var.begin(), of_var.end(), w.index); p != of_var.end(); ++p) {
+    // From where the last pass's search stopped: the accesses before it
+    // are not the answer (none of the conditions below turns true later).
+    auto p = w.searched_to > w.index
+                 ? std::lower_bound(of_var.begin(), of_var.end(), size_t{w.searched_to})
+                 : std::upper_bound(of_var.begin(), of_var.end(), w.index);
+    for (; p != of_var.end(); ++p) {
       const VarAccess& q = accesses_[*p];
       if (IsCopyBackStack(model, q.stack)) continue;
       const Side side = side_of(q.context, copy->parent);
@@ -238,6 +243,8 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     // An answer stands only where nothing later can close the creator's
     // loop before it (events of other threads come late): else the
     // search stays open, and so does every later access it may meet.
+    accesses_[w.index].searched_to =
+        static_cast<uint32_t>(answer != nullptr ? answer->index : accesses_.size());
     if (answer == nullptr || answer->time > cutoff) {
       asked_by[context].push_back({w.index, std::numeric_limits<size_t>::max()});
       open_search(copy->parent, var, w.index);
@@ -354,16 +361,20 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   forgotten_.contexts += going.size();
   // Accesses keep their trace order; indices are renumbered everywhere.
   std::vector<uint32_t> renumbered(accesses_.size(), 0);
+  std::vector<uint32_t> kept_before(accesses_.size() + 1, 0);  // for searched_to
   size_t kept = 0;
   for (size_t i = 0; i < accesses_.size(); ++i) {
+    kept_before[i] = static_cast<uint32_t>(kept);
     if (going.contains(accesses_[i].context)) continue;
     renumbered[i] = static_cast<uint32_t>(kept);
     accesses_[kept] = accesses_[i];
     accesses_[kept].index = kept;
     ++kept;
   }
+  kept_before[accesses_.size()] = static_cast<uint32_t>(kept);
   forgotten_.accesses += accesses_.size() - kept;
   accesses_.resize(kept);
+  for (VarAccess& a : accesses_) a.searched_to = kept_before[a.searched_to];
   accesses_.shrink_to_fit();
   for (auto& [key, history] : by_context_var_) {
     for (auto& e : history.entries) e.access = renumbered[e.access];

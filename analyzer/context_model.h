@@ -64,6 +64,10 @@ struct VarAccess {
   bool settled_not_lost = false;
   EntityId token_context = 0;   // resets: where the token was made
   StackId stack = 0;
+  // Sets: context_eviction.cc's search for the parent side's answer to this
+  // write looked at every access before this index (0: none yet) and found
+  // none that answers; the next pass goes on from here.
+  uint32_t searched_to = 0;
   TimeNs time = 0;
   ThreadId thread = 0;
   size_t index = 0;             // position in accesses()
