@@ -203,10 +203,14 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     const ContextCopy* copy = CopyOf(context);
     if (!IsTaskCopy(copy) || IsPerTaskByContract(var)) continue;
     if (!going.contains(context)) {
-      // Alive (or not long dead): any of its writes may still be asked about.
+      // Alive (or not long dead): any of its writes may still be asked
+      // about; the first (entries are in trace order) opens the search.
       for (const auto& e : history.entries) {
         const VarAccess& a = accesses_[e.access];
-        if (a.kind == VarAccess::kSet) open_search(copy->parent, var, a.index);
+        if (a.kind == VarAccess::kSet) {
+          open_search(copy->parent, var, a.index);
+          break;
+        }
       }
       continue;
     }
