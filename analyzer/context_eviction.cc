@@ -228,14 +228,39 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     const std::vector<size_t>& of_var = AccessesOfVar(var);
     const VarAccess* answer = nullptr;
     // From where the last pass's search stopped: the accesses before it
-    // are not the answer (none of the conditions below turns true later).
+    // are not the answer. What skips an access below stays true later (a
+    // loop that closes only excludes more), except being off the parent's
+    // side while a copy event of its chain is still to come (events of
+    // other threads come late): such an access, if younger than the
+    // cutoff, is where the next pass goes on from; else from the answer.
     auto p = w.searched_to > w.index
                  ? std::lower_bound(of_var.begin(), of_var.end(), size_t{w.searched_to})
                  : std::upper_bound(of_var.begin(), of_var.end(), w.index);
+    const EntityId parent_root = root_of(copy->parent);
+    // Whether a copy event still to come could put `q` (off the parent's
+    // side now) under the parent: only one of the top of its chain (every
+    // link below is known), and only if that top was first seen (copied
+    // from) after the cutoff; a chain at the parent's own root, or topped
+    // by a thread's synthetic context, gains nothing that matters.
+    auto may_gain_copy = [&](const VarAccess& q) {
+      EntityId top = q.context;
+      TimeNs seen = q.time;  // when the top was known to exist
+      for (int depth = 0; depth < kMaxDepth; ++depth) {
+        const ContextCopy* c = CopyOf(top);
+        if (c == nullptr) break;
+        seen = c->time;
+        top = c->parent;
+      }
+      return top != parent_root && (top & kThreadContextBit) == 0 && seen > cutoff;
+    };
+    std::optional<size_t> unsure;  // the first such access
     for (; p != of_var.end(); ++p) {
       const VarAccess& q = accesses_[*p];
       if (IsCopyBackStack(model, q.stack)) continue;
       const Side side = side_of(q.context, copy->parent);
+      if (!side.on && !unsure && q.time > cutoff && may_gain_copy(q)) {
+        unsure = q.index;
+      }
       if (!side.on || q.time <= w.time || side.copied_at <= w.time || side.via == w.context ||
           (creator_gone && q.time > *creator_gone)) {
         continue;
@@ -247,8 +272,8 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     // An answer stands only where nothing later can close the creator's
     // loop before it (events of other threads come late): else the
     // search stays open, and so does every later access it may meet.
-    accesses_[w.index].searched_to =
-        static_cast<uint32_t>(answer != nullptr ? answer->index : accesses_.size());
+    accesses_[w.index].searched_to = static_cast<uint32_t>(
+        unsure.value_or(answer != nullptr ? answer->index : accesses_.size()));
     if (answer == nullptr || answer->time > cutoff) {
       asked_by[context].push_back({w.index, std::numeric_limits<size_t>::max()});
       open_search(copy->parent, var, w.index);

@@ -229,6 +229,38 @@ TEST(ContextForget, AContextKeptForAFindingDoesNotKeepTheRequestsAfterIt) {
       << "the requests after a kept one are forgotten";
 }
 
+// A search resumes where the last pass stopped, but not past an access
+// that a late copy event may still put on the parent's side: a read on a
+// worker thread reaches the trace before the copy its context was made by
+// (per-thread buffers), the caller then sets the var itself. The read, not
+// the caller's set, answers the write: the finding stays.
+TEST(ContextForget, ASearchResumesOnlyPastAccessesNoLateCopyCanMove) {
+  constexpr TimeNs kLag = 100;
+  analyzer::ContextModel::SetForgetPolicyForTesting(1, kLag);
+  constexpr EntityId kCaller = 1, kChild = 10, kReader = 20, kVar = 7;
+  constexpr uint64_t kOtherWorker = 3;
+  const std::vector<Ev> events = {
+      {1000, trace::CONTEXT_COPIED, kMainThread, kChild, kCaller, trace::CONTEXT_COPY_TASK, kPlainStack},
+      {1010, trace::CONTEXT_VAR_SET, kMainThread, kVar, kChild, 0, kOtherStack},
+      {1020, trace::CONTEXT_GONE, kMainThread, kChild, 0, 0, 0},
+      {1190, trace::CONTEXT_COPIED, kMainThread, 40, kCaller, trace::CONTEXT_COPY_TASK, kPlainStack},
+      // The read, on another thread, before its context's copy arrives.
+      {1200, trace::CONTEXT_VAR_GET, kOtherWorker, kVar, kReader, 0, kPlainStack},
+      {1210, trace::CONTEXT_GONE, kMainThread, 40, 0, 0, 0},  // a pass: the read is unsure
+      {1195, trace::CONTEXT_COPIED, kOtherWorker, kReader, kCaller, trace::CONTEXT_COPY_EXPLICIT,
+       kPlainStack},
+      {1300, trace::CONTEXT_VAR_SET, kMainThread, kVar, kCaller, 0, kPlainStack},
+      {1500, trace::CONTEXT_COPIED, kMainThread, 41, kCaller, trace::CONTEXT_COPY_TASK, kPlainStack},
+      {1510, trace::CONTEXT_GONE, kMainThread, 41, 0, 0, 0},  // a pass past the lag
+  };
+  const Result kept = Analyse(events, /*with_gone=*/false);
+  const Result forgetting = Analyse(events, /*with_gone=*/true);
+  analyzer::ContextModel::SetForgetPolicyForTesting(1024, analyzer::ContextModel::kForgetLagNs);
+  ASSERT_EQ(kept.findings.size(), 1u) << "the reader gets the default: the child's write is lost";
+  EXPECT_EQ(kept.findings, forgetting.findings);
+  EXPECT_GT(forgetting.forgotten, 0u) << "the passes ran and forgot the empty requests";
+}
+
 // A trace without CONTEXT_GONE (an older shim's, or one cut out): the
 // context model cannot forget, and what bounds `analyze` is the model's
 // memory limit (item 5's caps): past it the rest of the trace is left out,
