@@ -17,7 +17,10 @@
 //    parent's side after it is a set, or a read that sees a newer value),
 //    and none of its accesses is one that a kept write's search could
 //    meet before its own answer.
-// How many task copies of a parent that set a var were forgotten is kept
+// A write settled as no finding keeps that verdict (VarAccess::
+// settled_not_lost; the rule takes it), so what its search met may go even
+// when the write's own context stays for another reason. How many task
+// copies of a parent that set a var were forgotten is kept
 // (lost-context-write asks whether two or more did). Anything unsure stays:
 // keeping is always exact, the rules see the same data as without a pass.
 #include <algorithm>
@@ -200,16 +203,20 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     const ContextCopy* copy = CopyOf(context);
     if (!IsTaskCopy(copy) || IsPerTaskByContract(var)) continue;
     if (!going.contains(context)) {
-      // Alive (or not long dead): any of its writes may still be asked about.
+      // Alive (or not long dead): any of its writes may still be asked
+      // about; the first (entries are in trace order) opens the search.
       for (const auto& e : history.entries) {
         const VarAccess& a = accesses_[e.access];
-        if (a.kind == VarAccess::kSet) open_search(copy->parent, var, a.index);
+        if (a.kind == VarAccess::kSet) {
+          open_search(copy->parent, var, a.index);
+          break;
+        }
       }
       continue;
     }
     if (history.entries.empty() || history.entries.back().top < 0) continue;
     const VarAccess& w = accesses_[history.entries[history.entries.back().top].access];
-    if (IsCopyBackStack(model, w.stack)) continue;
+    if (w.settled_not_lost || IsCopyBackStack(model, w.stack)) continue;
     // As lost-context-write: the child's last use, then the write must
     // still be what the child holds.
     const TimeNs child_last = std::max(w.time, history.use.last);
@@ -220,10 +227,40 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     const std::optional<TimeNs> creator_gone = CreatorGoneAt(*copy);
     const std::vector<size_t>& of_var = AccessesOfVar(var);
     const VarAccess* answer = nullptr;
-    for (auto p = std::upper_bound(of_var.begin(), of_var.end(), w.index); p != of_var.end(); ++p) {
+    // From where the last pass's search stopped: the accesses before it
+    // are not the answer. What skips an access below stays true later (a
+    // loop that closes only excludes more), except being off the parent's
+    // side while a copy event of its chain is still to come (events of
+    // other threads come late): such an access, if younger than the
+    // cutoff, is where the next pass goes on from; else from the answer.
+    auto p = w.searched_to > w.index
+                 ? std::lower_bound(of_var.begin(), of_var.end(), size_t{w.searched_to})
+                 : std::upper_bound(of_var.begin(), of_var.end(), w.index);
+    const EntityId parent_root = root_of(copy->parent);
+    // Whether a copy event still to come could put `q` (off the parent's
+    // side now) under the parent: only one of the top of its chain (every
+    // link below is known), and only if that top was first seen (copied
+    // from) after the cutoff; a chain at the parent's own root, or topped
+    // by a thread's synthetic context, gains nothing that matters.
+    auto may_gain_copy = [&](const VarAccess& q) {
+      EntityId top = q.context;
+      TimeNs seen = q.time;  // when the top was known to exist
+      for (int depth = 0; depth < kMaxDepth; ++depth) {
+        const ContextCopy* c = CopyOf(top);
+        if (c == nullptr) break;
+        seen = c->time;
+        top = c->parent;
+      }
+      return top != parent_root && (top & kThreadContextBit) == 0 && seen > cutoff;
+    };
+    std::optional<size_t> unsure;  // the first such access
+    for (; p != of_var.end(); ++p) {
       const VarAccess& q = accesses_[*p];
       if (IsCopyBackStack(model, q.stack)) continue;
       const Side side = side_of(q.context, copy->parent);
+      if (!side.on && !unsure && q.time > cutoff && may_gain_copy(q)) {
+        unsure = q.index;
+      }
       if (!side.on || q.time <= w.time || side.copied_at <= w.time || side.via == w.context ||
           (creator_gone && q.time > *creator_gone)) {
         continue;
@@ -235,19 +272,30 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     // An answer stands only where nothing later can close the creator's
     // loop before it (events of other threads come late): else the
     // search stays open, and so does every later access it may meet.
+    accesses_[w.index].searched_to = static_cast<uint32_t>(
+        unsure.value_or(answer != nullptr ? answer->index : accesses_.size()));
     if (answer == nullptr || answer->time > cutoff) {
       asked_by[context].push_back({w.index, std::numeric_limits<size_t>::max()});
       open_search(copy->parent, var, w.index);
       staying.push_back(context);
       continue;
     }
-    asked_by[context].push_back({w.index, answer->index});
     bool no_finding = answer->kind != VarAccess::kGet;  // a set (or reset) of the parent side's own
     if (!no_finding) {
       const VarAccess* seen = VisibleBinding(answer->context, var, answer->time);
       no_finding = seen != nullptr && seen->time > w.time;  // it sees a newer value
     }
-    if (!no_finding) staying.push_back(context);  // a finding, maybe: kept, with what its search met
+    if (no_finding) {
+      // Final (the child is long dead, the answer older than the lag): the
+      // write keeps its verdict, so a context kept for another reason (the
+      // caller of a task whose write was lost) does not keep what its
+      // search met, nor that what its own writes' searches met, and so on
+      // along every later request of a connection.
+      accesses_[w.index].settled_not_lost = true;
+      continue;
+    }
+    asked_by[context].push_back({w.index, answer->index});
+    staying.push_back(context);  // a finding, maybe: kept, with what its search met
   }
   // Named by a kept hand-off, or by a reset in another context than its set;
   // or a context no copy made (a thread's, or one copied out of sight) that
@@ -284,8 +332,8 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
   }
 
-  // What stays keeps its parent, and what its writes' searches met up to
-  // their answers (a kept write is asked about again at the end).
+  // What stays keeps its parent, and what its unsettled writes' searches
+  // met up to their answers (such a write is asked about again at the end).
   while (!staying.empty()) {
     const EntityId context = staying.back();
     staying.pop_back();
@@ -342,16 +390,20 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   forgotten_.contexts += going.size();
   // Accesses keep their trace order; indices are renumbered everywhere.
   std::vector<uint32_t> renumbered(accesses_.size(), 0);
+  std::vector<uint32_t> kept_before(accesses_.size() + 1, 0);  // for searched_to
   size_t kept = 0;
   for (size_t i = 0; i < accesses_.size(); ++i) {
+    kept_before[i] = static_cast<uint32_t>(kept);
     if (going.contains(accesses_[i].context)) continue;
     renumbered[i] = static_cast<uint32_t>(kept);
     accesses_[kept] = accesses_[i];
     accesses_[kept].index = kept;
     ++kept;
   }
+  kept_before[accesses_.size()] = static_cast<uint32_t>(kept);
   forgotten_.accesses += accesses_.size() - kept;
   accesses_.resize(kept);
+  for (VarAccess& a : accesses_) a.searched_to = kept_before[a.searched_to];
   accesses_.shrink_to_fit();
   for (auto& [key, history] : by_context_var_) {
     for (auto& e : history.entries) e.access = renumbered[e.access];

@@ -57,8 +57,17 @@ struct VarAccess {
   EntityId var = 0;
   EntityId context = 0;
   bool found = false;           // gets
+  // Sets: lost-context-write's search for this write was settled as
+  // "nothing lost" (the parent side's answer was a set, or a read that saw
+  // a newer value) when context_eviction.cc forgot what that search met;
+  // the rule takes this verdict instead of searching what is left.
+  bool settled_not_lost = false;
   EntityId token_context = 0;   // resets: where the token was made
   StackId stack = 0;
+  // Sets: context_eviction.cc's search for the parent side's answer to this
+  // write looked at every access before this index (0: none yet) and found
+  // none that answers; the next pass goes on from here.
+  uint32_t searched_to = 0;
   TimeNs time = 0;
   ThreadId thread = 0;
   size_t index = 0;             // position in accesses()

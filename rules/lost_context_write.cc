@@ -76,7 +76,7 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
   // may ask (each write's walk over them made this rule quadratic).
   ParentSideAccesses search(model, cm);
   for (const VarAccess& w : cm.accesses()) {
-    if (w.kind != VarAccess::kSet || cm.IsPerTaskByContract(w.var)) continue;
+    if (w.kind != VarAccess::kSet || w.settled_not_lost || cm.IsPerTaskByContract(w.var)) continue;
     if (const analyzer::ContextCopy* copy = TaskCopyOf(cm, w); copy && !search.IsCopyBack(w)) {
       search.Want(copy->parent, w.var);
     }
@@ -97,6 +97,10 @@ void LostContextWriteRule::Check(const AnalysisInput& input,
 
   for (const VarAccess& w : cm.accesses()) {
     if (w.kind != VarAccess::kSet || search.IsCopyBack(w)) continue;
+    // Settled as nothing lost when the context model forgot what its
+    // search met (analyzer/context_eviction.cc): searching what is left
+    // could meet a later access instead.
+    if (w.settled_not_lost) continue;
     // Per task by contract (Local(thread_critical=True)): not meant to be shared.
     if (cm.IsPerTaskByContract(w.var)) continue;
     // Only the copies tasks make on their own.
