@@ -22,9 +22,16 @@
 // when the write's own context stays for another reason. How many task
 // copies of a parent that set a var were forgotten is kept
 // (lost-context-write asks whether two or more did). Anything unsure stays:
-// keeping is always exact, the rules see the same data as without a pass.
+// keeping is always exact, the rules see the same data as without a pass,
+// with one bound: of the dead tasks whose write a reader missed, only the
+// first kKeptLostWritesPerSite of each site are kept (a bug hit on every
+// request would otherwise keep every request); the report says how many
+// more went (a later one of a site is reported only if none of the kept
+// ones passes the rule's remaining checks).
 #include <algorithm>
 #include <limits>
+#include <string>
+#include <tuple>
 
 #include "absl/container/flat_hash_set.h"
 #include "analyzer/context_model.h"
@@ -193,6 +200,13 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
   // later access on that parent's side stays.
   absl::flat_hash_map<std::pair<EntityId, EntityId>, size_t> open_from;
   std::vector<EntityId> staying;
+  // Dead tasks whose write a parent-side read missed (a finding, maybe).
+  struct Missed {
+    EntityId context;
+    size_t write, answer;
+    std::tuple<EntityId, StackId, StackId, std::string> site;  // as the rule dedupes, finer
+  };
+  std::vector<Missed> missed;
   auto open_search = [&](EntityId parent, EntityId var, size_t index) {
     auto [it, added] = open_from.try_emplace({parent, var}, index);
     if (!added) it->second = std::min(it->second, index);
@@ -294,8 +308,23 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
       accesses_[w.index].settled_not_lost = true;
       continue;
     }
-    asked_by[context].push_back({w.index, answer->index});
-    staying.push_back(context);  // a finding, maybe: kept, with what its search met
+    missed.push_back({context, w.index, answer->index,
+                      {var, w.stack, copy->stack, model.ScopeAt(w.time)}});
+  }
+  // A finding, maybe: kept, with what its search met; but only the first
+  // few (in trace order, as the rule looks) of each site. The rest may go
+  // (nothing else keeping them): counted for the report's note.
+  std::sort(missed.begin(), missed.end(),
+            [](const Missed& a, const Missed& b) { return a.write < b.write; });
+  absl::flat_hash_map<std::tuple<EntityId, StackId, StackId, std::string>, int> per_site;
+  absl::flat_hash_set<EntityId> repeats;
+  for (const Missed& m : missed) {
+    if (++per_site[m.site] > kKeptLostWritesPerSite) {
+      repeats.insert(m.context);
+      continue;
+    }
+    asked_by[m.context].push_back({m.write, m.answer});
+    staying.push_back(m.context);
   }
   // Named by a kept hand-off, or by a reset in another context than its set;
   // or a context no copy made (a thread's, or one copied out of sight) that
@@ -356,6 +385,7 @@ void ContextModel::Forget(const Model& model, TimeNs now) {
     }
   }
   if (going.empty()) return;
+  for (EntityId context : repeats) forgotten_.lost_write_repeats += going.contains(context);
 
   // 3. Forget them: what lost-context-write counts, then the data.
   for (auto it = by_context_var_.begin(); it != by_context_var_.end();) {

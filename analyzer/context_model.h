@@ -151,12 +151,20 @@ class ContextModel : public EventSink {
     size_t accesses = 0;
     size_t work_spans = 0;
     size_t passes = 0;
+    // Dead tasks whose write a reader missed, past the first
+    // kKeptLostWritesPerSite of their site (see context_eviction.cc).
+    size_t lost_write_repeats = 0;
   };
   const Forgotten& forgotten() const { return forgotten_; }
   // How long after a context's CONTEXT_GONE (in trace time) its history may
   // be forgotten: events of other threads reach the trace up to ~100 ms
   // late, so anything that could still name it has arrived by then.
   static constexpr TimeNs kForgetLagNs = 1'000'000'000;
+  // Dead tasks kept because a reader missed their write (lost-context-write
+  // findings, maybe), per var, write stack, copy stack and scope: the rule
+  // reports the first of a site that passes its checks, so a bug hit on
+  // every request keeps this many tasks, not one per request.
+  static constexpr int kKeptLostWritesPerSite = 8;
   // After each chunk: dead contexts too few to start a pass by their count
   // (a service gone idle, or one making few contexts) are looked at once
   // the trace has moved on by the lag since the last pass.

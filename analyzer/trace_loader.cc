@@ -157,6 +157,12 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
         " others were forgotten, and a use of one of them from another loop or thread "
         "is not reported"));
   }
+  if (const size_t repeats = contexts_->forgotten().lost_write_repeats; repeats > 0) {
+    notes.push_back(absl::StrCat(
+        "lost context writes: the first ", ContextModel::kKeptLostWritesPerSite,
+        " tasks of each site whose write a reader missed are kept; ", repeats,
+        " more of the same sites were forgotten (each site is still reported once)"));
+  }
   if (const uint64_t dropped = saturation_->episodes_dropped(); dropped > 0) {
     notes.push_back(absl::StrCat(
         "executor and limiter saturation: the ", SaturationModel::kMaxEpisodes,
