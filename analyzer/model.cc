@@ -181,7 +181,7 @@ void Model::NotifyPendingWait() {
 void Model::CountKept(KeptCounts& out) const {
   uint64_t queued = 0, running = 0, workers = 0;
   for (const auto& [id, ex] : executors_) {
-    queued += ex.queued.size();
+    queued += ex.queued.size();  // cancelled_queued is a part of it
     running += ex.running.size();
     workers += ex.workers.size();
   }
@@ -257,6 +257,7 @@ void Model::RememberDone(EntityId id) {
   if (it == futures_.end()) return;
   Future f = std::move(it->second);
   futures_.erase(it);
+  if (f.producer_kind == ProducerKind::kExecutor) NoteCancelledQueued(f);
   if (f.producer_kind == ProducerKind::kUnknown) return;
   f.done = true;
   f.after.clear();  // only the producer is asked for
@@ -276,6 +277,34 @@ void Model::RememberDone(EntityId id) {
   recently_done_[next_done_] = std::move(f);
   next_done_ = (next_done_ + 1) % kRecentlyDoneFutures;
 }
+void Model::NoteCancelledQueued(const Future& f) {
+  auto ex = executors_.find(f.producer);
+  if (ex == executors_.end()) return;
+  auto queued = ex->second.queued.find(f.id);
+  if (queued == ex->second.queued.end()) return;  // began (or was never seen queued)
+  const uint64_t number = queued->second;
+  // Work submitted after it already began: it was taken off the queue.
+  if (number < ex->second.latest_begun) {
+    ex->second.queued.erase(queued);
+    return;
+  }
+  // No larger than `queued`: no limit of its own.
+  ex->second.cancelled_queued.emplace_back(number, f.id);
+}
+
+void Model::DropCancelledBefore(Executor& ex, uint64_t number) {
+  ex.latest_begun = std::max(ex.latest_begun, number);
+  if (ex.cancelled_queued.empty()) return;  // the common case
+  auto gone = [&](const std::pair<uint64_t, EntityId>& c) {
+    if (c.first >= number) return false;
+    ex.queued.erase(c.second);
+    return true;
+  };
+  ex.cancelled_queued.erase(
+      std::remove_if(ex.cancelled_queued.begin(), ex.cancelled_queued.end(), gone),
+      ex.cancelled_queued.end());
+}
+
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
 const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }
 const LockClass* Model::FindLockClass(EntityId id) const { return FindIn(lock_classes_, id); }
@@ -461,7 +490,7 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       break;
     case trace::EXECUTOR_SUBMIT: {
       if (ex.first_submit_stack == 0) ex.first_submit_stack = e.stack();
-      ex.queued.insert(e.object());
+      ex.queued.insert_or_assign(e.object(), ++ex.submits);
       Future& f = FutureRef(e.object());
       f.producer_kind = ProducerKind::kExecutor;
       f.producer = ex.id;
@@ -471,7 +500,11 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       break;
     }
     case trace::WORK_BEGIN:
-      ex.queued.erase(e.object());
+      if (auto it = ex.queued.find(e.object()); it != ex.queued.end()) {
+        const uint64_t number = it->second;
+        ex.queued.erase(it);
+        DropCancelledBefore(ex, number);
+      }
       ex.running[e.object()] = e.thread();
       ex.workers.insert(e.thread());
       // A thread running its own CurrentThreadExecutor's work is no pool worker.
@@ -482,7 +515,10 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       break;
     case trace::EXECUTOR_SHUTDOWN:
       ex.shut_down = true;
-      if (e.arg() & trace::SHUTDOWN_CANCEL_FUTURES) ex.queued.clear();
+      if (e.arg() & trace::SHUTDOWN_CANCEL_FUTURES) {
+        ex.queued.clear();
+        ex.cancelled_queued.clear();
+      }
       break;
     default: break;
   }

@@ -83,7 +83,16 @@ struct Executor {
   // Node-free (a busy pool begins and ends work all the time); `running`
   // keeps std::map's order.
   absl::btree_map<EntityId, ThreadId> running;  // work future -> worker
-  absl::flat_hash_set<EntityId> queued;         // submitted, not begun
+  // Submitted, not begun: work future -> its number in submit order.
+  absl::flat_hash_map<EntityId, uint64_t> queued;
+  uint64_t submits = 0;      // numbers queued work
+  uint64_t latest_begun = 0;  // the largest number of work that began
+  // Queued work cancelled before it began (FUTURE_DONE while queued): it
+  // stays in the pool's queue, and in `queued`, until a worker takes it
+  // off and skips it, which no event says. The queue is first in, first
+  // out, so once work submitted after it begins, it is gone (issue 13 item
+  // 8: else a service that cancels queued work keeps each forever).
+  std::vector<std::pair<uint64_t, EntityId>> cancelled_queued;  // (number, future)
   std::set<ThreadId> workers;
   bool shut_down = false;
 };
@@ -405,6 +414,10 @@ class Model {
   bool InternRoom(uint64_t bytes);
   Future& FutureRef(EntityId id);
   void RememberDone(EntityId future);  // FUTURE_DONE: out of futures_, into recently_done_
+  // FUTURE_DONE of an executor's work that has not begun (cancelled).
+  void NoteCancelledQueued(const Future& future);
+  // `ex` began its work numbered `number`: cancelled work before it is gone.
+  static void DropCancelledBefore(Executor& ex, uint64_t number);
 
   trace::ProcessInfo process_;
   bool has_process_info_ = false;

@@ -157,6 +157,12 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
         " others were forgotten, and a use of one of them from another loop or thread "
         "is not reported"));
   }
+  if (const uint64_t dropped = loop_affinity_->handoffs_dropped(); dropped > 0) {
+    notes.push_back(absl::StrCat(
+        "loop affinity keeps ", LoopAffinity::kMaxPendingHandoffs,
+        " distinct hand-offs into stopped event loops: ", dropped,
+        " more, into loops that never ran again, are not counted in \"N times\""));
+  }
   if (const uint64_t dropped = saturation_->episodes_dropped(); dropped > 0) {
     notes.push_back(absl::StrCat(
         "executor and limiter saturation: the ", SaturationModel::kMaxEpisodes,
