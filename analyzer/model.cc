@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <limits>
 
@@ -26,6 +27,18 @@ template <typename Map>
 const typename Map::mapped_type* FindIn(const Map& map, typename Map::key_type key) {
   auto it = map.find(key);
   return it == map.end() ? nullptr : &it->second;
+}
+
+// trace::EventKind_IsValid, from a table made once: that function is a
+// call and a search, for the third of a trace's events (loop bindings,
+// contexts) the model passes on to the analyses.
+bool IsKnownKind(int kind) {
+  static const auto* const known = [] {
+    auto* table = new std::array<bool, 256>();
+    for (int k = 0; k < 256; ++k) (*table)[k] = trace::EventKind_IsValid(k);
+    return table;
+  }();
+  return kind >= 0 && kind < 256 ? (*known)[kind] : trace::EventKind_IsValid(kind);
 }
 
 }  // namespace
@@ -247,6 +260,10 @@ const Loop* Model::FindLoop(EntityId id) const { return FindIn(loops_, id); }
 const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors_, id); }
 const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
 
+const std::string& Future::producer_reason() const {
+  return producer_reason_ != nullptr ? *producer_reason_ : EmptyString();
+}
+
 const Future* Model::FindRecentlyDoneFuture(EntityId id) const {
   auto it = recently_done_slot_.find(id);
   return it == recently_done_slot_.end() ? nullptr : &recently_done_[it->second];
@@ -369,7 +386,7 @@ void Model::Apply(const Event& e, TimeNs time) {
         default: f.producer_kind = ProducerKind::kUnknown; break;
       }
       f.producer = e.object();
-      f.producer_reason = String(e.name());
+      f.set_producer_reason(String(e.name()));
       f.producer_stack = e.stack();
       f.producer_set_by = e.thread();
       return;
@@ -428,7 +445,7 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::PROCESS_EXEC_FAILED:
       return;  // the process goes on (replaced_by_exec_ is reset above)
     default:
-      if (!trace::EventKind_IsValid(e.kind())) ++stats_.unknown_event_kinds;
+      if (!IsKnownKind(e.kind())) ++stats_.unknown_event_kinds;
       return;  // kinds for later analyses (contexts, stalls) pass through
   }
 }
@@ -494,7 +511,7 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       Future& f = FutureRef(e.object());
       f.producer_kind = ProducerKind::kExecutor;
       f.producer = ex.id;
-      f.producer_reason = String(e.name());
+      f.set_producer_reason(String(e.name()));
       f.producer_stack = e.stack();
       f.producer_set_by = e.thread();
       break;

@@ -112,11 +112,20 @@ struct Future {
   EntityId id = 0;
   ProducerKind producer_kind = ProducerKind::kUnknown;
   EntityId producer = 0;       // loop/executor id, or thread id
-  std::string producer_reason;  // "run_coroutine_threadsafe", "AsyncToSync", submitted callable
+  // "run_coroutine_threadsafe", "AsyncToSync", the submitted callable ("" if
+  // not known).
+  const std::string& producer_reason() const;
+  // `reason` must outlive the future: the model's interned string
+  // (Model::String), never a temporary. Not a copy: a string of its own was
+  // a copy (and often a heap block) per submitted job, moved again when done.
+  void set_producer_reason(const std::string& reason) { producer_reason_ = &reason; }
   StackId producer_stack = 0;
   ThreadId producer_set_by = 0;
   std::vector<FutureDependency> after;  // completes only after each of these
   bool done = false;
+
+ private:
+  const std::string* producer_reason_ = nullptr;  // the model's string, not a copy
 };
 
 struct Wait {

@@ -43,6 +43,7 @@ struct SaturationEpisode {
 class SaturationModel : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  bool Wants(int kind) const override;
   void CountKept(KeptCounts& out) const override;
 
   // Every episode in order of beginning; open ones end at the last time.
