@@ -224,10 +224,7 @@ void Model::CountKept(KeptCounts& out) const {
   });
 }
 
-const std::string& Model::String(uint32_t id) const {
-  const std::string* s = strings_.Find(id);
-  return s == nullptr ? EmptyString() : *s;
-}
+const std::string& Model::NoString() { return EmptyString(); }
 
 const Frame* Model::FrameById(uint32_t id) const {
   auto it = frames_.find(id);
