@@ -291,6 +291,7 @@ void Model::RememberDone(EntityId id) {
   recently_done_[next_done_] = std::move(f);
   next_done_ = (next_done_ + 1) % kRecentlyDoneFutures;
 }
+
 void Model::NoteCancelledQueued(const Future& f) {
   auto ex = executors_.find(f.producer);
   if (ex == executors_.end()) return;
