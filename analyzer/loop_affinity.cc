@@ -153,6 +153,37 @@ void LoopAffinity::SettleFailedHandoff(const Model& model, const trace::Event& e
   if (!ContinuesAfterFailure(model, failed.stack, e.stack())) AddIncident(std::move(failed));
 }
 
+void LoopAffinity::AddPendingHandoff(const PendingKey& key, Incident handoff) {
+  const uint64_t place = pending_handoffs_seen_++;
+  PendingHandoffs& pending = pending_handoffs_[handoff.loop];
+  if (auto it = pending.index.find(key); it != pending.index.end()) {
+    // The same object, API and stack: the same group in every rule, which
+    // shows its earliest member (the first to come between equal times)
+    // and counts the rest. So the earliest is kept, with the count.
+    auto& [kept_place, kept] = pending.kept[it->second];
+    const uint64_t times = kept.times + 1;
+    if (handoff.time < kept.time) {
+      kept = std::move(handoff);
+      kept_place = place;
+    }
+    kept.times = times;
+    return;
+  }
+  if (pending_handoff_count_ >= kMaxPendingHandoffs) {
+    ++pending.dropped;
+    return;
+  }
+  pending.index.emplace(key, pending.kept.size());
+  pending.kept.emplace_back(place, std::move(handoff));
+  ++pending_handoff_count_;
+}
+
+uint64_t LoopAffinity::handoffs_dropped() const {
+  uint64_t dropped = 0;
+  for (const auto& [loop, pending] : pending_handoffs_) dropped += pending.dropped;
+  return dropped;
+}
+
 bool LoopAffinity::Wants(int kind) const {
   if (IsLoopLifeEvent(kind)) return true;
   switch (kind) {
@@ -192,7 +223,8 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       SettleOwnerUses(e.subject(), e.thread());
       // It runs after all: work handed to it while it was idle is not lost.
       if (auto it = pending_handoffs_.find(e.subject()); it != pending_handoffs_.end()) {
-        Work().pending_steps += it->second.size();
+        Work().pending_steps += it->second.kept.size();
+        pending_handoff_count_ -= it->second.kept.size();
         pending_handoffs_.erase(it);
       }
       return;
@@ -228,7 +260,7 @@ void LoopAffinity::OnEvent(const Model& model, const trace::Event& e, TimeNs tim
       i.stack = e.stack();
       i.time = time;
       i.loop_stopped = true;
-      pending_handoffs_[i.loop].emplace_back(pending_handoffs_seen_++, std::move(i));
+      AddPendingHandoff(PendingKey{e.object(), &model.String(e.name()), e.stack()}, std::move(i));
       return;
     }
     case trace::LOOP_BOUND: {
@@ -314,7 +346,7 @@ std::vector<Incident> LoopAffinity::Incidents() const {
   // Still pending, in the order they came.
   std::vector<const std::pair<uint64_t, Incident>*> pending;
   for (const auto& [loop, handoffs] : pending_handoffs_) {
-    for (const auto& h : handoffs) pending.push_back(&h);
+    for (const auto& h : handoffs.kept) pending.push_back(&h);
   }
   std::sort(pending.begin(), pending.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
@@ -430,7 +462,7 @@ void LoopAffinity::CountKept(KeptCounts& out) const {
       {"loop_affinity.objects", objects_.size()},
       {"loop_affinity.incidents", incidents_.size()},
       {"loop_affinity.object_incident_keys", object_incidents_.size()},
-      {"loop_affinity.pending_handoffs", EntriesIn(pending_handoffs_)},
+      {"loop_affinity.pending_handoffs", pending_handoff_count_},
       {"loop_affinity.pending_owner_uses", pending_owner_use_count_},
       {"loop_affinity.failed_handoffs", failed_handoffs_.size()},
       {"loop_affinity.loops_made", EntriesIn(loops_by_thread_)},

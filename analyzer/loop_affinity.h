@@ -56,6 +56,10 @@ struct Incident {
   TimeNs time = 0;
   bool loop_closed = false;   // the loop was closed then
   bool loop_stopped = false;  // not running then, and never ran again
+  // How many uses this one stands for: hand-offs into a stopped loop from
+  // the same call site with the same object are kept once, counted (the
+  // earliest of them is the one kept). A rule counts these, not entries.
+  uint64_t times = 1;
 };
 
 // Loops made on one thread: the raw material of loop churn.
@@ -81,6 +85,12 @@ class LoopAffinity : public EventSink {
   // loop that never ran again (decided as of the last event).
   std::vector<Incident> Incidents() const;
   std::vector<LoopsMadeOnThread> LoopsByCreatingThread() const;
+  // Hand-offs into a stopped loop, each unlike those kept, that came while
+  // kMaxPendingHandoffs were kept for loops that never ran again: left out
+  // of the "(N times)" of closed-loop-use (for the report's note).
+  uint64_t handoffs_dropped() const;
+  // Distinct hand-offs into stopped loops kept while they may run again.
+  static constexpr size_t kMaxPendingHandoffs = 10000;
 
   // "event loop made by asyncio.run at app.py:30 (ran on worker-1, closed)":
   // the library call the user's code made to get it, the user's line, the
@@ -125,9 +135,33 @@ class LoopAffinity : public EventSink {
   std::set<std::tuple<EntityId, ThreadId, EntityId>> object_incidents_;
   // Hand-offs into a loop that was not running: an incident unless it runs
   // later. By loop (a run settles its own in one lookup, not a walk over
-  // every loop's), each with its place in the order they came.
-  absl::flat_hash_map<EntityId, std::vector<std::pair<uint64_t, Incident>>> pending_handoffs_;
+  // every loop's), each with its place in the order they came. Bounded
+  // (issue 13 item 8: a service may hand work to a loop that stopped for
+  // good on every request): a hand-off like one kept (same object, API and
+  // stack: the same group in every rule, whatever is known at report time)
+  // only counts in it; past kMaxPendingHandoffs distinct ones, the rest are
+  // counted per loop and dropped (noted only if that loop never runs again).
+  struct PendingKey {
+    EntityId object = 0;
+    const std::string* api = nullptr;  // the model's interned string
+    StackId stack = 0;
+    template <typename H>
+    friend H AbslHashValue(H h, const PendingKey& k) {
+      return H::combine(std::move(h), k.object, k.api, k.stack);
+    }
+    bool operator==(const PendingKey& o) const {
+      return object == o.object && api == o.api && stack == o.stack;
+    }
+  };
+  struct PendingHandoffs {
+    std::vector<std::pair<uint64_t, Incident>> kept;  // (place in order, hand-off)
+    absl::flat_hash_map<PendingKey, size_t> index;    // where each is in `kept`
+    uint64_t dropped = 0;                             // past kMaxPendingHandoffs
+  };
+  void AddPendingHandoff(const PendingKey& key, Incident handoff);
+  absl::flat_hash_map<EntityId, PendingHandoffs> pending_handoffs_;
   uint64_t pending_handoffs_seen_ = 0;
+  size_t pending_handoff_count_ = 0;  // entries kept, all loops
   // Uses of an idle loop's object by the thread that ran it last (anyio's
   // pytest plugin setting an Event between two run_until_complete calls):
   // an incident only if the loop's next run is on another thread. By loop.

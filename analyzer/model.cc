@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <limits>
 
@@ -26,6 +27,18 @@ template <typename Map>
 const typename Map::mapped_type* FindIn(const Map& map, typename Map::key_type key) {
   auto it = map.find(key);
   return it == map.end() ? nullptr : &it->second;
+}
+
+// trace::EventKind_IsValid, from a table made once: that function is a
+// call and a search, for the third of a trace's events (loop bindings,
+// contexts) the model passes on to the analyses.
+bool IsKnownKind(int kind) {
+  static const auto* const known = [] {
+    auto* table = new std::array<bool, 256>();
+    for (int k = 0; k < 256; ++k) (*table)[k] = trace::EventKind_IsValid(k);
+    return table;
+  }();
+  return kind >= 0 && kind < 256 ? (*known)[kind] : trace::EventKind_IsValid(kind);
 }
 
 }  // namespace
@@ -181,7 +194,7 @@ void Model::NotifyPendingWait() {
 void Model::CountKept(KeptCounts& out) const {
   uint64_t queued = 0, running = 0, workers = 0;
   for (const auto& [id, ex] : executors_) {
-    queued += ex.queued.size();
+    queued += ex.queued.size();  // cancelled_queued is a part of it
     running += ex.running.size();
     workers += ex.workers.size();
   }
@@ -211,10 +224,7 @@ void Model::CountKept(KeptCounts& out) const {
   });
 }
 
-const std::string& Model::String(uint32_t id) const {
-  const std::string* s = strings_.Find(id);
-  return s == nullptr ? EmptyString() : *s;
-}
+const std::string& Model::NoString() { return EmptyString(); }
 
 const Frame* Model::FrameById(uint32_t id) const {
   auto it = frames_.find(id);
@@ -247,6 +257,10 @@ const Loop* Model::FindLoop(EntityId id) const { return FindIn(loops_, id); }
 const Executor* Model::FindExecutor(EntityId id) const { return FindIn(executors_, id); }
 const Future* Model::FindFuture(EntityId id) const { return FindIn(futures_, id); }
 
+const std::string& Future::producer_reason() const {
+  return producer_reason_ != nullptr ? *producer_reason_ : EmptyString();
+}
+
 const Future* Model::FindRecentlyDoneFuture(EntityId id) const {
   auto it = recently_done_slot_.find(id);
   return it == recently_done_slot_.end() ? nullptr : &recently_done_[it->second];
@@ -257,6 +271,7 @@ void Model::RememberDone(EntityId id) {
   if (it == futures_.end()) return;
   Future f = std::move(it->second);
   futures_.erase(it);
+  if (f.producer_kind == ProducerKind::kExecutor) NoteCancelledQueued(f);
   if (f.producer_kind == ProducerKind::kUnknown) return;
   f.done = true;
   f.after.clear();  // only the producer is asked for
@@ -276,6 +291,35 @@ void Model::RememberDone(EntityId id) {
   recently_done_[next_done_] = std::move(f);
   next_done_ = (next_done_ + 1) % kRecentlyDoneFutures;
 }
+
+void Model::NoteCancelledQueued(const Future& f) {
+  auto ex = executors_.find(f.producer);
+  if (ex == executors_.end()) return;
+  auto queued = ex->second.queued.find(f.id);
+  if (queued == ex->second.queued.end()) return;  // began (or was never seen queued)
+  const uint64_t number = queued->second;
+  // Work submitted after it already began: it was taken off the queue.
+  if (number < ex->second.latest_begun) {
+    ex->second.queued.erase(queued);
+    return;
+  }
+  // No larger than `queued`: no limit of its own.
+  ex->second.cancelled_queued.emplace_back(number, f.id);
+}
+
+void Model::DropCancelledBefore(Executor& ex, uint64_t number) {
+  ex.latest_begun = std::max(ex.latest_begun, number);
+  if (ex.cancelled_queued.empty()) return;  // the common case
+  auto gone = [&](const std::pair<uint64_t, EntityId>& c) {
+    if (c.first >= number) return false;
+    ex.queued.erase(c.second);
+    return true;
+  };
+  ex.cancelled_queued.erase(
+      std::remove_if(ex.cancelled_queued.begin(), ex.cancelled_queued.end(), gone),
+      ex.cancelled_queued.end());
+}
+
 const Wait* Model::FindWait(EntityId id) const { return FindIn(waits_, id); }
 const Lock* Model::FindLock(EntityId id) const { return FindIn(locks_, id); }
 const LockClass* Model::FindLockClass(EntityId id) const { return FindIn(lock_classes_, id); }
@@ -340,7 +384,7 @@ void Model::Apply(const Event& e, TimeNs time) {
         default: f.producer_kind = ProducerKind::kUnknown; break;
       }
       f.producer = e.object();
-      f.producer_reason = String(e.name());
+      f.set_producer_reason(String(e.name()));
       f.producer_stack = e.stack();
       f.producer_set_by = e.thread();
       return;
@@ -399,7 +443,7 @@ void Model::Apply(const Event& e, TimeNs time) {
     case trace::PROCESS_EXEC_FAILED:
       return;  // the process goes on (replaced_by_exec_ is reset above)
     default:
-      if (!trace::EventKind_IsValid(e.kind())) ++stats_.unknown_event_kinds;
+      if (!IsKnownKind(e.kind())) ++stats_.unknown_event_kinds;
       return;  // kinds for later analyses (contexts, stalls) pass through
   }
 }
@@ -461,17 +505,21 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       break;
     case trace::EXECUTOR_SUBMIT: {
       if (ex.first_submit_stack == 0) ex.first_submit_stack = e.stack();
-      ex.queued.insert(e.object());
+      ex.queued.insert_or_assign(e.object(), ++ex.submits);
       Future& f = FutureRef(e.object());
       f.producer_kind = ProducerKind::kExecutor;
       f.producer = ex.id;
-      f.producer_reason = String(e.name());
+      f.set_producer_reason(String(e.name()));
       f.producer_stack = e.stack();
       f.producer_set_by = e.thread();
       break;
     }
     case trace::WORK_BEGIN:
-      ex.queued.erase(e.object());
+      if (auto it = ex.queued.find(e.object()); it != ex.queued.end()) {
+        const uint64_t number = it->second;
+        ex.queued.erase(it);
+        DropCancelledBefore(ex, number);
+      }
       ex.running[e.object()] = e.thread();
       ex.workers.insert(e.thread());
       // A thread running its own CurrentThreadExecutor's work is no pool worker.
@@ -482,7 +530,10 @@ void Model::ApplyExecutorEvent(const Event& e, TimeNs time) {
       break;
     case trace::EXECUTOR_SHUTDOWN:
       ex.shut_down = true;
-      if (e.arg() & trace::SHUTDOWN_CANCEL_FUTURES) ex.queued.clear();
+      if (e.arg() & trace::SHUTDOWN_CANCEL_FUTURES) {
+        ex.queued.clear();
+        ex.cancelled_queued.clear();
+      }
       break;
     default: break;
   }

@@ -83,7 +83,16 @@ struct Executor {
   // Node-free (a busy pool begins and ends work all the time); `running`
   // keeps std::map's order.
   absl::btree_map<EntityId, ThreadId> running;  // work future -> worker
-  absl::flat_hash_set<EntityId> queued;         // submitted, not begun
+  // Submitted, not begun: work future -> its number in submit order.
+  absl::flat_hash_map<EntityId, uint64_t> queued;
+  uint64_t submits = 0;      // numbers queued work
+  uint64_t latest_begun = 0;  // the largest number of work that began
+  // Queued work cancelled before it began (FUTURE_DONE while queued): it
+  // stays in the pool's queue, and in `queued`, until a worker takes it
+  // off and skips it, which no event says. The queue is first in, first
+  // out, so once work submitted after it begins, it is gone (issue 13 item
+  // 8: else a service that cancels queued work keeps each forever).
+  std::vector<std::pair<uint64_t, EntityId>> cancelled_queued;  // (number, future)
   std::set<ThreadId> workers;
   bool shut_down = false;
 };
@@ -103,11 +112,20 @@ struct Future {
   EntityId id = 0;
   ProducerKind producer_kind = ProducerKind::kUnknown;
   EntityId producer = 0;       // loop/executor id, or thread id
-  std::string producer_reason;  // "run_coroutine_threadsafe", "AsyncToSync", submitted callable
+  // "run_coroutine_threadsafe", "AsyncToSync", the submitted callable ("" if
+  // not known).
+  const std::string& producer_reason() const;
+  // `reason` must outlive the future: the model's interned string
+  // (Model::String), never a temporary. Not a copy: a string of its own was
+  // a copy (and often a heap block) per submitted job, moved again when done.
+  void set_producer_reason(const std::string& reason) { producer_reason_ = &reason; }
   StackId producer_stack = 0;
   ThreadId producer_set_by = 0;
   std::vector<FutureDependency> after;  // completes only after each of these
   bool done = false;
+
+ private:
+  const std::string* producer_reason_ = nullptr;  // the model's string, not a copy
 };
 
 struct Wait {
@@ -335,7 +353,12 @@ class Model {
   // as long as the model: a string is never moved nor overwritten (an id
   // defined again gets a new string), so analyses may keep pointers to it
   // instead of copies.
-  const std::string& String(uint32_t id) const;
+  // Inline: looked up for a third of a busy trace's events (a loop-bound
+  // object's type, a wait's API, a submitted callable).
+  const std::string& String(uint32_t id) const {
+    const std::string* s = strings_.Find(id);
+    return s == nullptr ? NoString() : *s;
+  }
   // Changes whenever a frame or stack is defined: what was computed from
   // frames (a class of blocking things, a user's line) may be kept until then.
   uint64_t definitions_version() const { return definitions_version_; }
@@ -405,6 +428,10 @@ class Model {
   bool InternRoom(uint64_t bytes);
   Future& FutureRef(EntityId id);
   void RememberDone(EntityId future);  // FUTURE_DONE: out of futures_, into recently_done_
+  // FUTURE_DONE of an executor's work that has not begun (cancelled).
+  void NoteCancelledQueued(const Future& future);
+  // `ex` began its work numbered `number`: cancelled work before it is gone.
+  static void DropCancelledBefore(Executor& ex, uint64_t number);
 
   trace::ProcessInfo process_;
   bool has_process_info_ = false;
@@ -440,6 +467,7 @@ class Model {
   std::optional<EntityId> pending_wait_;
 
   InternedStrings strings_;
+  static const std::string& NoString();  // String() of an undefined id
   absl::flat_hash_map<uint32_t, Frame> frames_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> stacks_;
 

@@ -11,10 +11,27 @@ int KeyKind(PoolKind kind) { return kind == PoolKind::kExecutor ? 0 : 1; }
 
 }  // namespace
 
+// A few kinds in every twenty events: not called (a virtual call) for the rest.
+bool SaturationModel::Wants(int kind) const {
+  switch (kind) {
+    case trace::EXECUTOR_SUBMIT:
+    case trace::WORK_BEGIN:
+    case trace::WORK_END:
+    case trace::EXECUTOR_SHUTDOWN:
+    case trace::FUTURE_DONE:
+    case trace::WAIT_BEGIN:
+    case trace::LIMITER_TOKEN:
+    case trace::HOLDER_SAMPLE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void SaturationModel::OnEvent(const Model& model, const trace::Event& e, TimeNs time) {
   switch (e.kind()) {
     case trace::EXECUTOR_SUBMIT:
-      jobs_[e.object()] = Job{&model.String(e.name()), e.stack()};
+      jobs_[e.object()] = Job{&model.String(e.name()), e.stack(), e.subject()};
       UpdateExecutor(model, e.subject(), time);
       break;
     case trace::WORK_BEGIN:
@@ -24,6 +41,14 @@ void SaturationModel::OnEvent(const Model& model, const trace::Event& e, TimeNs 
     case trace::WORK_END:
       UpdateExecutor(model, e.subject(), time);
       jobs_.erase(e.object());
+      break;
+    case trace::FUTURE_DONE:
+      // Done before it began (cancelled while queued): it never runs, so
+      // it never holds a worker (a job that runs ends with WORK_END).
+      if (auto j = jobs_.find(e.subject()); j != jobs_.end()) {
+        const Executor* ex = model.FindExecutor(j->second.executor);
+        if (ex == nullptr || !ex->running.contains(e.subject())) jobs_.erase(j);
+      }
       break;
     case trace::WAIT_BEGIN:
       // A holder that starts to wait: what it waits for is what holds the

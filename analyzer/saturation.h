@@ -43,6 +43,7 @@ struct SaturationEpisode {
 class SaturationModel : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  bool Wants(int kind) const override;
   void CountKept(KeptCounts& out) const override;
 
   // Every episode in order of beginning; open ones end at the last time.
@@ -58,6 +59,7 @@ class SaturationModel : public EventSink {
   struct Job {
     const std::string* name = nullptr;  // the model's interned string, not a copy
     StackId stack = 0;
+    EntityId executor = 0;
   };
   struct Limiter {
     int total = 0;
@@ -70,7 +72,8 @@ class SaturationModel : public EventSink {
   void DropShortestIfFull();
 
   // Executor work future -> what was submitted: an entry per job in flight,
-  // added and dropped for every job, so a flat table (no node each).
+  // added and dropped for every job, so a flat table (no node each). A job
+  // cancelled before it began never ends: dropped when its future is done.
   absl::flat_hash_map<EntityId, Job> jobs_;
   std::map<EntityId, Limiter> limiters_;
   std::map<std::pair<int, EntityId>, size_t> open_;  // (kind, pool) -> episodes_ index

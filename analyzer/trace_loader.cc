@@ -161,7 +161,13 @@ std::vector<std::string> TraceAnalysis::Notes(bool writer_gone) const {
     notes.push_back(absl::StrCat(
         "lost context writes: the first ", ContextModel::kKeptLostWritesPerSite,
         " tasks of each site whose write a reader missed are kept; ", repeats,
-        " more of the same sites were forgotten (each site is still reported once)"));
+        " more of the same sites were forgotten (a site is reported from its first ones)"));
+  }
+  if (const uint64_t dropped = loop_affinity_->handoffs_dropped(); dropped > 0) {
+    notes.push_back(absl::StrCat(
+        "loop affinity keeps ", LoopAffinity::kMaxPendingHandoffs,
+        " distinct hand-offs into stopped event loops: ", dropped,
+        " more, into loops that never ran again, are not counted in \"N times\""));
   }
   if (const uint64_t dropped = saturation_->episodes_dropped(); dropped > 0) {
     notes.push_back(absl::StrCat(

@@ -75,8 +75,8 @@ class Builder {
     switch (target.kind) {
       case trace::ENTITY_THREAD: return absl::StrCat("thread ", model_.ThreadLabel(target.id));
       case trace::ENTITY_FUTURE:
-        if (const analyzer::Future* f = model_.FindFuture(target.id); f && !f->producer_reason.empty()) {
-          return absl::StrCat("future of ", f->producer_reason);
+        if (const analyzer::Future* f = model_.FindFuture(target.id); f && !f->producer_reason().empty()) {
+          return absl::StrCat("future of ", f->producer_reason());
         }
         return "future";
       case trace::ENTITY_EXECUTOR: return rules::DescribeExecutor(model_, target.id);

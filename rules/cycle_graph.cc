@@ -54,8 +54,8 @@ findings::GraphNode FutureNode(const Model& model, analyzer::EntityId id) {
   findings::GraphNode node;
   node.set_kind("future");
   node.set_label("future");
-  if (const analyzer::Future* f = model.FindFuture(id); f && !f->producer_reason.empty()) {
-    node.set_role(absl::StrCat("result of ", f->producer_reason));
+  if (const analyzer::Future* f = model.FindFuture(id); f && !f->producer_reason().empty()) {
+    node.set_role(absl::StrCat("result of ", f->producer_reason()));
   }
   return node;
 }
@@ -150,8 +150,8 @@ void DirectEdge(const Model& model, const NodeKey& from, const NodeKey& to,
       if (to.kind == NodeKind::kExecutorQueue) edge.set_label("queued on");
       else if (to.kind == NodeKind::kThread && f->producer_kind == analyzer::ProducerKind::kExecutor)
         edge.set_label("runs on worker");
-      else if (f->producer_reason.empty()) edge.set_label("completed only by");
-      else edge.set_label(absl::StrCat("completed only by (", f->producer_reason, ")"));
+      else if (f->producer_reason().empty()) edge.set_label("completed only by");
+      else edge.set_label(absl::StrCat("completed only by (", f->producer_reason(), ")"));
       SetLocation(model, f->producer_stack, edge);
       return;
     }

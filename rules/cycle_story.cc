@@ -33,7 +33,7 @@ std::string FuturePhrase(const Model& model, analyzer::EntityId id, CycleStory& 
   if (f->producer_stack != 0) {
     findings::RelatedLocation rel;
     rel.set_role("completed only by");
-    rel.set_message(absl::StrCat("the future's producer was set by ", f->producer_reason, " on ",
+    rel.set_message(absl::StrCat("the future's producer was set by ", f->producer_reason(), " on ",
                                  model.ThreadLabel(f->producer_set_by)));
     if (const analyzer::Frame* fr = model.UserFrame(f->producer_stack)) {
       *rel.mutable_location() = ToLocation(*fr);
@@ -43,13 +43,13 @@ std::string FuturePhrase(const Model& model, analyzer::EntityId id, CycleStory& 
   }
   switch (f->producer_kind) {
     case analyzer::ProducerKind::kLoop:
-      story.fingerprint_parts.push_back(absl::StrCat("via:", f->producer_reason));
+      story.fingerprint_parts.push_back(absl::StrCat("via:", f->producer_reason()));
       return absl::StrCat("for a future only ", DescribeLoop(model, f->producer),
-                          " can complete (handed off by ", f->producer_reason, ")");
+                          " can complete (handed off by ", f->producer_reason(), ")");
     case analyzer::ProducerKind::kExecutor: {
       const analyzer::Executor* ex = model.FindExecutor(f->producer);
       bool queued = ex != nullptr && ex->queued.count(id);
-      return absl::StrCat("for ", f->producer_reason, (queued ? " queued on " : " running on "),
+      return absl::StrCat("for ", f->producer_reason(), (queued ? " queued on " : " running on "),
                           DescribeExecutor(model, f->producer));
     }
     default:

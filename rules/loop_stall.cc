@@ -40,7 +40,7 @@ std::string DescribeTarget(const Model& model, const analyzer::StallSample& samp
       if (f == nullptr) return "a future";
       switch (f->producer_kind) {
         case analyzer::ProducerKind::kExecutor:
-          return absl::StrCat(f->producer_reason.empty() ? "work" : f->producer_reason, " on ",
+          return absl::StrCat(f->producer_reason().empty() ? "work" : f->producer_reason(), " on ",
                               DescribeExecutor(model, f->producer));
         case analyzer::ProducerKind::kLoop:
           return absl::StrCat("a coroutine on ", DescribeLoop(model, f->producer));

@@ -88,7 +88,9 @@ findings::Finding LoopIncidentFinding(const AnalysisInput& input, const RuleInfo
   const analyzer::LoopAffinity& affinity = *input.loop_affinity;
   const Incident& first = group.front();
   findings::Finding f = NewFinding(info);
-  if (group.size() > 1) absl::StrAppend(&message, " (", group.size(), " times)");
+  uint64_t times = 0;  // an incident may stand for several alike (Incident::times)
+  for (const Incident& i : group) times += i.times;
+  if (times > 1) absl::StrAppend(&message, " (", times, " times)");
   f.set_message(std::move(message));
   f.set_fix(std::move(fix));
   f.set_time_ns(first.time);

@@ -187,19 +187,25 @@ bool DecodeChunkImpl(std::string_view payload, TraceChunk& chunk, std::vector<Ev
   google::protobuf::LogSilencer quiet;
   thread_local std::string rest;  // kept: the next chunk reuses its memory
   if (events != nullptr) events->clear();
-  const bool outer_split = events != nullptr && SplitChunk(payload, rest, *events);
+  // Split, the compressed body is read where it lies in `payload`.
+  std::string_view split_body;
+  const bool outer_split = events != nullptr && SplitChunk(payload, rest, *events, &split_body);
   if (events != nullptr && !outer_split) events->clear();
   if (!(outer_split ? ParseChunk(rest, chunk, false) : ParseChunk(payload, chunk, false))) {
     if (why) *why = kUndecodable;
     return false;
   }
-  if (chunk.zstd_body().empty() || chunk.format_version() > kFormatVersion) return true;
+  const std::string_view packed = outer_split ? split_body : std::string_view(chunk.zstd_body());
+  if (packed.empty() || chunk.format_version() > kFormatVersion) {
+    // A newer format's body is kept in the chunk, as a parse keeps it.
+    if (outer_split && !packed.empty()) chunk.set_zstd_body(std::string(packed));
+    return true;
+  }
   // A body on top of events of the outer chunk (never written): the old way.
   if (events != nullptr && !events->empty()) {
     events->clear();
     return DecodeChunkImpl(payload, chunk, nullptr, why);
   }
-  const std::string& packed = chunk.zstd_body();
   const unsigned long long size = ZSTD_getFrameContentSize(packed.data(), packed.size());
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
     if (why) *why = "has a compressed body that does not say its size";

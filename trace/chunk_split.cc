@@ -8,7 +8,8 @@ namespace {
 
 enum WireType : uint8_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
 
-constexpr int kEventsField = 8;  // TraceChunk.events
+constexpr int kEventsField = 8;     // TraceChunk.events
+constexpr int kZstdBodyField = 10;  // TraceChunk.zstd_body
 
 // A cursor over bytes that declines (returns false) on anything out of the
 // simple encoding.
@@ -135,8 +136,10 @@ void EventFields::CopyTo(Event& event) const {
   event.set_arg(arg);
 }
 
-bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFields>& events) {
+bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFields>& events,
+                std::string_view* zstd_body) {
   rest.clear();
+  if (zstd_body != nullptr) *zstd_body = std::string_view();
   Bytes in(bytes.data(), bytes.data() + bytes.size());
   while (!in.done()) {
     const char* field_start = in.at();
@@ -148,6 +151,13 @@ bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFiel
       const char* body = in.at();
       in.Skip(length);
       if (!DecodeEvent(Bytes(body, body + length), events.emplace_back())) return false;
+      continue;
+    }
+    if (field == kZstdBodyField && wire_type == kLengthDelimited && zstd_body != nullptr) {
+      size_t length;
+      if (!in.Length(length)) return false;
+      *zstd_body = std::string_view(in.at(), length);
+      in.Skip(length);
       continue;
     }
     if (!in.SkipValue(wire_type)) return false;

@@ -40,7 +40,14 @@ struct EventFields {
 // copies its other fields to `rest` (cleared first), to be parsed as a
 // TraceChunk. False if the encoding is not one the walk takes: `events` and
 // `rest` are then unspecified.
-bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFields>& events);
+//
+// With `zstd_body`, a TraceChunk.zstd_body field is not copied to `rest`
+// but pointed to (into `bytes`; the last one, as a parse keeps the last),
+// and left empty if there is none: the compressed body, most of a
+// format-2 payload, is then decompressed from where it was read instead
+// of copied twice (to `rest`, then into the parsed chunk).
+bool SplitChunk(std::string_view bytes, std::string& rest, std::vector<EventFields>& events,
+                std::string_view* zstd_body = nullptr);
 
 // The writing side (the shim's writer thread): appends `event` to `out` as
 // one TraceChunk.events entry (field 8), byte for byte as protobuf
