@@ -20,6 +20,23 @@ const std::string& ApiName::Empty() {
   return *kEmpty;
 }
 
+bool ContextModel::Wants(int kind) const {
+  switch (kind) {
+    case trace::CONTEXT_COPIED:
+    case trace::CONTEXT_VAR_SET:
+    case trace::CONTEXT_VAR_GET:
+    case trace::CONTEXT_VAR_RESET:
+    case trace::CONTEXT_HANDOFF:
+    case trace::CONTEXT_GONE:
+    case trace::LOOP_CLOSED:
+    case trace::WORK_BEGIN:
+    case trace::WORK_END:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void ContextModel::OnEvent(const Model& model, const trace::Event& event, TimeNs time) {
   switch (event.kind()) {
     case trace::CONTEXT_COPIED: {

@@ -101,6 +101,9 @@ struct WorkSpan {
 class ContextModel : public EventSink {
  public:
   void OnEvent(const Model& model, const trace::Event& event, TimeNs time) override;
+  // Only the kinds OnEvent handles (a third of a server's events are loop
+  // bindings it would look at for nothing).
+  bool Wants(int kind) const override;
   void CountKept(KeptCounts& out) const override;
 
   const std::vector<VarAccess>& accesses() const { return accesses_; }
